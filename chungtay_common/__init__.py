@@ -1,0 +1,1 @@
+"""What every chungtay service shares: contracts, outbox, Kafka and database wiring, auth, errors."""

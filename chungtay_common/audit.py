@@ -1,0 +1,41 @@
+"""The audit log: every state change, with who, when, what, before and after."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from chungtay_common.db import jsonable
+from chungtay_common.events import Actor
+
+
+async def record(
+    conn: asyncpg.Connection,
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: Any,
+    after: Any,
+    correlation_id: uuid.UUID | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (actor, actor_roles, action, entity_type, entity_id, before, after,"
+        " correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        actor.subject, actor.roles, action, entity_type, entity_id,
+        jsonable(before), jsonable(after), correlation_id,
+    )
+
+
+async def history(
+    conn: asyncpg.Connection, entity_type: str, entity_id: str
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT at, actor, actor_roles, action, before, after FROM audit_log"
+        " WHERE entity_type = $1 AND entity_id = $2 ORDER BY id",
+        entity_type, entity_id,
+    )
+    return [dict(r) for r in rows]

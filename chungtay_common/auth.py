@@ -1,0 +1,114 @@
+"""Bearer JWT authentication and the unit-scope rule.
+
+Tokens are signed with Ed25519 (``EdDSA``); services hold only the public key. Claims:
+``sub`` (who), ``roles`` (list of ``Role``), ``unit_id`` (the root of the subtree the caller may
+act on; absent only for ``admin``), ``iss``, ``aud``, ``exp``, ``iat``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chungtay_common.errors import Forbidden, Unauthorized
+from chungtay_common.events import Actor
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # operates the system; acts on every unit
+    BOARD = "board"  # provincial Emulation-Reward Board
+    REGISTRAR = "registrar"  # maintains units in its subtree
+    REPORTER = "reporter"  # enters its unit's yearly report
+    REVIEWER = "reviewer"  # accepts or returns the reports of the units below it
+    COUNCIL = "council"  # district or department emulation-reward council
+    CHAIRMAN = "chairman"  # chairman of a People's Committee: grants awards at its level
+    VIEWER = "viewer"  # reads
+
+
+class Principal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subject: str = Field(min_length=1, max_length=200)
+    roles: frozenset[Role]
+    unit_id: uuid.UUID | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(subject=self.subject, roles=sorted(self.roles))
+
+    def has_any(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+class TokenVerifier:
+    def __init__(self, public_key_pem: str, issuer: str, audience: str) -> None:
+        self._key = public_key_pem
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["EdDSA"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        try:
+            principal = Principal(
+                subject=claims["sub"],
+                roles=frozenset(claims.get("roles", [])),
+                unit_id=claims.get("unit_id"),
+            )
+        except ValidationError as exc:
+            raise Unauthorized("invalid token claims") from exc
+        if principal.unit_id is None and Role.ADMIN not in principal.roles:
+            raise Unauthorized("token has no unit_id claim")
+        return principal
+
+
+def bearer_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(token.strip())
+
+
+PrincipalDep = Annotated[Principal, Depends(bearer_principal)]
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    """Refuse (403) unless the caller holds one of ``roles`` (``admin`` always may)."""
+    if not principal.has_any(Role.ADMIN, *roles):
+        wanted = ", ".join(r.value for r in roles)
+        raise Forbidden(f"this action needs one of the roles: {wanted}")
+
+
+def may_act_on(principal: Principal, ancestry: Iterable[uuid.UUID]) -> bool:
+    """True when the unit whose ancestry (itself first, then its parents, on the date that
+    matters) is given lies in the caller's subtree."""
+    if Role.ADMIN in principal.roles:
+        return True
+    return principal.unit_id is not None and principal.unit_id in set(ancestry)
+
+
+def ensure_may_act_on(
+    principal: Principal, ancestry: Iterable[uuid.UUID], what: str = "this unit"
+) -> None:
+    if not may_act_on(principal, ancestry):
+        raise Forbidden(f"{what} is outside the caller's unit scope")

@@ -1,0 +1,186 @@
+"""Idempotent event consumption with a dead-letter topic, on faust-streaming.
+
+``EventProcessor.process`` handles one message: it parses and validates it (or sends it, as
+received, to the dead-letter topic with the reason in headers, and goes on); then, in one
+database transaction, it records the event id in ``processed_events`` and applies the handler.
+A redelivered event finds its id already there and changes nothing. The offset is committed by
+faust only after ``process`` returns, so nothing is acknowledged before its effect is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+import faust
+from aiokafka import AIOKafkaProducer
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from chungtay_common import metrics
+from chungtay_common.events import Envelope, InvalidEvent, parse_event
+from chungtay_common.settings import ServiceSettings
+from chungtay_common.topics import topic_name
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
+
+# Errors that say the database is unreachable for now: retry, never dead-letter.
+_TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+              asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError)
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class DeadLetters:
+    """Publishes messages a consumer cannot use to the dead-letter topic, as received."""
+
+    def __init__(self, bootstrap: str, topic: str, consumer: str) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+            client_id=f"{consumer}-dlq",
+        )
+        self.topic = topic
+        self._consumer = consumer
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(
+        self, raw: bytes | None, key: bytes | None, reason: str, reason_class: str,
+        source_topic: str, partition: int, offset: int,
+    ) -> None:
+        headers = [
+            ("x-dlq-reason", reason[:1000].encode()),
+            ("x-dlq-reason-class", reason_class.encode()),
+            ("x-dlq-consumer", self._consumer.encode()),
+            ("x-dlq-topic", source_topic.encode()),
+            ("x-dlq-partition", str(partition).encode()),
+            ("x-dlq-offset", str(offset).encode()),
+        ]
+        await self._producer.send_and_wait(self.topic, value=raw, key=key, headers=headers)
+        metrics.DEAD_LETTERS.labels(source_topic, reason_class).inc()
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        handlers: Mapping[str, Handler],
+        dead_letters: DeadLetters,
+    ) -> None:
+        self._pool = pool
+        self._handlers = handlers
+        self._dead_letters = dead_letters
+
+    async def process(
+        self, raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int
+    ) -> Outcome:
+        try:
+            if raw is None:
+                raise InvalidEvent("empty message")
+            envelope = parse_event(raw)
+        except InvalidEvent as exc:
+            log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, exc)
+            await self._dead_letters.send(raw, key, str(exc), "invalid", topic, partition, offset)
+            return Outcome.DEAD_LETTERED
+        handler = self._handlers.get(envelope.event_type)
+        if handler is None:
+            metrics.EVENTS_CONSUMED.labels(envelope.event_type, Outcome.IGNORED).inc()
+            return Outcome.IGNORED
+        started = time.perf_counter()
+        try:
+            outcome = await self._apply_retrying(handler, envelope, topic, partition, offset)
+        except Exception as exc:  # a handler that fails for this event would block the stream
+            log.exception("handler failed on %s %s", envelope.event_type, envelope.event_id)
+            await self._dead_letters.send(
+                raw, key, f"handler failed: {exc!r}", "handler_error", topic, partition, offset
+            )
+            return Outcome.DEAD_LETTERED
+        metrics.EVENT_PROCESSING.labels(envelope.event_type).observe(
+            time.perf_counter() - started
+        )
+        metrics.EVENTS_CONSUMED.labels(envelope.event_type, outcome).inc()
+        return outcome
+
+    async def _apply_retrying(
+        self, handler: Handler, envelope: Envelope[Any], topic: str, partition: int, offset: int
+    ) -> Outcome:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._apply(handler, envelope, topic, partition, offset)
+        raise AssertionError("unreachable")
+
+    async def _apply(
+        self, handler: Handler, envelope: Envelope[Any], topic: str, partition: int, offset: int
+    ) -> Outcome:
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO processed_events (event_id, event_type, topic, partition, \"offset\")"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
+                " RETURNING true",
+                envelope.event_id, envelope.event_type, topic, partition, offset,
+            )
+            if not fresh:
+                return Outcome.DUPLICATE
+            await handler(conn, envelope)
+            return Outcome.APPLIED
+
+
+def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
+    """A faust app run inside the service's process (started from the FastAPI lifespan)."""
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        autodiscover=False,
+        web_enabled=False,
+        topic_replication_factor=1,
+        topic_partitions=3,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+
+
+def subscribe(
+    app: faust.App,
+    settings: ServiceSettings,
+    owner: str,
+    processor: EventProcessor,
+) -> Any:
+    """Declare the agent that feeds ``owner``'s topic to ``processor`` (concurrency 1: with more,
+    faust may commit an offset past an unprocessed message)."""
+    name = topic_name(owner, settings.topic_namespace)
+    topic = app.topic(name, value_serializer="raw", key_serializer="raw")
+
+    async def agent(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            await processor.process(event.value, event.key, msg.topic, msg.partition, msg.offset)
+            tp = msg.tp
+            highwater = app.consumer.highwater(tp) if app.consumer else None
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(msg.topic, str(msg.partition)).set(
+                    max(0, highwater - msg.offset - 1)
+                )
+
+    return app.agent(topic, name=f"{settings.service_name}-{owner}", concurrency=1)(agent)

@@ -1,0 +1,5 @@
+"""Event contracts: the payload models of every event, by owning service."""
+
+from chungtay_common.contracts import registration
+
+__all__ = ["registration"]

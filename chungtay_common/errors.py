@@ -1,0 +1,142 @@
+"""One error family for every service, rendered as ``application/problem+json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] = []
+
+
+class AppError(Exception):
+    """Base of every expected error: carries the HTTP status and a machine-readable type."""
+
+    status_code = 400
+    type = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    def problem(self) -> Problem:
+        return Problem(
+            type=self.type,
+            title=self.title,
+            status=self.status_code,
+            detail=self.detail,
+            errors=self.errors,
+        )
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    type = "validation_error"
+    title = "Invalid input"
+
+    @classmethod
+    def on(cls, field: str, message: str) -> InvalidInput:
+        return cls(f"{field}: {message}", [FieldError(field=field, message=message)])
+
+
+class NotFound(AppError):
+    status_code = 404
+    type = "not_found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    type = "conflict"
+    title = "Conflict"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    type = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    type = "forbidden"
+    title = "Forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    type = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    type = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def app_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return problem_response(exc.problem(), headers)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "")))
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return problem_response(
+            Problem(
+                type=InvalidInput.type,
+                title=InvalidInput.title,
+                status=422,
+                detail=detail,
+                errors=errors,
+            )
+        )
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+# Responses to declare on routes so that the OpenAPI document tells the truth.
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "description": "Error"} for code in codes}

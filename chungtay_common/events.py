@@ -1,0 +1,161 @@
+"""The event envelope every service publishes, and the registry of event types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+EventTypeName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$", max_length=80)
+]
+
+
+class Actor(BaseModel):
+    """Who caused the event: the subject of the caller's token, and the roles it held."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=200)
+    roles: list[str] = []
+
+
+SYSTEM_ACTOR = Actor(subject="system", roles=["system"])
+
+
+class EventPayload(BaseModel):
+    """Base of every event payload; ``CATALOGUE.register`` names its type and version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """What travels on Kafka: one JSON object, keyed by ``subject_id``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: uuid.UUID
+    event_type: EventTypeName
+    schema_version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    producer: str = Field(min_length=1, max_length=80)
+    subject_id: str = Field(min_length=1, max_length=200)
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = None
+    actor: Actor
+    payload: P
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventCatalogue:
+    """Maps ``(event_type, schema_version)`` to the payload model, for one or more topics."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int], type[BaseModel]] = {}
+        self._names: dict[type[BaseModel], tuple[str, int]] = {}
+        self._owners: dict[str, str] = {}
+
+    def register(self, owner: str, event_type: str, version: int = 1) -> Any:
+        """Class decorator: ``model`` is the payload of ``event_type`` v``version``,
+        published on the topic of service ``owner``."""
+
+        def wrap(model: type[P]) -> type[P]:
+            self._models[(event_type, version)] = model
+            self._names[model] = (event_type, version)
+            self._owners[event_type] = owner
+            return model
+
+        return wrap
+
+    def name_of(self, model: type[BaseModel]) -> tuple[str, int]:
+        return self._names[model]
+
+    def model(self, event_type: str, version: int) -> type[BaseModel] | None:
+        return self._models.get((event_type, version))
+
+    def owner(self, event_type: str) -> str:
+        return self._owners[event_type]
+
+    def items(self) -> list[tuple[str, int, type[BaseModel]]]:
+        return sorted((t, v, m) for (t, v), m in self._models.items())
+
+
+CATALOGUE = EventCatalogue()
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid event of a known type: it goes to the dead-letter topic."""
+
+
+def new_envelope(
+    *,
+    payload: BaseModel,
+    producer: str,
+    subject_id: str,
+    actor: Actor,
+    correlation_id: uuid.UUID | None = None,
+    causation_id: uuid.UUID | None = None,
+) -> Envelope[BaseModel]:
+    event_type, schema_version = CATALOGUE.name_of(type(payload))
+    return Envelope[BaseModel](
+        event_id=uuid.uuid4(),
+        event_type=event_type,
+        schema_version=schema_version,
+        occurred_at=utcnow(),
+        producer=producer,
+        subject_id=subject_id,
+        correlation_id=correlation_id or uuid.uuid4(),
+        causation_id=causation_id,
+        actor=actor,
+        payload=payload,
+    )
+
+
+class _RawEnvelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: uuid.UUID
+    event_type: EventTypeName
+    schema_version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    producer: str
+    subject_id: str
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = None
+    actor: Actor
+    payload: dict[str, Any]
+
+
+def parse_event(raw: bytes) -> Envelope[Any]:
+    """Parse and validate a message; raise ``InvalidEvent`` with the reason when it is not one."""
+    from pydantic import ValidationError
+
+    try:
+        env = _RawEnvelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(f"envelope: {_summary(exc)}") from exc
+    model = CATALOGUE.model(env.event_type, env.schema_version)
+    if model is None:
+        raise InvalidEvent(f"unknown event type {env.event_type} v{env.schema_version}")
+    try:
+        payload = model.model_validate(env.payload)
+    except ValidationError as exc:
+        raise InvalidEvent(f"payload of {env.event_type}: {_summary(exc)}") from exc
+    data = env.model_dump()
+    data["payload"] = payload
+    return Envelope[Any].model_construct(**data)
+
+
+def _summary(exc: Any) -> str:
+    errs = exc.errors()
+    first = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in errs[:3]
+    )
+    return first + (f" (+{len(errs) - 3} more)" if len(errs) > 3 else "")

@@ -1,0 +1,120 @@
+"""The dated unit hierarchy: read queries shared by the registration service (which owns the
+authoritative tables) and by every consumer's copy (same tables, fed by snapshots).
+
+Validity is ``[valid_from, valid_to)``: a unit closed or merged on D is no longer there on D.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+
+from chungtay_common.contracts.registration import UnitKind, UnitSnapshot
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_ACTIVE = "v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to > $1)"
+
+
+@dataclass(frozen=True)
+class UnitOnDate:
+    unit_id: uuid.UUID
+    kind: UnitKind
+    code: str | None
+    name: str
+    subkind: str | None
+    parent_id: uuid.UUID | None
+
+
+def _on_date(r: asyncpg.Record) -> UnitOnDate:
+    return UnitOnDate(
+        unit_id=r["unit_id"], kind=UnitKind(r["kind"]), code=r["code"], name=r["name"],
+        subkind=r["subkind"], parent_id=r["parent_id"],
+    )
+
+
+async def unit_on(conn: asyncpg.Connection, unit_id: uuid.UUID, on: date) -> UnitOnDate | None:
+    row = await conn.fetchrow(
+        "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
+        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE} AND u.unit_id = $2",
+        on, unit_id,
+    )
+    return _on_date(row) if row else None
+
+
+async def active_on(conn: asyncpg.Connection, on: date) -> list[UnitOnDate]:
+    rows = await conn.fetch(
+        "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
+        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE}"
+        " ORDER BY v.code NULLS LAST, v.name",
+        on,
+    )
+    return [_on_date(r) for r in rows]
+
+
+async def ancestry(conn: asyncpg.Connection, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
+    """The unit itself, then its parent, up to the root, as the hierarchy stood on ``on``."""
+    rows = await conn.fetch(
+        f"""
+        WITH RECURSIVE up(unit_id, parent_id, depth) AS (
+            SELECT v.unit_id, v.parent_id, 0 FROM unit_versions v
+             WHERE v.unit_id = $2 AND {_ACTIVE}
+            UNION ALL
+            SELECT v.unit_id, v.parent_id, up.depth + 1
+              FROM up JOIN unit_versions v ON v.unit_id = up.parent_id
+             WHERE {_ACTIVE} AND up.depth < 20
+        )
+        SELECT unit_id FROM up ORDER BY depth
+        """,
+        on, unit_id,
+    )
+    return [r["unit_id"] for r in rows]
+
+
+async def subtree(conn: asyncpg.Connection, root: uuid.UUID, on: date) -> list[UnitOnDate]:
+    """The root and every unit below it on ``on``, parents before children."""
+    rows = await conn.fetch(
+        f"""
+        WITH RECURSIVE down(unit_id, depth) AS (
+            SELECT v.unit_id, 0 FROM unit_versions v WHERE v.unit_id = $2 AND {_ACTIVE}
+            UNION ALL
+            SELECT v.unit_id, down.depth + 1
+              FROM down JOIN unit_versions v ON v.parent_id = down.unit_id
+             WHERE {_ACTIVE} AND down.depth < 20
+        )
+        SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id
+          FROM down JOIN units u USING (unit_id) JOIN unit_versions v USING (unit_id)
+         WHERE {_ACTIVE}
+         ORDER BY down.depth, v.code NULLS LAST, v.name
+        """,
+        on, root,
+    )
+    return [_on_date(r) for r in rows]
+
+
+async def apply_snapshot(conn: asyncpg.Connection, snap: UnitSnapshot) -> bool:
+    """Store a unit's history when ``snap`` is newer than what is held; True when stored."""
+    stored = await conn.fetchval(
+        "INSERT INTO units (unit_id, kind, revision) VALUES ($1, $2, $3)"
+        " ON CONFLICT (unit_id) DO UPDATE SET kind = EXCLUDED.kind,"
+        "   revision = EXCLUDED.revision, updated_at = now()"
+        " WHERE units.revision < EXCLUDED.revision"
+        " RETURNING unit_id",
+        snap.unit_id, snap.kind.value, snap.revision,
+    )
+    if stored is None:
+        return False
+    await conn.execute("DELETE FROM unit_versions WHERE unit_id = $1", snap.unit_id)
+    await conn.executemany(
+        "INSERT INTO unit_versions (unit_id, valid_from, valid_to, code, name, subkind, parent_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (snap.unit_id, v.valid_from, v.valid_to, v.code, v.name, v.subkind, v.parent_id)
+            for v in snap.versions
+        ],
+    )
+    return True

@@ -1,0 +1,175 @@
+"""Transactional outbox: events are written with the state change and published afterwards.
+
+``enqueue`` inserts the event in the caller's transaction. ``OutboxRelay`` publishes unpublished
+rows in id order (so in order per key) with an idempotent producer (``acks=all``) and marks
+them published. Kafka being down only delays publication: writes keep succeeding, and the relay
+retries with back-off until the broker is back. It survives restarts because the rows are the
+state. A redelivered duplicate is harmless: consumers skip event ids they have processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from chungtay_common import metrics
+from chungtay_common.events import Envelope
+
+log = logging.getLogger(__name__)
+
+_RELAY_LOCK = 0x4F555442  # one publishing relay per database at a time
+
+
+async def enqueue(conn: asyncpg.Connection, envelope: Envelope[BaseModel], topic: str) -> None:
+    """Add ``envelope`` to the outbox in the caller's transaction."""
+    body = envelope.model_dump(mode="json", serialize_as_any=True)
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, event_type, body) VALUES ($1, $2, $3, $4, $5)",
+        envelope.event_id, topic, envelope.subject_id, envelope.event_type, body,
+    )
+    await conn.execute("NOTIFY outbox")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        bootstrap: str,
+        client_id: str,
+        batch_size: int = 500,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self._pool = pool
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.connected = False
+
+    async def start(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener("outbox", self._on_notify)
+        self._task = asyncio.create_task(self._run(), name=f"{self._client_id}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._listener is not None:
+            await self._listener.remove_listener("outbox", self._on_notify)
+            await self._pool.release(self._listener)
+        await self._close_producer()
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            async for attempt in AsyncRetrying(
+                # Any failure (broker or database down, a timeout) is retried with back-off:
+                # the rows stay unpublished until a batch goes through.
+                retry=retry_if_exception_type(Exception),
+                wait=wait_exponential(multiplier=0.2, max=5),
+                before_sleep=self._on_failure,
+                reraise=True,
+            ):
+                with attempt:
+                    published = await self.publish_batch()
+            if published < self._batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def _on_failure(self, state: Any) -> None:
+        metrics.OUTBOX_PUBLISH_FAILURES.inc()
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("outbox relay %s: publishing failed (%r); retrying", self._client_id, exc)
+        await self._close_producer()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id=self._client_id,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=5,
+                request_timeout_ms=10_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+            self.connected = True
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        self.connected = False
+        if producer is not None:
+            try:
+                await producer.stop()
+            except KafkaError:
+                log.debug("closing the producer failed", exc_info=True)
+
+    async def publish_batch(self) -> int:
+        """Publish the next batch of unpublished rows; return how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+                return 0
+            await self._update_backlog(conn)
+            rows = await conn.fetch(
+                "SELECT id, topic, key, event_type, body FROM outbox"
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            producer = await self._ensure_producer()
+            futures = [
+                await producer.send(
+                    r["topic"],
+                    value=json.dumps(r["body"], separators=(",", ":")).encode(),
+                    key=r["key"].encode(),
+                    headers=[("event_type", r["event_type"].encode())],
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+            for r in rows:
+                metrics.OUTBOX_PUBLISHED.labels(r["event_type"]).inc()
+            return len(rows)
+
+    @staticmethod
+    async def _update_backlog(conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        assert row is not None
+        metrics.OUTBOX_BACKLOG.set(row["n"])
+        metrics.OUTBOX_OLDEST_AGE.set(float(row["age"] or 0))

@@ -1,0 +1,83 @@
+"""Typed settings read from the environment (prefix ``CHUNGTAY_``), one object per service."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_STATE = REPO_ROOT / ".local"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has; a service subclasses it and sets ``service_name``."""
+
+    model_config = SettingsConfigDict(env_prefix="CHUNGTAY_", extra="ignore")
+
+    service_name: str = "chungtay"
+    environment: Environment = Environment.DEVELOPMENT
+
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    # Topics are named "<namespace>.<owner>.v<version>"; tests use a namespace per run.
+    topic_namespace: str = "chungtay"
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 15432
+    pg_user: str = "chungtay"
+    pg_password: SecretStr | None = None
+    pg_database: str | None = None  # defaults to "chungtay_<service_name>"
+    pg_pool_max: int = Field(default=10, ge=1, le=100)
+
+    jwt_issuer: str = "chungtay-dev"
+    jwt_audience: str = "chungtay"
+    jwt_public_key_file: Path | None = None
+    jwt_public_key: SecretStr | None = None
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    outbox_batch_size: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> ServiceSettings:
+        if self.environment is Environment.DEVELOPMENT:
+            if self.pg_password is None:
+                pw_file = LOCAL_STATE / "secrets" / "pg_password"
+                if pw_file.exists():
+                    self.pg_password = SecretStr(pw_file.read_text().strip())
+            if self.jwt_public_key is None and self.jwt_public_key_file is None:
+                self.jwt_public_key_file = LOCAL_STATE / "keys" / "jwt_public.pem"
+            return self
+        missing = []
+        if self.pg_password is None:
+            missing.append("CHUNGTAY_PG_PASSWORD")
+        if self.jwt_public_key is None and self.jwt_public_key_file is None:
+            missing.append("CHUNGTAY_JWT_PUBLIC_KEY or CHUNGTAY_JWT_PUBLIC_KEY_FILE")
+        if missing:
+            raise ValueError(
+                f"{', '.join(missing)} must be set when CHUNGTAY_ENVIRONMENT={self.environment}"
+            )
+        return self
+
+    @property
+    def database(self) -> str:
+        return self.pg_database or f"chungtay_{self.service_name}"
+
+    def dsn(self, database: str | None = None) -> str:
+        password = self.pg_password.get_secret_value() if self.pg_password else ""
+        db = database or self.database
+        return f"postgresql://{self.pg_user}:{password}@{self.pg_host}:{self.pg_port}/{db}"
+
+    def public_key_pem(self) -> str:
+        if self.jwt_public_key is not None:
+            return self.jwt_public_key.get_secret_value()
+        assert self.jwt_public_key_file is not None
+        return self.jwt_public_key_file.read_text()

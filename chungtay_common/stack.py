@@ -1,0 +1,105 @@
+"""Make the local stack ready: wait for PostgreSQL and Kafka, create databases and topics.
+
+    python -m chungtay_common.stack ready [--namespace chungtay]
+
+Called by ``deploy/local/stack.sh up`` and by the test session. Idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_fixed
+
+from chungtay_common.db import ensure_database
+from chungtay_common.settings import ServiceSettings
+from chungtay_common.tokens import keygen
+from chungtay_common.topics import TOPICS
+
+log = logging.getLogger("chungtay.stack")
+
+SERVICES = ("registration", "reporting")
+
+
+def _waiting(timeout: float) -> AsyncRetrying:
+    return AsyncRetrying(
+        wait=wait_fixed(0.5),
+        stop=stop_after_delay(timeout),
+        before_sleep=before_sleep_log(log, logging.INFO),
+        reraise=True,
+    )
+
+
+async def wait_for_postgres(settings: ServiceSettings, timeout: float = 60) -> None:
+    async for attempt in _waiting(timeout):
+        with attempt:
+            conn = await asyncpg.connect(settings.dsn("postgres"), timeout=5)
+            await conn.fetchval("SELECT 1")
+            await conn.close()
+
+
+async def wait_for_kafka(settings: ServiceSettings, timeout: float = 90) -> None:
+    async for attempt in _waiting(timeout):
+        with attempt:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000
+            )
+            await admin.start()
+            try:
+                await admin.list_topics()
+            finally:
+                await admin.close()
+
+
+async def ensure_topics(settings: ServiceSettings, namespace: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        for spec in TOPICS.values():
+            name = spec.name(namespace)
+            if name in existing:
+                continue
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, num_partitions=spec.partitions, replication_factor=1)]
+                )
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    return created
+
+
+async def ready(namespace: str, database_prefix: str = "chungtay") -> None:
+    settings = ServiceSettings()
+    keygen()
+    await wait_for_postgres(settings)
+    await wait_for_kafka(settings)
+    for service in SERVICES:
+        if await ensure_database(settings.dsn("postgres"), f"{database_prefix}_{service}"):
+            log.info("created database %s_%s", database_prefix, service)
+    for name in await ensure_topics(settings, namespace):
+        log.info("created topic %s", name)
+    log.info("stack ready: kafka %s, postgres %s:%s", settings.kafka_bootstrap,
+             settings.pg_host, settings.pg_port)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m chungtay_common.stack")
+    parser.add_argument("command", choices=["ready"])
+    parser.add_argument("--namespace", default=ServiceSettings().topic_namespace)
+    args = parser.parse_args()
+    asyncio.run(ready(args.namespace))
+
+
+if __name__ == "__main__":
+    main()

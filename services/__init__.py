@@ -1,0 +1,1 @@
+"""The chungtay services; each is a package of the same shape."""

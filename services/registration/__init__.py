@@ -1,0 +1,1 @@
+"""Registration service: units of the movement and their dated hierarchy."""

@@ -1,0 +1,241 @@
+"""HTTP API of the registration service, and the app that serves it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, FastAPI, Header, Query, Request
+
+from chungtay_common import audit, hierarchy
+from chungtay_common.auth import PrincipalDep
+from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.db import COMMON_MIGRATIONS, apply_migrations, create_pool
+from chungtay_common.errors import InvalidInput, NotFound, UnsupportedMediaType, responses
+from chungtay_common.http import Database, DatabaseDep, configure_logging, create_app
+from chungtay_common.outbox import OutboxRelay
+from chungtay_common.topics import topic_name
+from services.registration import repository, service
+from services.registration.domain import fold
+from services.registration.schemas import (
+    AuditEntry,
+    ChangeResult,
+    Close,
+    ImportResult,
+    Limit,
+    Merge,
+    Move,
+    NewUnit,
+    Rename,
+    Split,
+    Subtree,
+    SubtreeNode,
+    UnitOnDate,
+    UnitOut,
+    UnitPage,
+)
+from services.registration.settings import RegistrationSettings
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+router = APIRouter(prefix="/v1", tags=["units"])
+AsOf = Annotated[date | None, Query(description="the day to look at (default: today in Vietnam)")]
+CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
+
+
+def _today() -> date:
+    return datetime.now(VN).date()
+
+
+def _ctx(request: Request, principal: PrincipalDep, correlation: uuid.UUID | None
+         ) -> service.Context:
+    return service.Context(principal=principal, topic=request.app.state.topic,
+                           correlation_id=correlation or uuid.uuid4())
+
+
+@router.post("/units", status_code=201, response_model=UnitOut,
+             responses=responses(401, 403, 409, 413, 422))
+async def register_unit(body: NewUnit, request: Request, principal: PrincipalDep,
+                        db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
+    """Register a unit."""
+    async with db.transaction() as conn:
+        return await service.register(conn, _ctx(request, principal, x_correlation_id), body)
+
+
+@router.get("/units", response_model=UnitPage, responses=responses(401, 422))
+async def search_units(
+    principal: PrincipalDep, db: DatabaseDep, as_of: AsOf = None,
+    code: Annotated[str | None, Query(max_length=20)] = None,
+    q: Annotated[str | None, Query(max_length=200,
+                                   description="part of the name, with or without diacritics")
+                 ] = None,
+    kind: UnitKind | None = None, parent_id: uuid.UUID | None = None,
+    limit: Limit = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> UnitPage:
+    """Search units active on a day by code, name, kind or parent."""
+    on = as_of or _today()
+    async with db.read() as conn:
+        total, rows = await repository.search(
+            conn, on=on, code=code, name_folded=fold(q) if q else None, kind=kind,
+            parent_id=parent_id, limit=limit, offset=offset)
+    return UnitPage(as_of=on, total=total, limit=limit, offset=offset,
+                    items=[UnitOnDate(**dict(r)) for r in rows])
+
+
+@router.get("/units/{unit_id}", response_model=UnitOut, responses=responses(401, 404))
+async def get_unit(unit_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep) -> UnitOut:
+    """A unit with all its dated versions and its merge and split lineage."""
+    async with db.read() as conn:
+        return await service.get_unit(conn, unit_id)
+
+
+@router.get("/units/{unit_id}/subtree", response_model=Subtree, responses=responses(401, 404))
+async def get_subtree(unit_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep,
+                      as_of: AsOf = None) -> Subtree:
+    """The unit and everything below it, as the hierarchy stood on a day."""
+    on = as_of or _today()
+    async with db.read() as conn:
+        nodes = await hierarchy.subtree(conn, unit_id, on)
+    if not nodes:
+        raise NotFound(f"unit {unit_id} does not exist on {on}")
+    depth = {unit_id: 0}
+    out = []
+    for n in nodes:
+        d = 0 if n.unit_id == unit_id else depth[n.parent_id] + 1  # type: ignore[index]
+        depth[n.unit_id] = d
+        out.append(SubtreeNode(unit_id=n.unit_id, kind=n.kind, code=n.code, name=n.name,
+                               subkind=n.subkind, parent_id=n.parent_id, depth=d))
+    return Subtree(as_of=on, root_id=unit_id, nodes=out)
+
+
+@router.get("/units/{unit_id}/audit", response_model=list[AuditEntry],
+            responses=responses(401, 404))
+async def get_audit(unit_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep
+                    ) -> list[AuditEntry]:
+    """Every change made to the unit: who, when, what, before and after."""
+    async with db.read() as conn:
+        entries = await audit.history(conn, "unit", str(unit_id))
+    if not entries:
+        raise NotFound(f"unit {unit_id} not found")
+    return [AuditEntry(**{**e, "at": e["at"].isoformat()}) for e in entries]
+
+
+@router.post("/units/{unit_id}/rename", response_model=UnitOut,
+             responses=responses(401, 403, 404, 409, 422))
+async def rename_unit(unit_id: uuid.UUID, body: Rename, request: Request,
+                      principal: PrincipalDep, db: DatabaseDep,
+                      x_correlation_id: CorrelationId = None) -> UnitOut:
+    """Rename a unit from a date."""
+    async with db.transaction() as conn:
+        return await service.rename(conn, _ctx(request, principal, x_correlation_id), unit_id,
+                                    body)
+
+
+@router.post("/units/{unit_id}/move", response_model=UnitOut,
+             responses=responses(401, 403, 404, 409, 422))
+async def move_unit(unit_id: uuid.UUID, body: Move, request: Request, principal: PrincipalDep,
+                    db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
+    """Put a unit under another parent from a date."""
+    async with db.transaction() as conn:
+        return await service.move(conn, _ctx(request, principal, x_correlation_id), unit_id, body)
+
+
+@router.post("/units/{unit_id}/close", response_model=UnitOut,
+             responses=responses(401, 403, 404, 409, 422))
+async def close_unit(unit_id: uuid.UUID, body: Close, request: Request, principal: PrincipalDep,
+                     db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
+    """Close a unit: it no longer exists from the effective date."""
+    async with db.transaction() as conn:
+        return await service.close(conn, _ctx(request, principal, x_correlation_id), unit_id,
+                                   body)
+
+
+@router.post("/units/merge", response_model=ChangeResult,
+             responses=responses(401, 403, 404, 409, 422))
+async def merge_units(body: Merge, request: Request, principal: PrincipalDep, db: DatabaseDep,
+                      x_correlation_id: CorrelationId = None) -> ChangeResult:
+    """Merge several units into one (new or existing) on a date."""
+    async with db.transaction() as conn:
+        units = await service.merge(conn, _ctx(request, principal, x_correlation_id), body)
+    return ChangeResult(units=units)
+
+
+@router.post("/units/{unit_id}/split", response_model=ChangeResult,
+             responses=responses(401, 403, 404, 409, 422))
+async def split_unit(unit_id: uuid.UUID, body: Split, request: Request,
+                     principal: PrincipalDep, db: DatabaseDep,
+                     x_correlation_id: CorrelationId = None) -> ChangeResult:
+    """Split a unit into several on a date."""
+    async with db.transaction() as conn:
+        units = await service.split(conn, _ctx(request, principal, x_correlation_id), unit_id,
+                                    body)
+    return ChangeResult(units=units)
+
+
+@router.post(
+    "/units/import", response_model=ImportResult, responses=responses(401, 403, 409, 413, 415, 422),
+    openapi_extra={"requestBody": {"required": True,
+                                   "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_units(request: Request, principal: PrincipalDep, db: DatabaseDep,
+                       valid_from: Annotated[date, Query()],
+                       x_correlation_id: CorrelationId = None) -> ImportResult:
+    """Register the units of a CSV file in the national list's format; all or nothing."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
+        raise UnsupportedMediaType("send the file as text/csv (UTF-8)")
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.on("body", "must be UTF-8") from exc
+    settings: RegistrationSettings = request.app.state.settings
+    async with db.transaction() as conn:
+        return await service.import_units(conn, _ctx(request, principal, x_correlation_id), text,
+                                          valid_from, settings.import_max_rows)
+
+
+def build_app(settings: RegistrationSettings | None = None) -> FastAPI:
+    settings = settings or RegistrationSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.dsn(), settings.pg_pool_max)
+        await apply_migrations(pool, COMMON_MIGRATIONS, MIGRATIONS)
+        relay = OutboxRelay(pool, bootstrap=settings.kafka_bootstrap,
+                            client_id=f"{settings.service_name}-outbox",
+                            batch_size=settings.outbox_batch_size,
+                            poll_seconds=settings.outbox_poll_seconds)
+        await relay.start()
+        app.state.db, app.state.relay = Database(pool), relay
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await pool.close()
+
+    app = create_app(
+        settings, title="chungtay registration",
+        description="Units of the movement and their dated hierarchy (register, rename, move, "
+                    "close, merge, split, import).",
+        lifespan=lifespan,
+        checks=lambda a: {"database": lambda: _db_ok(a)},
+    )
+    app.state.topic = topic_name("registration", settings.topic_namespace)
+    app.include_router(router)
+    return app
+
+
+async def _db_ok(app: FastAPI) -> bool:
+    async with app.state.db.pool.acquire() as conn:
+        return bool(await conn.fetchval("SELECT true"))
+
+
+def main() -> FastAPI:
+    """Entry point for ``uvicorn --factory services.registration.api:main``."""
+    configure_logging()
+    return build_app()

@@ -1,0 +1,16 @@
+"""Metrics of the registration service (the shared ones are in ``chungtay_common.metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+UNIT_CHANGES = Counter(
+    "chungtay_registration_unit_changes_total",
+    "Changes made to units, by kind of change (registered, renamed, moved, closed, merged, split).",
+    ["change"],
+)
+IMPORTED_ROWS = Counter(
+    "chungtay_registration_import_rows_total",
+    "Rows of bulk imports, by outcome (created, unchanged).",
+    ["outcome"],
+)

@@ -1,0 +1,16 @@
+"""Use cases of the reporting service."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+
+from chungtay_common import hierarchy
+from services.reporting import domain
+from services.reporting.schemas import UnitTree
+
+
+async def unit_tree(conn: asyncpg.Connection, as_of: date) -> UnitTree:
+    units = await hierarchy.active_on(conn, as_of)
+    return UnitTree(as_of=as_of, totals=domain.totals(units), roots=domain.build_tree(units))
