@@ -1,1 +1,1 @@
-"""What every chungtay service shares: contracts, outbox, Kafka and database wiring, auth, errors."""
+"""What every chungtay service shares: contracts, outbox, Kafka and DB wiring, auth, errors."""

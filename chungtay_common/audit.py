@@ -5,14 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg
-
-from chungtay_common.db import jsonable
+from chungtay_common.db import Conn, jsonable
 from chungtay_common.events import Actor
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     actor: Actor,
     action: str,
@@ -31,7 +29,7 @@ async def record(
 
 
 async def history(
-    conn: asyncpg.Connection, entity_type: str, entity_id: str
+    conn: Conn, entity_type: str, entity_id: str
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT at, actor, actor_roles, action, before, after FROM audit_log"

@@ -101,8 +101,8 @@ def main(argv: list[str]) -> int:
     wanted = files()
     if command == "write":
         OUT.mkdir(parents=True, exist_ok=True)
-        for stale in set(OUT.glob("*.json")) - set(wanted):
-            stale.unlink()
+        for old in set(OUT.glob("*.json")) - set(wanted):
+            old.unlink()
         for path, text in wanted.items():
             path.write_text(text)
         return 0

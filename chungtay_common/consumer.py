@@ -21,13 +21,14 @@ from aiokafka import AIOKafkaProducer
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from chungtay_common import metrics
+from chungtay_common.db import Conn
 from chungtay_common.events import Envelope, InvalidEvent, parse_event
 from chungtay_common.settings import ServiceSettings
 from chungtay_common.topics import topic_name
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
+Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
 
 # Errors that say the database is unreachable for now: retry, never dead-letter.
 _TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,

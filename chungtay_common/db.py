@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
+
+# A connection as handed out by a pool or opened directly: what repositories take.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x43485447  # any fixed number; serialises concurrent migrators
@@ -32,7 +36,7 @@ async def create_pool(dsn: str, max_size: int = 10) -> asyncpg.Pool:
 
 
 async def apply_migrations(pool: asyncpg.Pool, *folders: Path) -> list[str]:
-    """Apply the ``*.sql`` files of each folder in name order, once each; return what was applied."""
+    """Apply each folder's ``*.sql`` files in name order, once each; return what was applied."""
     applied: list[str] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)

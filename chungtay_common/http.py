@@ -1,4 +1,4 @@
-"""The FastAPI skeleton every service uses: errors, body limit, request metrics, /health, /metrics."""
+"""The FastAPI skeleton of every service: errors, body limit, metrics, /health, /metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chungtay_common import metrics
 from chungtay_common.auth import TokenVerifier
+from chungtay_common.db import Conn
 from chungtay_common.errors import PayloadTooLarge, install_error_handlers, problem_response
 from chungtay_common.settings import ServiceSettings
 
@@ -88,12 +89,12 @@ class Database:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Conn]:
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[asyncpg.Connection]:
+    async def read(self) -> AsyncIterator[Conn]:
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             yield conn
 

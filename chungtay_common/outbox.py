@@ -17,10 +17,12 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from chungtay_common import metrics
+from chungtay_common.db import Conn
 from chungtay_common.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x4F555442  # one publishing relay per database at a time
 
 
-async def enqueue(conn: asyncpg.Connection, envelope: Envelope[BaseModel], topic: str) -> None:
+async def enqueue(conn: Conn, envelope: Envelope[BaseModel], topic: str) -> None:
     """Add ``envelope`` to the outbox in the caller's transaction."""
     body = envelope.model_dump(mode="json", serialize_as_any=True)
     await conn.execute(
@@ -56,7 +58,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._listener: PoolConnectionProxy | None = None
         self.connected = False
 
     async def start(self) -> None:
@@ -165,7 +167,7 @@ class OutboxRelay:
             return len(rows)
 
     @staticmethod
-    async def _update_backlog(conn: asyncpg.Connection) -> None:
+    async def _update_backlog(conn: Conn) -> None:
         row = await conn.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
             " FROM outbox WHERE published_at IS NULL"

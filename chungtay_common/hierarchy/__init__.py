@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from chungtay_common.contracts.registration import UnitKind, UnitSnapshot
+from chungtay_common.db import Conn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,7 +38,7 @@ def _on_date(r: asyncpg.Record) -> UnitOnDate:
     )
 
 
-async def unit_on(conn: asyncpg.Connection, unit_id: uuid.UUID, on: date) -> UnitOnDate | None:
+async def unit_on(conn: Conn, unit_id: uuid.UUID, on: date) -> UnitOnDate | None:
     row = await conn.fetchrow(
         "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
         f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE} AND u.unit_id = $2",
@@ -46,7 +47,7 @@ async def unit_on(conn: asyncpg.Connection, unit_id: uuid.UUID, on: date) -> Uni
     return _on_date(row) if row else None
 
 
-async def active_on(conn: asyncpg.Connection, on: date) -> list[UnitOnDate]:
+async def active_on(conn: Conn, on: date) -> list[UnitOnDate]:
     rows = await conn.fetch(
         "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
         f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE}"
@@ -56,7 +57,7 @@ async def active_on(conn: asyncpg.Connection, on: date) -> list[UnitOnDate]:
     return [_on_date(r) for r in rows]
 
 
-async def ancestry(conn: asyncpg.Connection, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
+async def ancestry(conn: Conn, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
     """The unit itself, then its parent, up to the root, as the hierarchy stood on ``on``."""
     rows = await conn.fetch(
         f"""
@@ -75,7 +76,7 @@ async def ancestry(conn: asyncpg.Connection, unit_id: uuid.UUID, on: date) -> li
     return [r["unit_id"] for r in rows]
 
 
-async def subtree(conn: asyncpg.Connection, root: uuid.UUID, on: date) -> list[UnitOnDate]:
+async def subtree(conn: Conn, root: uuid.UUID, on: date) -> list[UnitOnDate]:
     """The root and every unit below it on ``on``, parents before children."""
     rows = await conn.fetch(
         f"""
@@ -96,7 +97,7 @@ async def subtree(conn: asyncpg.Connection, root: uuid.UUID, on: date) -> list[U
     return [_on_date(r) for r in rows]
 
 
-async def apply_snapshot(conn: asyncpg.Connection, snap: UnitSnapshot) -> bool:
+async def apply_snapshot(conn: Conn, snap: UnitSnapshot) -> bool:
     """Store a unit's history when ``snap`` is newer than what is held; True when stored."""
     stored = await conn.fetchval(
         "INSERT INTO units (unit_id, kind, revision) VALUES ($1, $2, $3)"

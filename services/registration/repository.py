@@ -9,6 +9,7 @@ from datetime import date
 import asyncpg
 
 from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
+from chungtay_common.db import Conn
 from chungtay_common.errors import Conflict, NotFound
 from services.registration.domain import fold
 
@@ -16,7 +17,7 @@ _ACTIVE = "v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to > $1)"
 
 
 async def insert_unit(
-    conn: asyncpg.Connection, unit_id: uuid.UUID, kind: UnitKind, created_by: str
+    conn: Conn, unit_id: uuid.UUID, kind: UnitKind, created_by: str
 ) -> None:
     try:
         await conn.execute(
@@ -27,7 +28,7 @@ async def insert_unit(
         raise Conflict(f"unit {unit_id} already exists") from exc
 
 
-async def lock_unit(conn: asyncpg.Connection, unit_id: uuid.UUID) -> UnitSnapshot:
+async def lock_unit(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot:
     """The unit's current state, its row locked until the transaction ends."""
     row = await conn.fetchrow(
         "SELECT kind, revision FROM units WHERE unit_id = $1 FOR UPDATE", unit_id
@@ -40,7 +41,7 @@ async def lock_unit(conn: asyncpg.Connection, unit_id: uuid.UUID) -> UnitSnapsho
     )
 
 
-async def find_snapshot(conn: asyncpg.Connection, unit_id: uuid.UUID) -> UnitSnapshot | None:
+async def find_snapshot(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot | None:
     row = await conn.fetchrow("SELECT kind, revision FROM units WHERE unit_id = $1", unit_id)
     if row is None:
         return None
@@ -50,7 +51,7 @@ async def find_snapshot(conn: asyncpg.Connection, unit_id: uuid.UUID) -> UnitSna
     )
 
 
-async def versions(conn: asyncpg.Connection, unit_id: uuid.UUID) -> list[UnitVersion]:
+async def versions(conn: Conn, unit_id: uuid.UUID) -> list[UnitVersion]:
     rows = await conn.fetch(
         "SELECT valid_from, valid_to, code, name, subkind, parent_id FROM unit_versions"
         " WHERE unit_id = $1 ORDER BY valid_from",
@@ -60,7 +61,7 @@ async def versions(conn: asyncpg.Connection, unit_id: uuid.UUID) -> list[UnitVer
 
 
 async def save_versions(
-    conn: asyncpg.Connection, unit_id: uuid.UUID, new: Sequence[UnitVersion]
+    conn: Conn, unit_id: uuid.UUID, new: Sequence[UnitVersion]
 ) -> int:
     """Replace the unit's versions and bump its revision; return the new revision."""
     await conn.execute("DELETE FROM unit_versions WHERE unit_id = $1", unit_id)
@@ -88,7 +89,7 @@ async def save_versions(
 
 
 async def code_holder(
-    conn: asyncpg.Connection, code: str, start: date, end: date | None
+    conn: Conn, code: str, start: date, end: date | None
 ) -> uuid.UUID | None:
     """The unit holding ``code`` at some day of ``[start, end)``, if any."""
     holder: uuid.UUID | None = await conn.fetchval(
@@ -100,7 +101,7 @@ async def code_holder(
 
 
 async def find_by_code(
-    conn: asyncpg.Connection, code: str, on: date
+    conn: Conn, code: str, on: date
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
@@ -110,7 +111,7 @@ async def find_by_code(
 
 
 async def children_from(
-    conn: asyncpg.Connection, unit_id: uuid.UUID, on: date
+    conn: Conn, unit_id: uuid.UUID, on: date
 ) -> list[uuid.UUID]:
     """Units that have ``unit_id`` as parent on ``on`` or later."""
     rows = await conn.fetch(
@@ -122,7 +123,7 @@ async def children_from(
 
 
 async def add_lineage(
-    conn: asyncpg.Connection, change: str, effective: date,
+    conn: Conn, change: str, effective: date,
     predecessor_id: uuid.UUID, successor_id: uuid.UUID,
 ) -> None:
     await conn.execute(
@@ -132,7 +133,7 @@ async def add_lineage(
     )
 
 
-async def lineage(conn: asyncpg.Connection, unit_id: uuid.UUID) -> list[asyncpg.Record]:
+async def lineage(conn: Conn, unit_id: uuid.UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT change, effective_date, predecessor_id, successor_id FROM unit_lineage"
         " WHERE predecessor_id = $1 OR successor_id = $1 ORDER BY effective_date, id",
@@ -141,7 +142,7 @@ async def lineage(conn: asyncpg.Connection, unit_id: uuid.UUID) -> list[asyncpg.
 
 
 async def search(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     on: date,
     code: str | None,

@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import asyncpg
 from pydantic import BaseModel
 
 from chungtay_common import audit, hierarchy, outbox
 from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
 from chungtay_common.contracts import registration as events
 from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
+from chungtay_common.db import Conn
 from chungtay_common.errors import AppError, Conflict, FieldError, InvalidInput, NotFound
 from chungtay_common.events import new_envelope
 from services.registration import domain, repository
@@ -50,14 +50,14 @@ class Context:
 # reads
 
 
-async def get_unit(conn: asyncpg.Connection, unit_id: uuid.UUID) -> UnitOut:
+async def get_unit(conn: Conn, unit_id: uuid.UUID) -> UnitOut:
     snap = await repository.find_snapshot(conn, unit_id)
     if snap is None:
         raise NotFound(f"unit {unit_id} not found")
     return await _unit_out(conn, snap)
 
 
-async def _unit_out(conn: asyncpg.Connection, snap: UnitSnapshot) -> UnitOut:
+async def _unit_out(conn: Conn, snap: UnitSnapshot) -> UnitOut:
     preds, succs = [], []
     for r in await repository.lineage(conn, snap.unit_id):
         if r["successor_id"] == snap.unit_id:
@@ -74,7 +74,7 @@ async def _unit_out(conn: asyncpg.Connection, snap: UnitSnapshot) -> UnitOut:
 # writes
 
 
-async def register(conn: asyncpg.Connection, ctx: Context, new: NewUnit) -> UnitOut:
+async def register(conn: Conn, ctx: Context, new: NewUnit) -> UnitOut:
     """Register one unit (``unit.registered``)."""
     require_role(ctx.principal, Role.REGISTRAR)
     snap = await _create(conn, ctx, new, new.valid_from, new.valid_to)
@@ -85,7 +85,7 @@ async def register(conn: asyncpg.Connection, ctx: Context, new: NewUnit) -> Unit
 
 
 async def _create(
-    conn: asyncpg.Connection, ctx: Context, new: NewUnit | NewSuccessor,
+    conn: Conn, ctx: Context, new: NewUnit | NewSuccessor,
     valid_from: date, valid_to: date | None,
 ) -> UnitSnapshot:
     domain.check_name(new.name)
@@ -117,7 +117,7 @@ async def _create(
 
 
 async def _parent(
-    conn: asyncpg.Connection, parent_id: uuid.UUID, start: date, end: date | None
+    conn: Conn, parent_id: uuid.UUID, start: date, end: date | None
 ) -> UnitSnapshot:
     parent = await repository.find_snapshot(conn, parent_id)
     if parent is None:
@@ -132,7 +132,7 @@ async def _parent(
     return parent
 
 
-async def rename(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
+async def rename(conn: Conn, ctx: Context, unit_id: uuid.UUID,
                  change: Rename) -> UnitOut:
     """Rename a unit from a date (``unit.renamed``)."""
     require_role(ctx.principal, Role.REGISTRAR)
@@ -150,7 +150,7 @@ async def rename(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
     return await _unit_out(conn, after)
 
 
-async def move(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
+async def move(conn: Conn, ctx: Context, unit_id: uuid.UUID,
                change: Move) -> UnitOut:
     """Put a unit under another parent from a date (``unit.moved``)."""
     require_role(ctx.principal, Role.REGISTRAR)
@@ -165,7 +165,7 @@ async def move(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
     return await _unit_out(conn, after)
 
 
-async def _reparent(conn: asyncpg.Connection, ctx: Context, before: UnitSnapshot,
+async def _reparent(conn: Conn, ctx: Context, before: UnitSnapshot,
                     parent_id: uuid.UUID, effective: date) -> UnitSnapshot:
     parent = await _parent(conn, parent_id, effective,
                            domain.lifetime(before.versions).end)
@@ -176,7 +176,7 @@ async def _reparent(conn: asyncpg.Connection, ctx: Context, before: UnitSnapshot
                        domain.change_from(before.versions, effective, parent_id=parent_id))
 
 
-async def close(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
+async def close(conn: Conn, ctx: Context, unit_id: uuid.UUID,
                 change: Close) -> UnitOut:
     """Close a unit: it no longer exists from ``effective_date`` (``unit.closed``)."""
     require_role(ctx.principal, Role.REGISTRAR)
@@ -194,7 +194,7 @@ async def close(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
     return await _unit_out(conn, after)
 
 
-async def merge(conn: asyncpg.Connection, ctx: Context, change: Merge) -> list[UnitOut]:
+async def merge(conn: Conn, ctx: Context, change: Merge) -> list[UnitOut]:
     """Merge units into one on a date; children move to the successor (``unit.merged``)."""
     require_role(ctx.principal, Role.REGISTRAR)
     eff = change.effective_date
@@ -229,7 +229,7 @@ async def merge(conn: asyncpg.Connection, ctx: Context, change: Merge) -> list[U
     return [await _unit_out(conn, s) for s in changed]
 
 
-async def split(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
+async def split(conn: Conn, ctx: Context, unit_id: uuid.UUID,
                 change: Split) -> list[UnitOut]:
     """Split a unit into several on a date (``unit.split``)."""
     require_role(ctx.principal, Role.REGISTRAR)
@@ -279,7 +279,7 @@ async def split(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
     return [await _unit_out(conn, s) for s in changed]
 
 
-async def _locked_in_scope(conn: asyncpg.Connection, ctx: Context, unit_id: uuid.UUID,
+async def _locked_in_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID,
                            on: date, field: str = "unit_id") -> UnitSnapshot:
     try:
         snap = await repository.lock_unit(conn, unit_id)
@@ -293,7 +293,7 @@ async def _locked_in_scope(conn: asyncpg.Connection, ctx: Context, unit_id: uuid
     return snap
 
 
-async def _save(conn: asyncpg.Connection, ctx: Context, action: str, before: UnitSnapshot,
+async def _save(conn: Conn, ctx: Context, action: str, before: UnitSnapshot,
                 versions: Sequence[UnitVersion]) -> UnitSnapshot:
     revision = await repository.save_versions(conn, before.unit_id, versions)
     after = UnitSnapshot(unit_id=before.unit_id, kind=before.kind, revision=revision,
@@ -302,7 +302,7 @@ async def _save(conn: asyncpg.Connection, ctx: Context, action: str, before: Uni
     return after
 
 
-async def _audit(conn: asyncpg.Connection, ctx: Context, action: str, unit_id: uuid.UUID,
+async def _audit(conn: Conn, ctx: Context, action: str, unit_id: uuid.UUID,
                  before: UnitSnapshot | None, after: UnitSnapshot) -> None:
     await audit.record(
         conn, actor=ctx.principal.actor, action=action, entity_type="unit",
@@ -311,7 +311,7 @@ async def _audit(conn: asyncpg.Connection, ctx: Context, action: str, unit_id: u
     )
 
 
-async def _publish(conn: asyncpg.Connection, ctx: Context, subject: uuid.UUID,
+async def _publish(conn: Conn, ctx: Context, subject: uuid.UUID,
                    payload: BaseModel) -> None:
     envelope = new_envelope(payload=payload, producer=PRODUCER, subject_id=str(subject),
                             actor=ctx.principal.actor, correlation_id=ctx.correlation_id)
@@ -404,7 +404,7 @@ def parse_units_csv(text: str, max_rows: int) -> list[_Planned]:
     return sorted(planned.values(), key=lambda p: (order[p.kind], p.row))
 
 
-async def import_units(conn: asyncpg.Connection, ctx: Context, text: str, valid_from: date,
+async def import_units(conn: Conn, ctx: Context, text: str, valid_from: date,
                        max_rows: int) -> ImportResult:
     """Register every unit of the file that is not registered yet; all or nothing."""
     require_role(ctx.principal, Role.REGISTRAR)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from chungtay_common import hierarchy
 from chungtay_common.consumer import Handler
 from chungtay_common.contracts.registration import UnitEvent
+from chungtay_common.db import Conn
 from chungtay_common.events import Envelope
 
 
-async def apply_unit_event(conn: asyncpg.Connection, envelope: Envelope[Any]) -> None:
+async def apply_unit_event(conn: Conn, envelope: Envelope[Any]) -> None:
     """Every unit event carries the snapshots of the units it changed: store the newer ones."""
     payload: UnitEvent = envelope.payload
     for snap in payload.units:

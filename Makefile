@@ -1,0 +1,60 @@
+# The commands people and CI use. `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+STACK := bash deploy/local/stack.sh
+
+.PHONY: help setup run test test-fast lint format stack-up stack-down stack-status events bench clean
+
+help:
+	@echo "make run     set everything up and run the whole system with demo data (Ctrl-C stops it)"
+	@echo "make test    set everything up and run the full test suite"
+	@echo "make lint    ruff and mypy (strict) on the project's code"
+	@echo "make stack-up / stack-down / stack-status   the local Kafka + PostgreSQL"
+	@echo "make events  regenerate docs/events/ (JSON Schemas, AsyncAPI) from the models"
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+	@$(STACK) install
+
+stack-up: setup
+	@$(STACK) up
+
+stack-down:
+	@$(STACK) down
+
+stack-status:
+	@$(STACK) status
+
+run: setup
+	$(PY) deploy/local/run.py
+
+# Starts the stack when it is not running, and stops it afterwards only in that case.
+test: setup
+	@started=0; \
+	if ! $(STACK) status >/dev/null 2>&1; then $(STACK) up || exit 1; started=1; fi; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$started = 1 ]; then $(STACK) down; fi; \
+	exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check chungtay_common services tests deploy
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff check --fix chungtay_common services tests deploy
+
+events: setup
+	$(PY) -m chungtay_common.catalogue write
+
+clean: stack-down
+	rm -rf .local $(VENV)
