@@ -158,6 +158,9 @@ def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
         producer_acks=-1,
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        # a killed instance's partitions go to the others within seconds, not a minute
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         stream_wait_empty=False,
     )
 

@@ -38,6 +38,8 @@ def _stack_env() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TestStack:
+    __test__ = False  # not a test class, for pytest
+
     run_id: str
     namespace: str
     env: dict[str, str]

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -22,6 +23,37 @@ async def registration(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
     assert isinstance(settings, RegistrationSettings)
     async with in_process(build_app(settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def registration_db(
+    stack: TestStack, registration: httpx.AsyncClient
+) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the service's database (migrated by ``registration``), to check
+    what was, or was not, written."""
+    settings = stack.settings(RegistrationSettings, "registration")
+    conn = await asyncpg.connect(settings.dsn())
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+TABLES = ("units", "unit_versions", "unit_lineage", "outbox", "audit_log")
+
+
+@pytest.fixture
+def row_counts(registration_db: asyncpg.Connection) -> Callable[[], Awaitable[dict[str, int]]]:
+    """Rows in each table the service writes; compare before and after a refused request."""
+
+    async def count() -> dict[str, int]:
+        return {t: await registration_db.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
+
+    return count
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")

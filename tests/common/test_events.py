@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+
+import pytest
+
+from chungtay_common import catalogue
+from chungtay_common.contracts.registration import UnitRegistered, UnitSnapshot, UnitVersion
+from chungtay_common.events import SYSTEM_ACTOR, InvalidEvent, new_envelope, parse_event
+
+
+def _registered() -> UnitRegistered:
+    unit_id = uuid.uuid4()
+    return UnitRegistered(unit_id=unit_id, units=[UnitSnapshot(
+        unit_id=unit_id, kind="province", revision=1,
+        versions=[UnitVersion(valid_from=date(2017, 1, 1), code="44", name="Tỉnh Quảng Bình")])])
+
+
+def test_envelope_round_trips_with_its_payload_type() -> None:
+    payload = _registered()
+    env = new_envelope(payload=payload, producer="registration",
+                       subject_id=str(payload.unit_id), actor=SYSTEM_ACTOR)
+    assert env.event_type == "unit.registered" and env.schema_version == 1
+    raw = json.dumps(env.model_dump(mode="json", serialize_as_any=True)).encode()
+    parsed = parse_event(raw)
+    assert parsed.payload == payload
+    assert parsed.event_id == env.event_id and parsed.occurred_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda e: e.pop("event_id"), "envelope: event_id"),
+        (lambda e: e.update(occurred_at="2026-01-01T00:00:00"), "envelope: occurred_at"),
+        (lambda e: e.update(event_type="unit.teleported"), "unknown event type"),
+        (lambda e: e.update(schema_version=9), "unknown event type"),
+        (lambda e: e["payload"].update(units=[]), "payload of unit.registered: units"),
+        (lambda e: e.update(extra=1), "envelope: extra"),
+    ],
+)
+def test_invalid_messages_are_refused_with_a_reason(mutate: object, reason: str) -> None:
+    payload = _registered()
+    env = new_envelope(payload=payload, producer="registration",
+                       subject_id=str(payload.unit_id), actor=SYSTEM_ACTOR)
+    data = env.model_dump(mode="json", serialize_as_any=True)
+    mutate(data)  # type: ignore[operator]
+    with pytest.raises(InvalidEvent) as exc:
+        parse_event(json.dumps(data).encode())
+    assert str(exc.value).startswith(reason) or reason in str(exc.value)
+
+
+def test_garbage_is_refused() -> None:
+    with pytest.raises(InvalidEvent, match="envelope"):
+        parse_event(b"\xff not json")
+
+
+def test_committed_event_schemas_match_the_models() -> None:
+    """docs/events/ is generated from the models; regenerate with `make events`."""
+    assert catalogue.main(["catalogue", "check"]) == 0
+
+
+def test_every_event_schema_pins_its_type_and_requires_the_envelope() -> None:
+    for event_type, version, _ in catalogue.CATALOGUE.items():
+        schema = catalogue.event_schema(event_type, version)
+        assert schema["properties"]["event_type"] == {"const": event_type, "type": "string"}
+        assert {"event_id", "occurred_at", "subject_id", "actor", "payload",
+                "correlation_id"} <= set(schema["required"])
