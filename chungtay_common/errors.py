@@ -56,6 +56,13 @@ class InvalidInput(AppError):
     def on(cls, field: str, message: str) -> InvalidInput:
         return cls(f"{field}: {message}", [FieldError(field=field, message=message)])
 
+    def within(self, prefix: str) -> InvalidInput:
+        """The same error about a part of the request (``successor.name``, not ``name``)."""
+        errors = [FieldError(field=f"{prefix}.{e.field}", message=e.message)
+                  for e in self.errors]
+        return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors) or self.detail,
+                            errors)
+
 
 class NotFound(AppError):
     status_code = 404

@@ -58,6 +58,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._listener: PoolConnectionProxy | None = None
         self.connected = False
 
@@ -65,14 +66,17 @@ class OutboxRelay:
         self._listener = await self._pool.acquire()
         await self._listener.add_listener("outbox", self._on_notify)
         self._task = asyncio.create_task(self._run(), name=f"{self._client_id}-outbox-relay")
+        self._watcher = asyncio.create_task(self._watch_backlog(),
+                                            name=f"{self._client_id}-outbox-backlog")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._task, self._watcher):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         if self._listener is not None:
             await self._listener.remove_listener("outbox", self._on_notify)
             await self._pool.release(self._listener)
@@ -139,7 +143,6 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
-            await self._update_backlog(conn)
             rows = await conn.fetch(
                 "SELECT id, topic, key, event_type, body FROM outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1",
@@ -165,6 +168,16 @@ class OutboxRelay:
             for r in rows:
                 metrics.OUTBOX_PUBLISHED.labels(r["event_type"]).inc()
             return len(rows)
+
+    async def _watch_backlog(self) -> None:
+        """Keep the backlog gauges fresh even while publishing is stuck (Kafka down)."""
+        while True:
+            try:
+                async with self._pool.acquire() as conn:
+                    await self._update_backlog(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.debug("could not read the outbox backlog", exc_info=True)
+            await asyncio.sleep(1.0)
 
     @staticmethod
     async def _update_backlog(conn: Conn) -> None:

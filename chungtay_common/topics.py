@@ -24,6 +24,11 @@ TOPICS: dict[str, TopicSpec] = {
     "registration": TopicSpec(
         "registration", 1, 6, "Units registered, renamed, moved, closed, merged and split."
     ),
+    "indicators": TopicSpec(
+        "indicators", 1, 6,
+        "Campaigns, indicator catalogue, targets, national averages and yearly reports "
+        "(submitted, returned, accepted, reopened, overdue).",
+    ),
     "deadletter": TopicSpec(
         "deadletter", 1, 3,
         "Messages a consumer could not parse or validate, as received, with the reason in "

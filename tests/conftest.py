@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from chungtay_common.auth import Role
 from chungtay_common.db import drop_database, ensure_database
 from chungtay_common.settings import LOCAL_STATE, Environment, ServiceSettings
-from chungtay_common.stack import ensure_topics, wait_for_kafka, wait_for_postgres
+from chungtay_common.stack import SERVICES, ensure_topics, wait_for_kafka, wait_for_postgres
 from chungtay_common.tokens import mint
 from chungtay_common.topics import TOPICS
 
@@ -81,7 +81,6 @@ class TestStack:
                     **kw)  # type: ignore[arg-type]
 
 
-SERVICES = ("registration", "reporting")
 
 
 @pytest.fixture(scope="session")

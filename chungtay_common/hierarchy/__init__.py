@@ -119,3 +119,14 @@ async def apply_snapshot(conn: Conn, snap: UnitSnapshot) -> bool:
         ],
     )
     return True
+
+
+async def last_day_active(conn: Conn, unit_id: uuid.UUID, start: date, end: date) -> date | None:
+    """The last day in ``[start, end]`` on which the unit exists, or None if it never does."""
+    day: date | None = await conn.fetchval(
+        "SELECT LEAST($3::date, COALESCE(valid_to - 1, $3::date)) FROM unit_versions"
+        " WHERE unit_id = $1 AND daterange(valid_from, valid_to) && daterange($2, $3, '[]')"
+        " ORDER BY valid_from DESC LIMIT 1",
+        unit_id, start, end,
+    )
+    return day

@@ -201,24 +201,34 @@ async def merge(conn: Conn, ctx: Context, change: Merge) -> list[UnitOut]:
     preds = [await _locked_in_scope(conn, ctx, pid, eff, field="predecessor_ids")
              for pid in sorted(change.predecessor_ids)]
     changed: list[UnitSnapshot] = []
+    existing = None
     if isinstance(change.successor, ExistingUnit):
-        successor = await _locked_in_scope(conn, ctx, change.successor.unit_id, eff,
-                                           field="successor.unit_id")
-        created = False
+        existing = await _locked_in_scope(conn, ctx, change.successor.unit_id, eff,
+                                          field="successor.unit_id")
+        domain.check_merge(change.predecessor_ids, [p.kind for p in preds],
+                           existing.unit_id, existing.kind)
     else:
-        successor = await _create(conn, ctx, change.successor, eff, None)
+        domain.check_merge(change.predecessor_ids, [p.kind for p in preds],
+                           None, change.successor.kind)
+    # The predecessors close first: a new successor often keeps one of their codes.
+    closed = [await _save(conn, ctx, "unit.merge", pred, domain.close_at(pred.versions, eff))
+              for pred in preds]
+    if existing is None:
+        assert isinstance(change.successor, NewSuccessor)
+        try:
+            successor = await _create(conn, ctx, change.successor, eff, None)
+        except InvalidInput as exc:
+            raise exc.within("successor") from exc
         created = True
-    domain.check_merge(change.predecessor_ids, [p.kind for p in preds],
-                       None if created else successor.unit_id, successor.kind)
-    if created:
         changed.append(successor)
-    for pred in preds:
+    else:
+        successor, created = existing, False
+    for pred, after in zip(preds, closed, strict=True):
         for child_id in await repository.children_from(conn, pred.unit_id, eff):
             child = await repository.lock_unit(conn, child_id)
             changed.append(await _save(conn, ctx, "unit.move", child, domain.change_from(
                 child.versions, eff, parent_id=successor.unit_id)))
-        changed.append(await _save(conn, ctx, "unit.merge", pred,
-                                   domain.close_at(pred.versions, eff)))
+        changed.append(after)
         await repository.add_lineage(conn, "merge", eff, pred.unit_id, successor.unit_id)
     if not created:
         changed.append(successor)  # unchanged, but consumers learn its lineage through it
@@ -235,6 +245,9 @@ async def split(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     require_role(ctx.principal, Role.REGISTRAR)
     eff = change.effective_date
     pred = await _locked_in_scope(conn, ctx, unit_id, eff)
+    if change.close_predecessor:
+        # Closed before its successors are created: one of them often keeps its code.
+        pred = await _save(conn, ctx, "unit.split", pred, domain.close_at(pred.versions, eff))
     successors: list[UnitSnapshot] = []
     created: list[UnitSnapshot] = []
     for i, spec in enumerate(change.successors):
@@ -244,7 +257,10 @@ async def split(conn: Conn, ctx: Context, unit_id: uuid.UUID,
             successors.append(await _locked_in_scope(conn, ctx, spec.unit_id, eff,
                                                      field=f"successors.{i}.unit_id"))
         else:
-            snap = await _create(conn, ctx, spec, eff, None)
+            try:
+                snap = await _create(conn, ctx, spec, eff, None)
+            except InvalidInput as exc:
+                raise exc.within(f"successors.{i}") from exc
             successors.append(snap)
             created.append(snap)
         if successors[-1].kind != pred.kind:
@@ -267,8 +283,6 @@ async def split(conn: Conn, ctx: Context, unit_id: uuid.UUID,
         child = await repository.lock_unit(conn, child_id)
         changed.append(await _save(conn, ctx, "unit.move", child, domain.change_from(
             child.versions, eff, parent_id=successors[index].unit_id)))
-    if change.close_predecessor:
-        pred = await _save(conn, ctx, "unit.split", pred, domain.close_at(pred.versions, eff))
     changed.append(pred)
     for s in successors:
         await repository.add_lineage(conn, "split", eff, unit_id, s.unit_id)

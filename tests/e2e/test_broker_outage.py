@@ -32,7 +32,10 @@ async def test_writes_succeed_while_kafka_is_down_and_events_arrive_after(
                     "valid_from": "2017-01-01"})
                 assert r.status_code == 201, r.text
                 created.append(r.json()["unit_id"])
-            assert await metric(client, "chungtay_outbox_backlog") >= 5
+            async for attempt in AsyncRetrying(wait=wait_fixed(0.2), stop=stop_after_delay(10),
+                                               reraise=True):
+                with attempt:
+                    assert await metric(client, "chungtay_outbox_backlog") >= 5
     finally:
         await stack_command("kafka-start")
     async for attempt in AsyncRetrying(wait=wait_fixed(0.5), stop=stop_after_delay(90),
@@ -43,5 +46,8 @@ async def test_writes_succeed_while_kafka_is_down_and_events_arrive_after(
             tree = r.json()
             assert all(find(tree, unit_id) is not None for unit_id in created)
     async with registration_proc.client() as client:
-        assert await metric(client, "chungtay_outbox_backlog") == 0
+        async for attempt in AsyncRetrying(wait=wait_fixed(0.2), stop=stop_after_delay(10),
+                                           reraise=True):
+            with attempt:
+                assert await metric(client, "chungtay_outbox_backlog") == 0
         assert await metric(client, "chungtay_outbox_publish_failures_total") >= 1

@@ -1,0 +1,331 @@
+"""Refused requests: a clear 4xx problem naming the field, and nothing written anywhere."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from chungtay_common.auth import Role
+from chungtay_common.tokens import mint
+from tests.conftest import TestStack
+from tests.registration.conftest import bearer
+
+Json = dict[str, Any]
+Register = Callable[..., Awaitable[Json]]
+Counts = Callable[[], Awaitable[dict[str, int]]]
+MiB = 1_048_576
+
+
+def assert_problem(r: httpx.Response, status: int, field: str | None = None) -> Json:
+    """``r`` is an ``application/problem+json`` error with ``status`` naming ``field``."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json", r.headers
+    problem: Json = r.json()
+    assert set(problem) == {"type", "title", "status", "detail", "errors"}
+    assert problem["status"] == status
+    assert problem["type"] and problem["title"] and problem["detail"]
+    if field is not None:
+        fields = [e["field"] for e in problem["errors"]]
+        assert field in fields, problem
+        assert all(e["message"] for e in problem["errors"])
+    return problem
+
+
+@pytest.fixture
+def refused(registration: httpx.AsyncClient, admin_headers: dict[str, str],
+            row_counts: Counts) -> Callable[..., Awaitable[Json]]:
+    """POST ``body``; expect the problem, and that no table gained or lost a row."""
+
+    async def do(body: Json, status: int, field: str | None = None, *,
+                 path: str = "/v1/units", headers: dict[str, str] | None = None) -> Json:
+        before = await row_counts()
+        r = await registration.post(path, json=body, headers=admin_headers
+                                    if headers is None else headers)
+        problem = assert_problem(r, status, field)
+        assert await row_counts() == before
+        return problem
+
+    return do
+
+
+async def no_unit_with_code(client: httpx.AsyncClient, headers: dict[str, str], code: str,
+                            as_of: str = "2020-06-01") -> None:
+    r = await client.get("/v1/units", params={"code": code, "as_of": as_of}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == []
+
+
+@pytest.fixture
+async def district(register: Register) -> Json:
+    province = await register()
+    return await register(kind="district", subkind="huyen", name="Huyện Thử",
+                          parent_id=province["unit_id"])
+
+
+def commune_body(parent: Json | None, code: str, **fields: Any) -> Json:
+    body: Json = {"kind": "commune", "subkind": "xa", "code": code, "name": "Xã Thử",
+                  "valid_from": "2018-01-01"}
+    if parent is not None:
+        body["parent_id"] = parent["unit_id"]
+    body.update(fields)
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# what the unit is
+
+
+async def test_unknown_kind(refused: Callable[..., Awaitable[Json]], district: Json,
+                            unique_code: Callable[[], str]) -> None:
+    problem = await refused(commune_body(district, unique_code(), kind="hamlet"), 422, "kind")
+    assert "commune" in problem["errors"][0]["message"]  # lists what is allowed
+
+
+async def test_missing_parent(refused: Callable[..., Awaitable[Json]],
+                              unique_code: Callable[[], str]) -> None:
+    problem = await refused(commune_body(None, unique_code()), 422, "parent_id")
+    assert "needs a parent" in problem["detail"]
+
+
+async def test_unknown_parent(refused: Callable[..., Awaitable[Json]],
+                              unique_code: Callable[[], str]) -> None:
+    body = commune_body({"unit_id": str(uuid.uuid4())}, unique_code())
+    problem = await refused(body, 422, "parent_id")
+    assert body["parent_id"] in problem["detail"]
+
+
+async def test_parent_of_the_wrong_kind(
+    refused: Callable[..., Awaitable[Json]], register: Register, district: Json,
+    unique_code: Callable[[], str],
+) -> None:
+    commune = await register(**commune_body(district, unique_code()))
+    village = await register(kind="village", subkind="thon", code=None, name="Thôn Thử",
+                             parent_id=commune["unit_id"], valid_from="2018-01-01")
+    problem = await refused(commune_body(village, unique_code()), 422, "parent_id")
+    assert "cannot sit under a village" in problem["detail"]
+    # a province has no parent
+    await refused({"kind": "province", "code": unique_code(), "name": "Tỉnh Con",
+                   "valid_from": "2018-01-01", "parent_id": district["unit_id"]},
+                  422, "parent_id")
+
+
+@pytest.mark.parametrize("valid_to", ["2018-01-01", "2017-06-01"])
+async def test_inverted_dates(refused: Callable[..., Awaitable[Json]], district: Json,
+                              unique_code: Callable[[], str], valid_to: str) -> None:
+    await refused(commune_body(district, unique_code(), valid_to=valid_to), 422, "valid_to")
+
+
+async def test_child_outside_the_parents_lifetime(
+    refused: Callable[..., Awaitable[Json]], register: Register,
+    unique_code: Callable[[], str],
+) -> None:
+    province = await register(valid_from="2017-01-01", valid_to="2020-01-01")
+    for dates in ({"valid_from": "2016-06-01"},  # starts before the parent
+                  {"valid_from": "2018-01-01"},  # outlives the parent (open end)
+                  {"valid_from": "2018-01-01", "valid_to": "2021-01-01"}):
+        problem = await refused(
+            {"kind": "district", "code": unique_code(), "name": "Huyện Ngoài",
+             "parent_id": province["unit_id"], **dates}, 422, "parent_id")
+        assert "does not cover" in problem["detail"]
+
+
+async def test_nfd_name(refused: Callable[..., Awaitable[Json]], district: Json,
+                        unique_code: Callable[[], str], registration: httpx.AsyncClient,
+                        admin_headers: dict[str, str]) -> None:
+    code = unique_code()
+    name = unicodedata.normalize("NFD", "Xã Đồng Trạch")
+    problem = await refused(commune_body(district, code, name=name), 422, "name")
+    assert "NFC" in problem["errors"][0]["message"]
+    await no_unit_with_code(registration, admin_headers, code)
+
+
+async def test_extra_unknown_field(refused: Callable[..., Awaitable[Json]], district: Json,
+                                   unique_code: Callable[[], str]) -> None:
+    await refused(commune_body(district, unique_code(), population=1200), 422, "population")
+
+
+async def test_blank_name_and_bad_code(refused: Callable[..., Awaitable[Json]],
+                                       district: Json, unique_code: Callable[[], str]) -> None:
+    await refused(commune_body(district, unique_code(), name=""), 422, "name")
+    await refused(commune_body(district, unique_code(), name=" Xã Thử"), 422, "name")
+    await refused(commune_body(district, "18 853"), 422, "code")
+
+
+# ---------------------------------------------------------------------------------------------
+# codes over dates
+
+
+async def test_duplicate_code_on_overlapping_dates(
+    refused: Callable[..., Awaitable[Json]], register: Register, district: Json,
+    unique_code: Callable[[], str],
+) -> None:
+    code = unique_code()
+    holder = await register(**commune_body(district, code, valid_to="2021-01-01"))
+    problem = await refused(commune_body(district, code, name="Xã Trùng",
+                                         valid_from="2020-12-31"), 409)
+    assert problem["type"] == "conflict"
+    assert code in problem["detail"] and holder["unit_id"] in problem["detail"]
+
+
+async def test_same_code_on_dates_that_do_not_overlap(
+    register: Register, district: Json, unique_code: Callable[[], str],
+    registration: httpx.AsyncClient, admin_headers: dict[str, str],
+) -> None:
+    code = unique_code()
+    old = await register(**commune_body(district, code, valid_to="2021-01-01"))
+    new = await register(**commune_body(district, code, name="Xã Mới",
+                                        valid_from="2021-01-01"))  # 201, asserted by register
+    assert new["unit_id"] != old["unit_id"]
+    for as_of, unit in (("2020-12-31", old), ("2021-01-01", new)):
+        r = await registration.get("/v1/units", params={"code": code, "as_of": as_of},
+                                   headers=admin_headers)
+        assert [i["unit_id"] for i in r.json()["items"]] == [unit["unit_id"]]
+
+
+async def test_rename_of_an_unknown_unit(refused: Callable[..., Awaitable[Json]]) -> None:
+    problem = await refused({"name": "Xã Không Có", "effective_date": "2020-01-01"}, 404,
+                            path=f"/v1/units/{uuid.uuid4()}/rename")
+    assert problem["type"] == "not_found"
+
+
+# ---------------------------------------------------------------------------------------------
+# the body itself
+
+
+async def test_malformed_json(registration: httpx.AsyncClient, admin_headers: dict[str, str],
+                              row_counts: Counts) -> None:
+    before = await row_counts()
+    r = await registration.post("/v1/units", content=b'{"kind": "province", "name": ',
+                                headers={**admin_headers, "content-type": "application/json"})
+    problem = assert_problem(r, 422)
+    assert "JSON" in problem["detail"]
+    assert await row_counts() == before
+
+
+def oversized(code: str) -> bytes:
+    return (b'{"kind": "province", "code": "' + code.encode() + b'", "valid_from": "2018-01-01",'
+            b' "name": "' + b"x" * (MiB + 1) + b'"}')
+
+
+async def test_oversized_body(registration: httpx.AsyncClient, admin_headers: dict[str, str],
+                              row_counts: Counts, unique_code: Callable[[], str]) -> None:
+    before = await row_counts()
+    code = unique_code()
+    r = await registration.post("/v1/units", content=oversized(code),
+                                headers={**admin_headers, "content-type": "application/json"})
+    assert_problem(r, 413)
+    assert await row_counts() == before
+    await no_unit_with_code(registration, admin_headers, code)
+
+
+async def test_oversized_body_without_content_length(
+    registration: httpx.AsyncClient, admin_headers: dict[str, str], row_counts: Counts,
+    unique_code: Callable[[], str],
+) -> None:
+    body = oversized(unique_code())
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 64 * 1024):
+            yield body[i:i + 64 * 1024]
+
+    before = await row_counts()
+    r = await registration.post("/v1/units", content=chunks(),
+                                headers={**admin_headers, "content-type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert_problem(r, 413)
+    assert await row_counts() == before
+
+
+async def test_oversized_import(registration: httpx.AsyncClient, admin_headers: dict[str, str],
+                                row_counts: Counts) -> None:
+    before = await row_counts()
+    r = await registration.post("/v1/units/import", params={"valid_from": "2020-01-01"},
+                                content=b"x" * (MiB + 1),
+                                headers={**admin_headers, "content-type": "text/csv"})
+    assert_problem(r, 413)
+    assert await row_counts() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# who may
+
+
+def other_key_token() -> str:
+    key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    return mint(key, subject="mallory", roles=["admin"], unit_id=None)
+
+
+BAD_TOKENS: dict[str, Callable[[TestStack], str]] = {
+    "garbage": lambda s: "not-a-jwt",
+    "expired": lambda s: s.token(Role.ADMIN, ttl=timedelta(seconds=-120)),
+    "other key": lambda s: other_key_token(),
+    "wrong audience": lambda s: s.token(Role.ADMIN, audience="someone-else"),
+    "wrong issuer": lambda s: s.token(Role.ADMIN, issuer="https://evil.example"),
+    "no unit scope": lambda s: s.token(Role.REGISTRAR),
+}
+
+
+@pytest.mark.parametrize("case", ["no token", "not bearer", *BAD_TOKENS])
+async def test_unauthenticated(case: str, stack: TestStack, registration: httpx.AsyncClient,
+                               admin_headers: dict[str, str], row_counts: Counts,
+                               unique_code: Callable[[], str]) -> None:
+    if case == "no token":
+        headers: dict[str, str] = {}
+    elif case == "not bearer":
+        headers = {"authorization": "Basic YWRtaW46YWRtaW4="}
+    else:
+        headers = bearer(BAD_TOKENS[case](stack))
+    code = unique_code()
+    body = {"kind": "province", "code": code, "name": "Tỉnh Lạ", "valid_from": "2018-01-01"}
+    before = await row_counts()
+    r = await registration.post("/v1/units", json=body, headers=headers)
+    problem = assert_problem(r, 401)
+    assert problem["type"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
+    if case == "expired":
+        assert "expired" in problem["detail"]
+    assert await row_counts() == before
+    await no_unit_with_code(registration, admin_headers, code)
+    # reads need a valid token too
+    r = await registration.get("/v1/units", params={"code": code}, headers=headers)
+    assert_problem(r, 401)
+
+
+async def test_viewer_may_read_but_not_register(
+    stack: TestStack, district: Json, refused: Callable[..., Awaitable[Json]],
+    registration: httpx.AsyncClient, unique_code: Callable[[], str],
+) -> None:
+    viewer = bearer(stack.token(Role.VIEWER, unit=uuid.UUID(district["unit_id"])))
+    problem = await refused(commune_body(district, unique_code()), 403, headers=viewer)
+    assert problem["type"] == "forbidden" and "registrar" in problem["detail"]
+    r = await registration.get(f"/v1/units/{district['unit_id']}", headers=viewer)
+    assert r.status_code == 200, r.text
+
+
+async def test_registrar_of_another_district(
+    stack: TestStack, register: Register, district: Json,
+    refused: Callable[..., Awaitable[Json]], unique_code: Callable[[], str],
+    registration: httpx.AsyncClient,
+) -> None:
+    other = await register(kind="district", subkind="huyen", name="Huyện Khác",
+                           parent_id=district["versions"][0]["parent_id"])
+    foreign = bearer(stack.token(Role.REGISTRAR, unit=uuid.UUID(other["unit_id"])))
+    problem = await refused(commune_body(district, unique_code()), 403, headers=foreign)
+    assert "scope" in problem["detail"]
+    own = bearer(stack.token(Role.REGISTRAR, unit=uuid.UUID(district["unit_id"])))
+    r = await registration.post("/v1/units", json=commune_body(district, unique_code()),
+                                headers=own)
+    assert r.status_code == 201, r.text
+    # nor may it rename the other district's unit itself
+    await refused({"name": "Huyện Đổi Tên", "effective_date": "2020-01-01"}, 403,
+                  path=f"/v1/units/{district['unit_id']}/rename", headers=foreign)
