@@ -162,3 +162,25 @@ def configure_logging() -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+
+
+async def idempotent_write(
+    request: Request, db: Database, actor: str, key: str,
+    run: Callable[[Any], Awaitable[Any]], status_code: int = 200,
+) -> JSONResponse:
+    """Run a write once per ``Idempotency-Key``: a retry gets the first response back
+    (with ``Idempotency-Replayed: true``) and changes nothing."""
+    from chungtay_common import idempotency
+
+    digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
+                                      await request.body())
+    async with db.transaction() as conn:
+        stored = await idempotency.lookup(conn, actor, key, digest)
+        if stored is not None:
+            return JSONResponse(stored.body, status_code=stored.status_code,
+                                headers={"Idempotency-Replayed": "true"})
+        result = await run(conn)
+        body = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+        await idempotency.remember(conn, actor, key, request.method, request.url.path, digest,
+                                   status_code, body)
+    return JSONResponse(body, status_code=status_code)

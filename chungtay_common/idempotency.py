@@ -32,7 +32,7 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
 async def lookup(conn: Conn, actor: str, key: str, digest: str) -> Stored | None:
     """The stored response for this key, if the request was already done. Serialises
     concurrent requests with the same key until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", f"{actor}\0{key}")
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", f"{actor}\n{key}")
     row = await conn.fetchrow(
         "SELECT request_hash, status_code, response FROM idempotency_keys"
         " WHERE actor = $1 AND key = $2",

@@ -7,14 +7,17 @@ Validity is ``[valid_from, valid_to)``: a unit closed or merged on D is no longe
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
-from chungtay_common.contracts.registration import UnitKind, UnitSnapshot
+from chungtay_common.contracts.registration import UnitEvent, UnitKind, UnitSnapshot
 from chungtay_common.db import Conn
+from chungtay_common.events import Envelope
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -130,3 +133,19 @@ async def last_day_active(conn: Conn, unit_id: uuid.UUID, start: date, end: date
         unit_id, start, end,
     )
     return day
+
+
+UNIT_EVENT_TYPES = ("unit.registered", "unit.renamed", "unit.moved", "unit.closed",
+                    "unit.merged", "unit.split")
+
+
+async def apply_unit_event(conn: Conn, envelope: Envelope[Any]) -> None:
+    """Consumer handler: every unit event carries the snapshots of the units it changed."""
+    payload: UnitEvent = envelope.payload
+    for snap in payload.units:
+        await apply_snapshot(conn, snap)
+
+
+def unit_event_handlers() -> dict[str, Callable[[Conn, Envelope[Any]], Awaitable[None]]]:
+    """Handlers that keep a service's own copy of the hierarchy from the registration topic."""
+    return dict.fromkeys(UNIT_EVENT_TYPES, apply_unit_event)

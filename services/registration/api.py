@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,10 +13,9 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from chungtay_common import audit, hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.db import COMMON_MIGRATIONS, apply_migrations, create_pool
 from chungtay_common.errors import InvalidInput, NotFound, UnsupportedMediaType, responses
-from chungtay_common.http import Database, DatabaseDep, configure_logging, create_app
-from chungtay_common.outbox import OutboxRelay
+from chungtay_common.http import DatabaseDep, configure_logging, create_app
+from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
 from chungtay_common.topics import topic_name
 from services.registration import repository, service
 from services.registration.domain import fold
@@ -201,38 +198,16 @@ async def import_units(request: Request, principal: PrincipalDep, db: DatabaseDe
 
 def build_app(settings: RegistrationSettings | None = None) -> FastAPI:
     settings = settings or RegistrationSettings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings.dsn(), settings.pg_pool_max)
-        await apply_migrations(pool, COMMON_MIGRATIONS, MIGRATIONS)
-        relay = OutboxRelay(pool, bootstrap=settings.kafka_bootstrap,
-                            client_id=f"{settings.service_name}-outbox",
-                            batch_size=settings.outbox_batch_size,
-                            poll_seconds=settings.outbox_poll_seconds)
-        await relay.start()
-        app.state.db, app.state.relay = Database(pool), relay
-        try:
-            yield
-        finally:
-            await relay.stop()
-            await pool.close()
-
     app = create_app(
         settings, title="chungtay registration",
         description="Units of the movement and their dated hierarchy (register, rename, move, "
                     "close, merge, split, import).",
-        lifespan=lifespan,
-        checks=lambda a: {"database": lambda: _db_ok(a)},
+        lifespan=service_lifespan(ServicePlan(settings, [MIGRATIONS], publishes=True)),
+        checks=health_checks,
     )
     app.state.topic = topic_name("registration", settings.topic_namespace)
     app.include_router(router)
     return app
-
-
-async def _db_ok(app: FastAPI) -> bool:
-    async with app.state.db.pool.acquire() as conn:
-        return bool(await conn.fetchval("SELECT true"))
 
 
 def main() -> FastAPI:

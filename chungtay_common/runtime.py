@@ -1,0 +1,113 @@
+"""What a service runs besides its routes: pool and migrations, outbox relay, consumers,
+periodic jobs. ``service_lifespan`` starts them in order and stops them in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from chungtay_common import consumer
+from chungtay_common.db import COMMON_MIGRATIONS, apply_migrations, create_pool
+from chungtay_common.http import Database, HealthCheck
+from chungtay_common.outbox import OutboxRelay
+from chungtay_common.settings import ServiceSettings
+from chungtay_common.topics import topic_name
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Database], Awaitable[Any]]
+
+
+@dataclass
+class ServicePlan:
+    settings: ServiceSettings
+    migrations: Sequence[Path]
+    publishes: bool = False
+    # topic owner -> handlers by event type
+    subscriptions: Mapping[str, Mapping[str, consumer.Handler]] = field(default_factory=dict)
+    # jobs run every so many seconds, each in its own task (errors are logged, never fatal)
+    periodic: Sequence[tuple[float, Job]] = ()
+    # run once after migrations, before serving (e.g. seeding a catalogue)
+    on_start: Sequence[Job] = ()
+
+
+def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
+    settings = plan.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            pool = await create_pool(settings.dsn(), settings.pg_pool_max)
+            stack.push_async_callback(pool.close)
+            await apply_migrations(pool, COMMON_MIGRATIONS, *plan.migrations)
+            db = Database(pool)
+            app.state.db = db
+            for job in plan.on_start:
+                await job(db)
+            if plan.publishes:
+                relay = OutboxRelay(pool, bootstrap=settings.kafka_bootstrap,
+                                    client_id=f"{settings.service_name}-outbox",
+                                    batch_size=settings.outbox_batch_size,
+                                    poll_seconds=settings.outbox_poll_seconds)
+                await relay.start()
+                stack.push_async_callback(relay.stop)
+            app.state.stream_app = None
+            if plan.subscriptions:
+                dead_letters = consumer.DeadLetters(
+                    settings.kafka_bootstrap, topic_name("deadletter", settings.topic_namespace),
+                    settings.service_name)
+                await dead_letters.start()
+                stack.push_async_callback(dead_letters.stop)
+                stream_app = consumer.create_faust_app(
+                    settings, f"{settings.topic_namespace}-{settings.service_name}")
+                for owner, handlers in plan.subscriptions.items():
+                    consumer.subscribe(stream_app, settings, owner,
+                                       consumer.EventProcessor(pool, handlers, dead_letters))
+                await stream_app.start()
+                stack.push_async_callback(stream_app.stop)
+                app.state.stream_app = stream_app
+            for every, job in plan.periodic:
+                task = asyncio.create_task(_every(every, job, db))
+                stack.push_async_callback(_cancel, task)
+            yield
+
+    return lifespan
+
+
+async def _every(seconds: float, job: Job, db: Database) -> None:
+    while True:
+        try:
+            await job(db)
+        except Exception:
+            log.exception("periodic job %s failed; it runs again in %ss", job.__name__, seconds)
+        await asyncio.sleep(seconds)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+def health_checks(app: FastAPI) -> dict[str, HealthCheck]:
+    async def database() -> bool:
+        async with app.state.db.pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT true"))
+
+    checks: dict[str, HealthCheck] = {"database": database}
+    stream_app = getattr(app.state, "stream_app", None)
+    if stream_app is not None:
+        async def consumer_running() -> bool:
+            return bool(stream_app.started and not stream_app.should_stop)
+
+        checks["consumer"] = consumer_running
+    return checks

@@ -1,0 +1,1 @@
+"""Indicators service: campaigns, targets, the indicator catalogue and yearly reports."""

@@ -1,0 +1,20 @@
+"""Metrics of the indicators service (the shared ones are in ``chungtay_common.metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+REPORT_ACTIONS = Counter(
+    "chungtay_indicators_report_actions_total",
+    "Report changes, by action (save, submit, return, accept, reopen).", ["action"])
+REPORTS_SUBMITTED = Counter(
+    "chungtay_indicators_reports_submitted_total",
+    "Report submissions, by punctuality of the first submission (on_time, late).",
+    ["punctuality"])
+REPORT_REFUSALS = Counter(
+    "chungtay_indicators_report_refusals_total",
+    "Report writes refused, by reason (invalid_values, missing_required).", ["reason"])
+OVERDUE_NOTICES = Counter(
+    "chungtay_indicators_overdue_notices_total", "report.overdue events sent.")
+IMPORTED_VALUES = Counter(
+    "chungtay_indicators_imported_values_total", "Values taken from imported files.")

@@ -1,0 +1,270 @@
+"""All SQL of the indicators service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from chungtay_common.contracts.indicators import Aggregation, ValueType
+from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.db import Conn
+from chungtay_common.errors import Conflict
+from services.indicators.domain import Indicator, Target
+
+# --------------------------------------------------------------------------- campaigns
+
+
+async def insert_campaign(conn: Conn, campaign_id: uuid.UUID, code: str, name: str,
+                          first_year: int, last_year: int, legal_basis: list[dict[str, Any]],
+                          kinds: list[str], actor: str) -> None:
+    try:
+        await conn.execute(
+            "INSERT INTO campaigns (campaign_id, code, name, first_year, last_year, legal_basis,"
+            " participating_kinds, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            campaign_id, code, name, first_year, last_year, legal_basis, kinds, actor,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"a campaign with code {code} exists") from exc
+
+
+async def insert_cycles(conn: Conn, campaign_id: uuid.UUID,
+                        cycles: list[tuple[int, datetime]]) -> None:
+    await conn.executemany(
+        "INSERT INTO reporting_cycles (campaign_id, year, due_at) VALUES ($1, $2, $3)",
+        [(campaign_id, y, d) for y, d in cycles],
+    )
+
+
+async def campaign(conn: Conn, campaign_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+
+
+async def campaigns(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM campaigns ORDER BY first_year, code"))
+
+
+async def cycles(conn: Conn, campaign_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT year, due_at FROM reporting_cycles WHERE campaign_id = $1 ORDER BY year",
+        campaign_id))
+
+
+async def due_at(conn: Conn, campaign_id: uuid.UUID, year: int) -> datetime | None:
+    due: datetime | None = await conn.fetchval(
+        "SELECT due_at FROM reporting_cycles WHERE campaign_id = $1 AND year = $2",
+        campaign_id, year)
+    return due
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def _indicator(r: asyncpg.Record) -> Indicator:
+    def num(v: Any) -> int | float | None:
+        if v is None:
+            return None
+        return int(v) if v == int(v) else float(v)
+
+    return Indicator(
+        code=r["code"], name_vi=r["name_vi"], name_en=r["name_en"],
+        unit_of_measure=r["unit_of_measure"], value_type=ValueType(r["value_type"]),
+        min_value=num(r["min_value"]), max_value=num(r["max_value"]),
+        reported_by=tuple(UnitKind(k) for k in r["reported_by"]),
+        aggregation=Aggregation(r["aggregation"]), derived=r["derived"], formula=r["formula"],
+        required=r["required"], retired=r["retired"], version=r["version"],
+    )
+
+
+async def catalogue(conn: Conn) -> dict[str, Indicator]:
+    rows = await conn.fetch("SELECT * FROM indicators ORDER BY derived, code")
+    return {r["code"]: _indicator(r) for r in rows}
+
+
+async def save_indicator(conn: Conn, ind: Indicator, actor: str) -> Indicator:
+    """Insert or update the entry; its version grows by one with each change."""
+    row = await conn.fetchrow(
+        "INSERT INTO indicators (code, name_vi, name_en, unit_of_measure, value_type, min_value,"
+        " max_value, reported_by, aggregation, derived, formula, required, retired, updated_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " ON CONFLICT (code) DO UPDATE SET version = indicators.version + 1,"
+        "  name_vi = EXCLUDED.name_vi, name_en = EXCLUDED.name_en,"
+        "  unit_of_measure = EXCLUDED.unit_of_measure, value_type = EXCLUDED.value_type,"
+        "  min_value = EXCLUDED.min_value, max_value = EXCLUDED.max_value,"
+        "  reported_by = EXCLUDED.reported_by, aggregation = EXCLUDED.aggregation,"
+        "  derived = EXCLUDED.derived, formula = EXCLUDED.formula,"
+        "  required = EXCLUDED.required, retired = EXCLUDED.retired,"
+        "  updated_at = now(), updated_by = EXCLUDED.updated_by"
+        " RETURNING *",
+        ind.code, ind.name_vi, ind.name_en, ind.unit_of_measure, ind.value_type.value,
+        ind.min_value, ind.max_value, [k.value for k in ind.reported_by],
+        ind.aggregation.value, ind.derived, ind.formula, ind.required, ind.retired, actor,
+    )
+    assert row is not None
+    return _indicator(row)
+
+
+async def lock_catalogue(conn: Conn) -> None:
+    """Serialise catalogue seeding between instances starting together."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('indicators.seed', 0))")
+
+
+# --------------------------------------------------------------------------- targets, averages
+
+
+async def save_target(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID,
+                      t: dict[str, Any], actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO targets (campaign_id, year, unit_id, reduction_pp_min, reduction_pp_max,"
+        " households_out_min, households_out_max, at_most_national_average, source, set_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET"
+        "  reduction_pp_min = EXCLUDED.reduction_pp_min,"
+        "  reduction_pp_max = EXCLUDED.reduction_pp_max,"
+        "  households_out_min = EXCLUDED.households_out_min,"
+        "  households_out_max = EXCLUDED.households_out_max,"
+        "  at_most_national_average = EXCLUDED.at_most_national_average,"
+        "  source = EXCLUDED.source, set_at = now(), set_by = EXCLUDED.set_by",
+        campaign_id, year, unit_id, t["reduction_pp_min"], t["reduction_pp_max"],
+        t["households_out_min"], t["households_out_max"], t["at_most_national_average"],
+        t["source"], actor,
+    )
+
+
+async def targets(conn: Conn, campaign_id: uuid.UUID, year: int | None) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM targets WHERE campaign_id = $1 AND ($2::int IS NULL OR year = $2)"
+        " ORDER BY year, unit_id", campaign_id, year))
+
+
+async def target(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID
+                 ) -> Target | None:
+    r = await conn.fetchrow(
+        "SELECT * FROM targets WHERE campaign_id = $1 AND year = $2 AND unit_id = $3",
+        campaign_id, year, unit_id)
+    if r is None:
+        return None
+    return Target(
+        reduction_pp_min=float(r["reduction_pp_min"]) if r["reduction_pp_min"] is not None
+        else None,
+        reduction_pp_max=float(r["reduction_pp_max"]) if r["reduction_pp_max"] is not None
+        else None,
+        households_out_min=r["households_out_min"], households_out_max=r["households_out_max"])
+
+
+async def save_national_average(conn: Conn, year: int, rate: float, source: str,
+                                actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO national_averages (year, poor_rate_pct, source, set_by)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (year) DO UPDATE SET"
+        " poor_rate_pct = EXCLUDED.poor_rate_pct, source = EXCLUDED.source, set_at = now(),"
+        " set_by = EXCLUDED.set_by", year, rate, source, actor)
+
+
+async def national_averages(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM national_averages ORDER BY year"))
+
+
+# --------------------------------------------------------------------------- reports
+
+
+async def lock_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int
+                      ) -> asyncpg.Record | None:
+    # serialise the first write of a report (no row to lock yet) per unit-year
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))",
+                       f"{campaign_id}:{unit_id}:{year}")
+    return await conn.fetchrow(
+        "SELECT * FROM reports WHERE campaign_id = $1 AND unit_id = $2 AND year = $3"
+        " FOR UPDATE", campaign_id, unit_id, year)
+
+
+async def find_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int
+                      ) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM reports WHERE campaign_id = $1 AND unit_id = $2 AND year = $3",
+        campaign_id, unit_id, year)
+
+
+async def save_report(conn: Conn, r: dict[str, Any]) -> None:
+    await conn.execute(
+        'INSERT INTO reports (report_id, campaign_id, unit_id, year, status, version, "values",'
+        " warnings, first_submitted_at, submitted_at, on_time, accepted_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status,"
+        '  version = EXCLUDED.version, "values" = EXCLUDED."values",'
+        "  warnings = EXCLUDED.warnings, first_submitted_at = EXCLUDED.first_submitted_at,"
+        "  submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
+        "  accepted_at = EXCLUDED.accepted_at, updated_at = now()",
+        r["report_id"], r["campaign_id"], r["unit_id"], r["year"], r["status"], r["version"],
+        r["values"], r["warnings"], r["first_submitted_at"], r["submitted_at"], r["on_time"],
+        r["accepted_at"],
+    )
+
+
+async def add_version(conn: Conn, report_id: uuid.UUID, version: int, action: str, status: str,
+                      values: dict[str, Any], warnings: list[Any], note: str | None,
+                      actor: str) -> None:
+    await conn.execute(
+        'INSERT INTO report_versions (report_id, version, action, status, "values", warnings,'
+        " note, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        report_id, version, action, status, values, warnings, note, actor)
+
+
+async def versions(conn: Conn, report_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM report_versions WHERE report_id = $1 ORDER BY version", report_id))
+
+
+async def earlier_values(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+                         ) -> list[tuple[int, dict[str, Any]]]:
+    """The unit's reported values of earlier years (any campaign), oldest first."""
+    rows = await conn.fetch(
+        'SELECT DISTINCT ON (year) year, "values" FROM reports'
+        " WHERE unit_id = $1 AND year < $2 AND first_submitted_at IS NOT NULL"
+        " ORDER BY year, (campaign_id = $3) DESC, updated_at DESC",
+        unit_id, year, campaign_id)
+    return [(r["year"], r["values"]) for r in rows]
+
+
+async def reports_of_year(conn: Conn, campaign_id: uuid.UUID, year: int,
+                          unit_ids: list[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT * FROM reports WHERE campaign_id = $1 AND year = $2 AND unit_id = ANY($3)",
+        campaign_id, year, unit_ids)
+    return {r["unit_id"]: r for r in rows}
+
+
+# --------------------------------------------------------------------------- overdue
+
+
+async def cycles_past_due(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT c.campaign_id, c.participating_kinds, rc.year, rc.due_at"
+        " FROM reporting_cycles rc JOIN campaigns c USING (campaign_id)"
+        " WHERE rc.due_at <= now() ORDER BY rc.due_at"))
+
+
+async def missing_at_due(conn: Conn, campaign_id: uuid.UUID, year: int, due: datetime,
+                         due_day: date, kinds: list[str]) -> list[uuid.UUID]:
+    """Units of the participating kinds active on the due day with no submission before the
+    due instant and no overdue notice yet."""
+    rows = await conn.fetch(
+        "SELECT u.unit_id FROM units u JOIN unit_versions v USING (unit_id)"
+        " WHERE u.kind = ANY($4) AND v.valid_from <= $5 AND (v.valid_to IS NULL OR v.valid_to > $5)"
+        "   AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.campaign_id = $1 AND r.year = $2"
+        "                   AND r.unit_id = u.unit_id AND r.first_submitted_at < $3)"
+        "   AND NOT EXISTS (SELECT 1 FROM overdue_notices n WHERE n.campaign_id = $1"
+        "                   AND n.year = $2 AND n.unit_id = u.unit_id)"
+        " ORDER BY u.unit_id",
+        campaign_id, year, due, kinds, due_day)
+    return [r["unit_id"] for r in rows]
+
+
+async def add_overdue_notice(conn: Conn, campaign_id: uuid.UUID, year: int,
+                             unit_id: uuid.UUID) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO overdue_notices (campaign_id, year, unit_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING true", campaign_id, year, unit_id)
+    return bool(inserted)

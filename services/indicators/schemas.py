@@ -1,0 +1,187 @@
+"""Request and response models of the indicators API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chungtay_common.contracts.indicators import (
+    Aggregation,
+    IndicatorCode,
+    LegalDocument,
+    ReportingCycle,
+    ReportWarning,
+    Value,
+    ValueType,
+    Year,
+)
+from chungtay_common.contracts.registration import UnitKind
+from services.indicators.domain import ReportStatus
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CampaignIn(_In):
+    code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+    name: Text
+    first_year: Year
+    last_year: Year
+    legal_basis: list[LegalDocument] = []
+    participating_kinds: list[UnitKind] = Field(
+        default_factory=lambda: [UnitKind.DISTRICT, UnitKind.COMMUNE, UnitKind.AGENCY,
+                                 UnitKind.MASS_ORG], min_length=1)
+    due_month: int = Field(default=11, ge=1, le=12)
+    due_day: int = Field(default=20, ge=1, le=31)
+
+
+class CampaignOut(BaseModel):
+    campaign_id: uuid.UUID
+    code: str
+    name: str
+    first_year: int
+    last_year: int
+    legal_basis: list[LegalDocument]
+    participating_kinds: list[UnitKind]
+    cycles: list[ReportingCycle]
+
+
+class IndicatorIn(_In):
+    """A catalogue entry to add or change. Only entered indicators can be added: derived ones
+    are computed by the system."""
+
+    code: IndicatorCode
+    name_vi: Text
+    name_en: Text
+    unit_of_measure: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    value_type: ValueType = ValueType.INTEGER
+    min_value: Value | None = 0
+    max_value: Value | None = None
+    reported_by: list[UnitKind] = Field(min_length=1)
+    required: bool = False
+
+
+class IndicatorOut(BaseModel):
+    code: str
+    version: int
+    name_vi: str
+    name_en: str
+    unit_of_measure: str
+    value_type: ValueType
+    min_value: Value | None
+    max_value: Value | None
+    reported_by: list[UnitKind]
+    aggregation: Aggregation
+    derived: bool
+    formula: str | None
+    required: bool
+    retired: bool
+
+
+class TargetIn(_In):
+    reduction_pp_min: float | None = Field(default=None, ge=0, le=100)
+    reduction_pp_max: float | None = Field(default=None, ge=0, le=100)
+    households_out_min: int | None = Field(default=None, ge=0)
+    households_out_max: int | None = Field(default=None, ge=0)
+    at_most_national_average: bool = False
+    source: str | None = Field(default=None, max_length=500)
+
+
+class TargetOut(TargetIn):
+    campaign_id: uuid.UUID
+    year: int
+    unit_id: uuid.UUID
+
+
+class NationalAverageIn(_In):
+    poor_rate_pct: float = Field(ge=0, le=100)
+    source: Text
+
+
+class NationalAverageOut(NationalAverageIn):
+    year: int
+
+
+class ValuesIn(_In):
+    values: dict[str, Value] = Field(max_length=200)
+
+
+class SubmitIn(_In):
+    """Optional values to save with the submission (otherwise the saved draft is submitted)."""
+
+    values: dict[str, Value] | None = Field(default=None, max_length=200)
+
+
+class ReasonIn(_In):
+    reason: Text
+
+
+class DerivedOut(BaseModel):
+    poor_rate_pct: float | None
+    near_poor_rate_pct: float | None
+    reduction_pp: float | None
+    target_attainment_pct: float | None
+    target_met: bool | None
+
+
+class ReportOut(BaseModel):
+    report_id: uuid.UUID
+    campaign_id: uuid.UUID
+    unit_id: uuid.UUID
+    year: int
+    status: ReportStatus
+    version: int
+    values: dict[str, Value]
+    derived: DerivedOut
+    warnings: list[ReportWarning]
+    due_at: datetime
+    first_submitted_at: datetime | None
+    submitted_at: datetime | None
+    on_time: bool | None
+
+
+class ReportVersionOut(BaseModel):
+    version: int
+    action: str
+    status: ReportStatus
+    values: dict[str, Value]
+    warnings: list[ReportWarning]
+    note: str | None
+    actor: str
+    at: datetime
+
+
+class UnitReportStatus(BaseModel):
+    unit_id: uuid.UUID
+    code: str | None
+    name: str
+    kind: UnitKind
+    parent_id: uuid.UUID | None
+    status: ReportStatus | None  # None: missing
+    submitted_at: datetime | None
+    on_time: bool | None
+    punctuality: str  # on_time, late, missing (due date passed), not_yet_due
+
+
+class StatusBoard(BaseModel):
+    campaign_id: uuid.UUID
+    year: int
+    due_at: datetime
+    counts: dict[str, int]
+    units: list[UnitReportStatus]
+
+
+class AggregateOut(BaseModel):
+    campaign_id: uuid.UUID
+    year: int
+    unit_id: uuid.UUID
+    level: UnitKind
+    reports: int
+    values: dict[str, Value]
+    derived: DerivedOut
