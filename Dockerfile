@@ -1,5 +1,5 @@
 # One image for every chungtay service; compose (or the orchestrator) picks the command, e.g.
-#   uvicorn --factory services.registration.api:main --host 0.0.0.0 --port 8001
+#   uvicorn --factory services.registration.api:main --host 0.0.0.0 --port 8000
 #   python -m chungtay_common.stack ready
 FROM python:3.11-slim
 
@@ -12,22 +12,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY requirements.lock /tmp/requirements.lock
 RUN pip install -r /tmp/requirements.lock && rm /tmp/requirements.lock
 
-WORKDIR /tmp/build
-COPY pyproject.toml ./
-COPY chungtay_common ./chungtay_common
-COPY services ./services
-RUN pip install --no-deps . && rm -rf /tmp/build
+COPY pyproject.toml /tmp/build/
+COPY chungtay_common /tmp/build/chungtay_common
+COPY services /tmp/build/services
+RUN pip install --no-deps /tmp/build && rm -rf /tmp/build
 
-# Non-root user. The working directory is writable (faust keeps "<app id>-data" there).
-# chungtay_common.settings.LOCAL_STATE (".local" next to the installed packages) holds the
-# development keys `python -m chungtay_common.stack ready` generates; it must be writable too.
+# A non-root user whose home is the working directory (faust keeps "<app id>-data" there).
+# chungtay_common.settings.LOCAL_STATE (".local" beside the installed packages) is where
+# `python -m chungtay_common.stack ready` writes development keys: it must be writable too.
 RUN groupadd --system --gid 10001 chungtay \
-    && useradd --system --uid 10001 --gid chungtay --home-dir /srv/chungtay --create-home chungtay \
+    && useradd --system --uid 10001 --gid chungtay --home-dir /srv/chungtay --create-home \
+       --shell /usr/sbin/nologin chungtay \
     && install -d -o chungtay -g chungtay \
-       "$(python -c 'from chungtay_common.settings import LOCAL_STATE; print(LOCAL_STATE)')"
+       "$(cd / && python -c 'from chungtay_common.settings import LOCAL_STATE; print(LOCAL_STATE)')"
 WORKDIR /srv/chungtay
 USER chungtay:chungtay
 
+# Outside development every secret must be given (see chungtay_common/settings.py).
 ENV CHUNGTAY_ENVIRONMENT=production
-EXPOSE 8001 8002
-CMD ["python", "-c", "raise SystemExit('choose a command: see docker-compose.yml')"]
+EXPOSE 8000
+CMD ["python", "-c", "raise SystemExit('give a command: see docker-compose.yml')"]

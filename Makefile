@@ -25,6 +25,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 	@$(STACK) install
+	@bash deploy/prometheus/install.sh
 
 stack-up: setup
 	@$(STACK) up

@@ -146,8 +146,11 @@ class EventProcessor:
 
 def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
     """A faust app run inside the service's process (started from the FastAPI lifespan)."""
+    datadir = settings.state_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,
+        datadir=str(datadir / app_id),
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         autodiscover=False,

@@ -42,6 +42,8 @@ class ServiceSettings(BaseSettings):
     jwt_public_key_file: Path | None = None
     jwt_public_key: SecretStr | None = None
 
+    # where a service may keep local files (faust's data folder); git-ignored in a checkout
+    state_dir: Path = LOCAL_STATE
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)

@@ -17,7 +17,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_fixed
 
 from chungtay_common.db import ensure_database
-from chungtay_common.settings import ServiceSettings
+from chungtay_common.settings import Environment, ServiceSettings
 from chungtay_common.tokens import keygen
 from chungtay_common.topics import TOPICS
 
@@ -80,7 +80,8 @@ async def ensure_topics(settings: ServiceSettings, namespace: str) -> list[str]:
 
 async def ready(namespace: str, database_prefix: str = "chungtay") -> None:
     settings = ServiceSettings()
-    keygen()
+    if settings.environment is Environment.DEVELOPMENT:
+        keygen()  # development signing key; elsewhere only a public key is configured
     await wait_for_postgres(settings)
     await wait_for_kafka(settings)
     for service in SERVICES:

@@ -100,6 +100,24 @@ async def subtree(conn: Conn, root: uuid.UUID, on: date) -> list[UnitOnDate]:
     return [_on_date(r) for r in rows]
 
 
+async def by_codes(conn: Conn, codes: list[str], start: date, end: date
+                   ) -> dict[str, UnitOnDate]:
+    """Units holding each code at some time in ``[start, end]``. Codes are reused, so when two
+    units held one code in the period, the later holder is taken (as it stood on its last day
+    in the period)."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (v.code) u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id
+          FROM units u JOIN unit_versions v USING (unit_id)
+         WHERE v.code = ANY($1::text[])
+           AND daterange(v.valid_from, v.valid_to) && daterange($2, $3, '[]')
+         ORDER BY v.code, v.valid_from DESC
+        """,
+        codes, start, end,
+    )
+    return {r["code"]: _on_date(r) for r in rows}
+
+
 async def apply_snapshot(conn: Conn, snap: UnitSnapshot) -> bool:
     """Store a unit's history when ``snap`` is newer than what is held; True when stored."""
     stored = await conn.fetchval(

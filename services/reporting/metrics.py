@@ -1,9 +1,6 @@
-"""Metrics of the reporting service (the shared ones are in ``chungtay_common.metrics``)."""
+"""Metrics of the reporting service (the shared ones are in ``chungtay_common.metrics``).
 
-from __future__ import annotations
-
-from prometheus_client import Gauge
-
-UNITS_KNOWN = Gauge(
-    "chungtay_reporting_units_known", "Units in the reporting service's copy of the hierarchy."
-)
+The reporting service has none of its own yet: its consumers are measured by the shared
+``chungtay_events_consumed_total``, ``chungtay_event_processing_seconds`` and
+``chungtay_consumer_lag_messages``.
+"""
