@@ -165,12 +165,18 @@ def configure_logging() -> None:
 
 
 async def idempotent_write(
-    request: Request, db: Database, actor: str, key: str,
+    request: Request, db: Database, actor: str, key: str | None,
     run: Callable[[Any], Awaitable[Any]], status_code: int = 200,
 ) -> JSONResponse:
     """Run a write once per ``Idempotency-Key``: a retry gets the first response back
-    (with ``Idempotency-Replayed: true``) and changes nothing."""
+    (with ``Idempotency-Replayed: true``) and changes nothing. Without a key, just run it."""
     from chungtay_common import idempotency
+
+    if key is None:
+        async with db.transaction() as conn:
+            result = await run(conn)
+        body = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+        return JSONResponse(body, status_code=status_code)
 
     digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
                                       await request.body())

@@ -23,7 +23,7 @@ from chungtay_common.topics import TOPICS
 
 log = logging.getLogger("chungtay.stack")
 
-SERVICES = ("registration", "indicators", "reporting")
+SERVICES = ("registration", "indicators", "awards", "reporting")
 
 
 def _waiting(timeout: float) -> AsyncRetrying:

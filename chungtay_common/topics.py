@@ -29,6 +29,11 @@ TOPICS: dict[str, TopicSpec] = {
         "Campaigns, indicator catalogue, targets, national averages and yearly reports "
         "(submitted, returned, accepted, reopened, overdue).",
     ),
+    "awards": TopicSpec(
+        "awards", 1, 6,
+        "Emulation registrations, nominations through appraisal to decision, revocations, "
+        "award rule changes.",
+    ),
     "deadletter": TopicSpec(
         "deadletter", 1, 3,
         "Messages a consumer could not parse or validate, as received, with the reason in "

@@ -42,8 +42,8 @@ async def _read_all(settings: ServiceSettings, topic: str, expected: int) -> lis
     await consumer.start()
     out: list[dict[str, str]] = []
     try:
-        for _ in range(40):
-            batch = await consumer.getmany(timeout_ms=250)
+        for _ in range(120):  # up to a minute on a loaded machine; stops once all are read
+            batch = await consumer.getmany(timeout_ms=500)
             for tp in sorted(batch):
                 out.extend({"key": m.key.decode(), **json.loads(m.value)} for m in batch[tp])
             if len(out) >= expected:

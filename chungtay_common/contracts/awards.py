@@ -1,0 +1,130 @@
+"""Events of the awards service (topic ``<ns>.awards.v1``), keyed by the nominee's id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chungtay_common.contracts.indicators import Year
+from chungtay_common.events import CATALOGUE, EventPayload
+
+OWNER = "awards"
+
+
+class AuthorityLevel(StrEnum):
+    """Who grants a title or form, lowest first. The province grants up to its chairman."""
+
+    COMMUNE_CHAIRMAN = "commune_chairman"
+    DISTRICT_CHAIRMAN = "district_chairman"
+    PROVINCIAL_CHAIRMAN = "provincial_chairman"
+    PRIME_MINISTER = "prime_minister"
+    STATE_PRESIDENT = "state_president"
+
+
+class NomineeKind(StrEnum):
+    UNIT = "unit"  # a collective: a registered unit
+    PERSON = "person"
+    HOUSEHOLD = "household"
+
+
+class Nominee(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: NomineeKind
+    nominee_id: str  # the unit id, or an id the service gives a person or household
+    unit_id: uuid.UUID  # the unit itself, or the person's unit, or the household's village
+    name: str
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: str = Field(min_length=1, max_length=60)  # e.g. 123/QĐ-UBND
+    signed_on: date
+    signer: str = Field(min_length=1, max_length=200)
+    authority_level: AuthorityLevel
+
+
+class RuleResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: dict[str, Any]
+    passed: bool
+    explanation: str
+    facts: dict[str, Any]
+
+
+class _NominationEvent(EventPayload):
+    nomination_id: uuid.UUID
+    form_code: str
+    year: Year
+    nominee: Nominee
+    proposing_unit_id: uuid.UUID
+
+
+@CATALOGUE.register(OWNER, "enrollment.registered")
+class EnrollmentRegistered(EventPayload):
+    """A unit registered the titles and forms it aims for in a year (đăng ký thi đua)."""
+
+    enrollment_id: uuid.UUID
+    unit_id: uuid.UUID
+    year: Year
+    form_codes: list[str]
+    nominees: list[Nominee]
+
+
+@CATALOGUE.register(OWNER, "nomination.submitted")
+class NominationSubmitted(_NominationEvent):
+    enrolled: bool  # False: the nominee was not registered for this title or form
+
+
+@CATALOGUE.register(OWNER, "nomination.reviewed")
+class NominationReviewed(_NominationEvent):
+    council_unit_id: uuid.UUID
+    votes_for: int
+    votes_against: int
+    votes_abstain: int
+
+
+@CATALOGUE.register(OWNER, "nomination.appraised")
+class NominationAppraised(_NominationEvent):
+    rule_version: int
+    eligible: bool
+    results: list[RuleResult]
+
+
+@CATALOGUE.register(OWNER, "nomination.approved")
+class NominationApproved(_NominationEvent):
+    decision: Decision
+
+
+@CATALOGUE.register(OWNER, "nomination.rejected")
+class NominationRejected(_NominationEvent):
+    reason: str
+
+
+@CATALOGUE.register(OWNER, "nomination.returned")
+class NominationReturned(_NominationEvent):
+    reason: str
+
+
+@CATALOGUE.register(OWNER, "nomination.forwarded")
+class NominationForwarded(_NominationEvent):
+    authority_level: AuthorityLevel
+
+
+@CATALOGUE.register(OWNER, "award.revoked")
+class AwardRevoked(_NominationEvent):
+    reason: str
+    decision: Decision
+
+
+@CATALOGUE.register(OWNER, "award_rule.changed")
+class AwardRuleChanged(EventPayload):
+    form_code: str
+    version: int = Field(ge=1)
+    rule: dict[str, Any]

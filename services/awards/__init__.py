@@ -1,0 +1,1 @@
+"""Awards service: award catalogue and rules, emulation registrations, nominations to decision."""

@@ -1,0 +1,325 @@
+"""HTTP API of the awards service, and the app that serves it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from chungtay_common import hierarchy
+from chungtay_common.auth import PrincipalDep
+from chungtay_common.contracts.awards import NomineeKind
+from chungtay_common.errors import InvalidInput, NotFound, PayloadTooLarge, responses
+from chungtay_common.http import (
+    Database,
+    DatabaseDep,
+    configure_logging,
+    create_app,
+    idempotent_write,
+)
+from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
+from chungtay_common.topics import topic_name
+from services.awards import repository, service
+from services.awards.consumers import INDICATOR_HANDLERS, REGISTRATION_HANDLERS
+from services.awards.domain import Status, Step
+from services.awards.schemas import (
+    Candidate,
+    CommentIn,
+    DecisionIn,
+    EditIn,
+    EnrollmentIn,
+    EnrollmentOut,
+    EvidenceOut,
+    FormIn,
+    FormOut,
+    NominationIn,
+    NominationOut,
+    NominationPage,
+    PublicAward,
+    ReasonIn,
+    ReviewIn,
+    RevokeIn,
+    RuleIn,
+    RuleVersionOut,
+    WindowIn,
+)
+from services.awards.settings import AwardsSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+router = APIRouter(prefix="/v1")
+CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8,
+                                              max_length=200)]
+WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
+YearQ = Annotated[int, Query(ge=1990, le=2100)]
+
+
+def _ctx(request: Request, principal: PrincipalDep, correlation: uuid.UUID | None
+         ) -> service.Context:
+    return service.Context(principal=principal, topic=request.app.state.topic,
+                           correlation_id=correlation or uuid.uuid4())
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@router.get("/forms", response_model=list[FormOut], tags=["catalogue"],
+            responses=responses(401))
+async def list_forms(principal: PrincipalDep, db: DatabaseDep) -> list[FormOut]:
+    """Emulation titles and forms of commendation, with their authority level and criteria."""
+    async with db.read() as conn:
+        return await service.list_forms(conn)
+
+
+@router.post("/forms", status_code=201, response_model=FormOut, tags=["catalogue"],
+             responses=WRITE_ERRORS)
+async def add_form(body: FormIn, request: Request, principal: PrincipalDep, db: DatabaseDep,
+                   x_correlation_id: CorrelationId = None) -> FormOut:
+    """Add a title or form of commendation with its criteria (board)."""
+    async with db.transaction() as conn:
+        return await service.add_form(conn, _ctx(request, principal, x_correlation_id), body)
+
+
+@router.put("/forms/{code}/rule", response_model=FormOut, tags=["catalogue"],
+            responses=WRITE_ERRORS)
+async def change_rule(code: str, body: RuleIn, request: Request, principal: PrincipalDep,
+                      db: DatabaseDep, x_correlation_id: CorrelationId = None) -> FormOut:
+    """Change a form's criteria: a new rule version (board)."""
+    async with db.transaction() as conn:
+        return await service.change_rule(conn, _ctx(request, principal, x_correlation_id),
+                                         code, body.rule, body.note)
+
+
+@router.get("/forms/{code}/rules", response_model=list[RuleVersionOut], tags=["catalogue"],
+            responses=responses(401, 404))
+async def rule_history(code: str, principal: PrincipalDep, db: DatabaseDep
+                       ) -> list[RuleVersionOut]:
+    """Every version of a form's criteria."""
+    async with db.read() as conn:
+        return await service.rule_history(conn, code)
+
+
+# --------------------------------------------------------------------------- enrollments
+
+
+@router.put("/enrollment-windows/{year}", tags=["enrollments"], responses=WRITE_ERRORS)
+async def set_window(year: int, body: WindowIn, request: Request, principal: PrincipalDep,
+                     db: DatabaseDep, x_correlation_id: CorrelationId = None
+                     ) -> dict[str, Any]:
+    """Set the day registrations for a year close (board)."""
+    if not 1990 <= year <= 2100:
+        raise InvalidInput.on("year", "must be between 1990 and 2100")
+    async with db.transaction() as conn:
+        return await service.set_window(conn, _ctx(request, principal, x_correlation_id),
+                                        year, body.closes_on)
+
+
+@router.post("/enrollments", status_code=201, response_model=EnrollmentOut,
+             tags=["enrollments"], responses=WRITE_ERRORS)
+async def enroll(body: EnrollmentIn, request: Request, principal: PrincipalDep,
+                 db: DatabaseDep, x_correlation_id: CorrelationId = None) -> EnrollmentOut:
+    """Register the titles and forms a unit aims for in a year (đăng ký thi đua)."""
+    async with db.transaction() as conn:
+        return await service.enroll(conn, _ctx(request, principal, x_correlation_id), body)
+
+
+@router.get("/enrollments", tags=["enrollments"], responses=responses(401, 422))
+async def list_enrollments(principal: PrincipalDep, db: DatabaseDep, year: YearQ,
+                           unit_id: uuid.UUID | None = None) -> list[dict[str, Any]]:
+    """Registrations of a year, optionally of one unit."""
+    async with db.read() as conn:
+        return await service.list_enrollments(conn, year, unit_id)
+
+
+# --------------------------------------------------------------------------- nominations
+
+
+@router.post("/nominations", status_code=201, response_model=NominationOut,
+             tags=["nominations"], responses=WRITE_ERRORS)
+async def create_nomination(body: NominationIn, request: Request, principal: PrincipalDep,
+                            db: DatabaseDep, idempotency_key: IdempotencyKey = None,
+                            x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Draft a nomination dossier (proposing unit)."""
+    ctx = _ctx(request, principal, x_correlation_id)
+    return await idempotent_write(request, db, principal.subject, idempotency_key,
+                                  lambda conn: service.create_nomination(conn, ctx, body),
+                                  status_code=201)
+
+
+@router.get("/nominations", response_model=NominationPage, tags=["nominations"],
+            responses=responses(401, 422))
+async def search_nominations(
+    principal: PrincipalDep, db: DatabaseDep, year: int | None = None,
+    status: Status | None = None, form_code: str | None = None,
+    unit_id: Annotated[uuid.UUID | None, Query(description="proposing or nominee unit within "
+                                                           "this unit's subtree")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> NominationPage:
+    """Nominations by status, year, form and unit subtree."""
+    async with db.read() as conn:
+        return await service.search(conn, year=year, status=status, form_code=form_code,
+                                    unit_id=unit_id, limit=limit, offset=offset)
+
+
+@router.get("/nominations/{nomination_id}", response_model=NominationOut, tags=["nominations"],
+            responses=responses(401, 404))
+async def get_nomination(nomination_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep
+                         ) -> NominationOut:
+    """A dossier with every step taken, its evidence and its appraisal."""
+    async with db.read() as conn:
+        return await service.get_nomination(conn, nomination_id)
+
+
+def _stepper(step: Step) -> Callable[..., Awaitable[JSONResponse]]:
+    async def take(nomination_id: uuid.UUID, request: Request, principal: PrincipalDep,
+                   db: DatabaseDep, body: Any = None, idempotency_key: str | None = None,
+                   x_correlation_id: uuid.UUID | None = None) -> JSONResponse:
+        ctx = _ctx(request, principal, x_correlation_id)
+        return await idempotent_write(
+            request, db, principal.subject, idempotency_key,
+            lambda conn: service.step(conn, ctx, nomination_id, step, body))
+    return take
+
+
+def _route(step: Step, body_type: type[Any] | None, summary: str) -> None:
+    take = _stepper(step)
+    if body_type is None:
+        async def endpoint(nomination_id: uuid.UUID, request: Request, principal: PrincipalDep,
+                           db: DatabaseDep, idempotency_key: IdempotencyKey = None,
+                           x_correlation_id: CorrelationId = None) -> JSONResponse:
+            return await take(nomination_id, request, principal, db, None, idempotency_key,
+                              x_correlation_id)
+    else:
+        async def endpoint(  # type: ignore[misc]
+            nomination_id: uuid.UUID, body: body_type, request: Request,  # type: ignore[valid-type]
+            principal: PrincipalDep, db: DatabaseDep, idempotency_key: IdempotencyKey = None,
+            x_correlation_id: CorrelationId = None,
+        ) -> JSONResponse:
+            return await take(nomination_id, request, principal, db, body, idempotency_key,
+                              x_correlation_id)
+    endpoint.__doc__ = summary
+    endpoint.__name__ = f"{step.value}_nomination"
+    path = "/nominations/{nomination_id}" if step is Step.EDIT else \
+        f"/nominations/{{nomination_id}}/{step.value}"
+    method = router.patch if step is Step.EDIT else router.post
+    method(path, response_model=NominationOut, tags=["nominations"],
+           responses=WRITE_ERRORS)(endpoint)
+
+
+_route(Step.EDIT, EditIn, "Change a drafted or returned dossier's summary of achievements.")
+_route(Step.SUBMIT, None, "Submit the dossier (proposing unit).")
+_route(Step.REVIEW, ReviewIn, "Record the district or department council's review and vote.")
+_route(Step.APPRAISE, CommentIn, "Appraise (board): the criteria are checked against the "
+                                 "reported data; each rule's result and facts are kept.")
+_route(Step.APPROVE, DecisionIn, "Approve with a decision (number, date, signer), at the "
+                                 "form's authority level.")
+_route(Step.REJECT, ReasonIn, "Reject, with a reason.")
+_route(Step.RETURN, ReasonIn, "Return for correction, with a reason.")
+_route(Step.FORWARD, CommentIn, "Forward to the central level (forms above the province).")
+_route(Step.REVOKE, RevokeIn, "Revoke an approved award, with a reason and a decision.")
+
+
+@router.post("/nominations/{nomination_id}/evidence", status_code=201,
+             response_model=EvidenceOut, tags=["nominations"], responses=WRITE_ERRORS,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}})
+async def add_evidence(nomination_id: uuid.UUID, request: Request, principal: PrincipalDep,
+                       db: DatabaseDep,
+                       x_file_name: Annotated[str, Header(min_length=1, max_length=255)],
+                       x_correlation_id: CorrelationId = None) -> EvidenceOut:
+    """Attach a file (the body) to a dossier; its name, type, size and sha256 are recorded."""
+    settings: AwardsSettings = request.app.state.settings
+    content = await request.body()
+    if len(content) > settings.evidence_max_bytes:
+        raise PayloadTooLarge(f"evidence files are at most {settings.evidence_max_bytes} bytes")
+    media_type = request.headers.get("content-type", "application/octet-stream")
+    async with db.transaction() as conn:
+        return await service.add_evidence(conn, _ctx(request, principal, x_correlation_id),
+                                          nomination_id, x_file_name, media_type, content)
+
+
+@router.get("/nominations/{nomination_id}/evidence/{evidence_id}", tags=["nominations"],
+            responses=responses(401, 404))
+async def get_evidence(nomination_id: uuid.UUID, evidence_id: uuid.UUID,
+                       principal: PrincipalDep, db: DatabaseDep) -> Response:
+    """The file as stored."""
+    async with db.read() as conn:
+        row = await repository.evidence_content(conn, nomination_id, evidence_id)
+    if row is None:
+        raise NotFound(f"evidence {evidence_id} not found")
+    return Response(bytes(row["content"]), media_type=row["media_type"],
+                    headers={"Digest": f"sha-256={row['sha256']}",
+                             "Content-Disposition": f"attachment; filename*=UTF-8''"
+                                                    f"{_quote(row['file_name'])}"})
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name)
+
+
+# --------------------------------------------------------------------------- lists
+
+
+@router.get("/awards", response_model=list[PublicAward], tags=["lists"], responses=responses(422))
+async def public_awards(db: DatabaseDep, year: YearQ) -> list[PublicAward]:
+    """The public list of awards approved for a year (no token needed)."""
+    async with db.read() as conn:
+        return await service.public_awards(conn, year)
+
+
+@router.get("/nominees/{kind}/{nominee_id}/awards", response_model=list[NominationOut],
+            tags=["lists"], responses=responses(401))
+async def nominee_history(kind: NomineeKind, nominee_id: str, principal: PrincipalDep,
+                          db: DatabaseDep) -> list[NominationOut]:
+    """A nominee's award history (approved and revoked)."""
+    async with db.read() as conn:
+        return await service.nominee_history(conn, kind, nominee_id)
+
+
+@router.get("/candidates", response_model=list[Candidate], tags=["lists"],
+            responses=responses(401, 422))
+async def candidates(principal: PrincipalDep, db: DatabaseDep, form_code: str, year: YearQ,
+                     unit_id: uuid.UUID | None = None) -> list[Candidate]:
+    """Units whose reported data meets a form's rules but have no nomination yet."""
+    async with db.read() as conn:
+        return await service.candidates(conn, form_code, year, unit_id)
+
+
+def build_app(settings: AwardsSettings | None = None) -> FastAPI:
+    settings = settings or AwardsSettings()
+    topic = topic_name("awards", settings.topic_namespace)
+
+    async def seed(db: Database) -> None:
+        async with db.transaction() as conn:
+            await service.seed_catalogue(conn, topic)
+
+    plan = ServicePlan(
+        settings, [hierarchy.MIGRATIONS, MIGRATIONS], publishes=True,
+        subscriptions={"registration": REGISTRATION_HANDLERS, "indicators": INDICATOR_HANDLERS},
+        on_start=[seed],
+    )
+    app = create_app(
+        settings, title="chungtay awards",
+        description="Award catalogue and rules, emulation registrations, nominations through "
+                    "appraisal to decision.",
+        lifespan=service_lifespan(plan), checks=health_checks,
+    )
+    app.state.topic = topic
+    app.include_router(router)
+    return app
+
+
+def main() -> FastAPI:
+    """Entry point for ``uvicorn --factory services.awards.api:main``."""
+    configure_logging()
+    return build_app()
+
+

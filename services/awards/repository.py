@@ -1,0 +1,297 @@
+"""All SQL of the awards service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import asyncpg
+
+from chungtay_common.db import Conn
+from chungtay_common.errors import Conflict
+from services.awards.domain import Form, YearReport, YearTarget
+
+# --------------------------------------------------------------------------- catalogue and rules
+
+
+async def forms(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT f.*, r.version AS rule_version, r.rule FROM award_forms f"
+        " LEFT JOIN LATERAL (SELECT version, rule FROM award_rules WHERE form_code = f.code"
+        "                    ORDER BY version DESC LIMIT 1) r ON true ORDER BY f.code"))
+
+
+async def form(conn: Conn, code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT f.*, r.version AS rule_version, r.rule FROM award_forms f"
+        " LEFT JOIN LATERAL (SELECT version, rule FROM award_rules WHERE form_code = f.code"
+        "                    ORDER BY version DESC LIMIT 1) r ON true WHERE f.code = $1", code)
+
+
+async def insert_form(conn: Conn, f: Form) -> None:
+    try:
+        await conn.execute(
+            "INSERT INTO award_forms (code, name_vi, category, for_whom, authority_level)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            f.code, f.name_vi, f.category.value, f.for_whom.value, f.authority_level.value)
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"award form {f.code} exists") from exc
+
+
+async def add_rule_version(conn: Conn, code: str, rule: dict[str, Any], note: str | None,
+                           actor: str) -> int:
+    await conn.execute("SELECT 1 FROM award_forms WHERE code = $1 FOR UPDATE", code)
+    version: int = await conn.fetchval(
+        "INSERT INTO award_rules (form_code, version, rule, note, changed_by)"
+        " SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4 FROM award_rules"
+        " WHERE form_code = $1 RETURNING version", code, rule, note, actor)
+    return version
+
+
+async def rule_versions(conn: Conn, code: str) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM award_rules WHERE form_code = $1 ORDER BY version", code))
+
+
+async def lock_seed(conn: Conn) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('awards.seed', 0))")
+
+
+# --------------------------------------------------------------------------- enrollments
+
+
+async def set_window(conn: Conn, year: int, closes_on: date, actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO enrollment_windows (year, closes_on, set_by) VALUES ($1, $2, $3)"
+        " ON CONFLICT (year) DO UPDATE SET closes_on = EXCLUDED.closes_on,"
+        " set_by = EXCLUDED.set_by, set_at = now()", year, closes_on, actor)
+
+
+async def window(conn: Conn, year: int) -> date | None:
+    closes: date | None = await conn.fetchval(
+        "SELECT closes_on FROM enrollment_windows WHERE year = $1", year)
+    return closes
+
+
+async def insert_enrollment(conn: Conn, enrollment_id: uuid.UUID, unit_id: uuid.UUID,
+                            year: int, actor: str,
+                            items: list[tuple[str, str, str, str, uuid.UUID]]) -> None:
+    await conn.execute(
+        "INSERT INTO enrollments (enrollment_id, unit_id, year, registered_by)"
+        " VALUES ($1, $2, $3, $4)", enrollment_id, unit_id, year, actor)
+    await conn.executemany(
+        "INSERT INTO enrollment_items (enrollment_id, form_code, nominee_kind, nominee_id,"
+        " nominee_name, nominee_unit) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT DO NOTHING",
+        [(enrollment_id, *item) for item in items])
+
+
+async def enrollments(conn: Conn, year: int, unit_id: uuid.UUID | None
+                      ) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT e.enrollment_id, e.unit_id, e.year, e.registered_by, e.registered_at,"
+        " i.form_code, i.nominee_kind, i.nominee_id, i.nominee_name, i.nominee_unit"
+        " FROM enrollments e JOIN enrollment_items i USING (enrollment_id)"
+        " WHERE e.year = $1 AND ($2::uuid IS NULL OR e.unit_id = $2)"
+        " ORDER BY e.registered_at, i.form_code", year, unit_id))
+
+
+async def is_enrolled(conn: Conn, year: int, form_code: str, nominee_kind: str,
+                      nominee_id: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM enrollments e JOIN enrollment_items i USING (enrollment_id)"
+        " WHERE e.year = $1 AND i.form_code = $2 AND i.nominee_kind = $3"
+        " AND i.nominee_id = $4 LIMIT 1", year, form_code, nominee_kind, nominee_id))
+
+
+# --------------------------------------------------------------------------- nominations
+
+
+async def insert_nomination(conn: Conn, n: dict[str, Any]) -> None:
+    try:
+        await conn.execute(
+            "INSERT INTO nominations (nomination_id, form_code, year, nominee_kind, nominee_id,"
+            " nominee_name, nominee_unit, nominee_details, proposing_unit_id, achievements,"
+            " status, enrolled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            n["nomination_id"], n["form_code"], n["year"], n["nominee_kind"], n["nominee_id"],
+            n["nominee_name"], n["nominee_unit"], n["nominee_details"],
+            n["proposing_unit_id"], n["achievements"], n["status"], n["enrolled"])
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("this nominee already has an open or granted nomination for this form "
+                       "and year") from exc
+
+
+async def lock_nomination(conn: Conn, nomination_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM nominations WHERE nomination_id = $1 FOR UPDATE", nomination_id)
+
+
+async def nomination(conn: Conn, nomination_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM nominations WHERE nomination_id = $1",
+                               nomination_id)
+
+
+_UPDATABLE = ("status", "achievements", "nominee_details", "council", "appraisal",
+              "rule_version", "needs_reappraisal", "reappraisal_reason", "decision",
+              "revocation")
+
+
+async def update_nomination(conn: Conn, nomination_id: uuid.UUID, **changes: Any) -> int:
+    cols = [c for c in changes if c in _UPDATABLE]
+    assert len(cols) == len(changes), f"not updatable: {set(changes) - set(cols)}"
+    sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+    version: int = await conn.fetchval(
+        f"UPDATE nominations SET {sets}, version = version + 1, updated_at = now()"
+        " WHERE nomination_id = $1 RETURNING version",
+        nomination_id, *(changes[c] for c in cols))
+    return version
+
+
+async def add_step(conn: Conn, nomination_id: uuid.UUID, step: str, status: str, actor: str,
+                   roles: list[str], comment: str | None, details: Any) -> None:
+    await conn.execute(
+        "INSERT INTO nomination_steps (nomination_id, seq, step, status, actor, actor_roles,"
+        " comment, details) SELECT $1, COALESCE(max(seq), 0) + 1, $2, $3, $4, $5, $6, $7"
+        " FROM nomination_steps WHERE nomination_id = $1",
+        nomination_id, step, status, actor, roles, comment, details)
+
+
+async def steps(conn: Conn, nomination_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM nomination_steps WHERE nomination_id = $1 ORDER BY seq", nomination_id))
+
+
+async def search_nominations(conn: Conn, *, year: int | None, status: str | None,
+                             form_code: str | None, unit_ids: list[uuid.UUID] | None,
+                             limit: int, offset: int) -> tuple[int, list[asyncpg.Record]]:
+    where = ["($1::int IS NULL OR year = $1)", "($2::text IS NULL OR status = $2)",
+             "($3::text IS NULL OR form_code = $3)",
+             "($4::uuid[] IS NULL OR proposing_unit_id = ANY($4) OR nominee_unit = ANY($4))"]
+    args = [year, status, form_code, unit_ids]
+    sql = " FROM nominations WHERE " + " AND ".join(where)
+    total: int = await conn.fetchval("SELECT count(*)" + sql, *args)
+    rows = await conn.fetch("SELECT *" + sql + " ORDER BY year DESC, created_at"
+                            " LIMIT $5 OFFSET $6", *args, limit, offset)
+    return total, list(rows)
+
+
+async def nominee_awards(conn: Conn, nominee_kind: str, nominee_id: str
+                         ) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM nominations WHERE nominee_kind = $1 AND nominee_id = $2"
+        " AND status IN ('approved', 'revoked') ORDER BY year, form_code",
+        nominee_kind, nominee_id))
+
+
+async def granted(conn: Conn, nominee_kind: str, nominee_id: str) -> list[tuple[str, int]]:
+    rows = await conn.fetch(
+        "SELECT form_code, year FROM nominations WHERE nominee_kind = $1 AND nominee_id = $2"
+        " AND status = 'approved'", nominee_kind, nominee_id)
+    return [(r["form_code"], r["year"]) for r in rows]
+
+
+async def approved_in(conn: Conn, year: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM nominations WHERE year = $1 AND status = 'approved'"
+        " ORDER BY form_code, nominee_name", year))
+
+
+async def nominated(conn: Conn, form_code: str, year: int) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT nominee_id FROM nominations WHERE form_code = $1 AND year = $2"
+        " AND status NOT IN ('rejected', 'revoked')", form_code, year)
+    return {r["nominee_id"] for r in rows}
+
+
+async def flag_reappraisal(conn: Conn, unit_id: uuid.UUID, year: int, reason: str
+                           ) -> list[uuid.UUID]:
+    """Flag the appraised or decided nominations of a unit whose appraisal read ``year``."""
+    rows = await conn.fetch(
+        "UPDATE nominations SET needs_reappraisal = true, reappraisal_reason = $3,"
+        " updated_at = now()"
+        " WHERE nominee_kind = 'unit' AND nominee_unit = $1 AND appraisal IS NOT NULL"
+        " AND status IN ('appraised', 'forwarded', 'approved')"
+        " AND (appraisal -> 'years_used') @> to_jsonb($2::int)"
+        " RETURNING nomination_id", unit_id, year, reason)
+    return [r["nomination_id"] for r in rows]
+
+
+# --------------------------------------------------------------------------- reported facts
+
+
+async def save_report_facts(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+                            version: int, values: dict[str, Any], on_time: bool,
+                            status: str) -> int | None:
+    """Store the report's values when newer; return the version replaced (None if new)."""
+    old: int | None = await conn.fetchval(
+        "SELECT version FROM reported_facts WHERE campaign_id = $1 AND unit_id = $2"
+        " AND year = $3 FOR UPDATE", campaign_id, unit_id, year)
+    if old is not None and old >= version:
+        return old
+    await conn.execute(
+        'INSERT INTO reported_facts (campaign_id, unit_id, year, version, "values", on_time,'
+        " status) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (campaign_id, unit_id, year) DO UPDATE SET version = EXCLUDED.version,"
+        ' "values" = EXCLUDED."values", on_time = EXCLUDED.on_time, status = EXCLUDED.status,'
+        " updated_at = now()", campaign_id, unit_id, year, version, values, on_time, status)
+    return old
+
+
+async def set_report_status(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+                            version: int, status: str) -> None:
+    await conn.execute(
+        "UPDATE reported_facts SET status = $5, version = GREATEST(version, $4),"
+        " updated_at = now() WHERE campaign_id = $1 AND unit_id = $2 AND year = $3"
+        " AND version <= $4", campaign_id, unit_id, year, version, status)
+
+
+async def save_target(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+                      reduction_pp_min: float | None, households_out_min: int | None) -> None:
+    await conn.execute(
+        "INSERT INTO unit_targets (campaign_id, unit_id, year, reduction_pp_min,"
+        " households_out_min) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (campaign_id, unit_id, year) DO UPDATE SET"
+        " reduction_pp_min = EXCLUDED.reduction_pp_min,"
+        " households_out_min = EXCLUDED.households_out_min",
+        campaign_id, unit_id, year, reduction_pp_min, households_out_min)
+
+
+async def unit_facts(conn: Conn, unit_id: uuid.UUID
+                     ) -> tuple[dict[int, YearReport], dict[int, YearTarget]]:
+    reports = await conn.fetch(
+        'SELECT DISTINCT ON (year) year, "values", on_time, version FROM reported_facts'
+        " WHERE unit_id = $1 ORDER BY year, updated_at DESC", unit_id)
+    targets = await conn.fetch(
+        "SELECT DISTINCT ON (year) year, reduction_pp_min, households_out_min"
+        " FROM unit_targets WHERE unit_id = $1 ORDER BY year", unit_id)
+    return (
+        {r["year"]: YearReport(values={k: float(v) for k, v in r["values"].items()},
+                               on_time=r["on_time"], version=r["version"]) for r in reports},
+        {r["year"]: YearTarget(
+            reduction_pp_min=float(r["reduction_pp_min"])
+            if r["reduction_pp_min"] is not None else None,
+            households_out_min=r["households_out_min"]) for r in targets},
+    )
+
+
+async def evidence_list(conn: Conn, nomination_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT evidence_id, file_name, media_type, size_bytes, sha256, added_by, added_at"
+        " FROM evidence WHERE nomination_id = $1 ORDER BY added_at", nomination_id))
+
+
+async def add_evidence(conn: Conn, evidence_id: uuid.UUID, nomination_id: uuid.UUID,
+                       file_name: str, media_type: str, content: bytes, sha256: str,
+                       actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO evidence (evidence_id, nomination_id, file_name, media_type, size_bytes,"
+        " sha256, content, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        evidence_id, nomination_id, file_name, media_type, len(content), sha256, content, actor)
+
+
+async def evidence_content(conn: Conn, nomination_id: uuid.UUID, evidence_id: uuid.UUID
+                           ) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT file_name, media_type, sha256, content FROM evidence"
+        " WHERE nomination_id = $1 AND evidence_id = $2", nomination_id, evidence_id)

@@ -1,0 +1,195 @@
+"""Request and response models of the awards API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
+from chungtay_common.contracts.indicators import Year
+from services.awards.domain import Category, ForWhom, Status
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+FormCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FormIn(_In):
+    code: FormCode
+    name_vi: Name
+    category: Category
+    for_whom: ForWhom
+    authority_level: AuthorityLevel
+    rule: dict[str, Any]
+
+
+class RuleIn(_In):
+    rule: dict[str, Any]
+    note: str | None = Field(default=None, max_length=500)
+
+
+class FormOut(BaseModel):
+    code: str
+    name_vi: str
+    category: Category
+    for_whom: ForWhom
+    authority_level: AuthorityLevel
+    above_province: bool
+    rule_version: int
+    rule: dict[str, Any]
+
+
+class RuleVersionOut(BaseModel):
+    version: int
+    rule: dict[str, Any]
+    note: str | None
+    changed_by: str
+    changed_at: datetime
+
+
+class WindowIn(_In):
+    closes_on: date
+
+
+class NomineeIn(_In):
+    """A registered unit (``unit_id``), a person (``name``, ``position``, their ``unit_id``) or
+    a household (``name`` of the head of household, the ``unit_id`` of its village)."""
+
+    kind: NomineeKind
+    unit_id: uuid.UUID
+    name: Name | None = None
+    position: Name | None = None
+
+
+class EnrollmentItemIn(_In):
+    form_code: FormCode
+    nominee: NomineeIn
+
+
+class EnrollmentIn(_In):
+    unit_id: uuid.UUID
+    year: Year
+    items: list[EnrollmentItemIn] = Field(min_length=1, max_length=500)
+
+
+class EnrollmentOut(BaseModel):
+    enrollment_id: uuid.UUID
+    unit_id: uuid.UUID
+    year: int
+    items: list[dict[str, Any]]
+
+
+class NominationIn(_In):
+    form_code: FormCode
+    year: Year
+    nominee: NomineeIn
+    proposing_unit_id: uuid.UUID
+    achievements: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class EditIn(_In):
+    achievements: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class CommentIn(_In):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ReviewIn(_In):
+    votes_for: int = Field(ge=0, le=1000)
+    votes_against: int = Field(ge=0, le=1000)
+    votes_abstain: int = Field(default=0, ge=0, le=1000)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ReasonIn(_In):
+    reason: Text
+
+
+class DecisionIn(_In):
+    number: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    signed_on: date
+    signer: Name
+
+
+class RevokeIn(_In):
+    reason: Text
+    decision: DecisionIn
+
+
+class StepOut(BaseModel):
+    seq: int
+    step: str
+    status: Status
+    actor: str
+    actor_roles: list[str]
+    comment: str | None
+    details: Any
+    at: datetime
+
+
+class EvidenceOut(BaseModel):
+    evidence_id: uuid.UUID
+    file_name: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    added_by: str
+    added_at: datetime
+
+
+class NominationOut(BaseModel):
+    nomination_id: uuid.UUID
+    form_code: str
+    year: int
+    nominee: Nominee
+    nominee_details: dict[str, Any]
+    proposing_unit_id: uuid.UUID
+    achievements: str
+    status: Status
+    enrolled: bool
+    flags: list[str]
+    council: dict[str, Any] | None
+    appraisal: dict[str, Any] | None
+    rule_version: int | None
+    needs_reappraisal: bool
+    reappraisal_reason: str | None
+    decision: Decision | None
+    revocation: dict[str, Any] | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    steps: list[StepOut] = []
+    evidence: list[EvidenceOut] = []
+
+
+class NominationPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[NominationOut]
+
+
+class PublicAward(BaseModel):
+    year: int
+    form_code: str
+    form_name: str
+    nominee_kind: NomineeKind
+    nominee_name: str
+    unit_id: uuid.UUID
+    decision: Decision
+
+
+class Candidate(BaseModel):
+    unit_id: uuid.UUID
+    code: str | None
+    name: str
+    kind: str
+    results: list[dict[str, Any]]

@@ -1,0 +1,14 @@
+"""Settings of the awards service (environment variables ``CHUNGTAY_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from chungtay_common.settings import ServiceSettings
+
+
+class AwardsSettings(ServiceSettings):
+    service_name: str = "awards"
+    evidence_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # bodies up to the evidence limit (plus headroom) reach the evidence route
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
