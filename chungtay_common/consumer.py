@@ -17,7 +17,8 @@ from typing import Any
 
 import asyncpg
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from chungtay_common import metrics
@@ -183,11 +184,50 @@ def subscribe(
         async for event in stream.events():
             msg = event.message
             await processor.process(event.value, event.key, msg.topic, msg.partition, msg.offset)
-            tp = msg.tp
-            highwater = app.consumer.highwater(tp) if app.consumer else None
-            if highwater is not None:
-                metrics.CONSUMER_LAG.labels(msg.topic, str(msg.partition)).set(
-                    max(0, highwater - msg.offset - 1)
-                )
 
     return app.agent(topic, name=f"{settings.service_name}-{owner}", concurrency=1)(agent)
+
+
+class LagMonitor:
+    """Consumer lag as Kafka's tools define it: per partition, the end offset minus the
+    group's committed offset. Measured from outside the stream, so a stuck consumer shows."""
+
+    def __init__(self, bootstrap: str, group_id: str, topics: list[str]) -> None:
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._topics = topics
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+
+    async def measure(self) -> None:
+        if self._admin is None or self._offsets is None:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            await self._admin.start()
+            self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
+                                             enable_auto_commit=False, group_id=None)
+            await self._offsets.start()
+        try:
+            if not self._partitions:
+                described = await self._admin.describe_topics(self._topics)
+                self._partitions = [TopicPartition(t["topic"], p["partition"])
+                                    for t in described if not t["error_code"]
+                                    for p in t["partitions"]]
+            tps = self._partitions
+            committed = await self._admin.list_consumer_group_offsets(self._group_id)
+            ends = await self._offsets.end_offsets(tps)
+        except Exception:
+            await self.stop()
+            raise
+        for tp in tps:
+            done = committed.get(tp)
+            position = done.offset if done is not None and done.offset >= 0 else 0
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                max(0, ends[tp] - position))
+
+    async def stop(self) -> None:
+        admin, offsets, self._admin, self._offsets = self._admin, self._offsets, None, None
+        if admin is not None:
+            await admin.close()
+        if offsets is not None:
+            await offsets.stop()

@@ -73,6 +73,17 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                 await stream_app.start()
                 stack.push_async_callback(stream_app.stop)
                 app.state.stream_app = stream_app
+                lag = consumer.LagMonitor(
+                    settings.kafka_bootstrap, stream_app.conf.id,
+                    [topic_name(owner, settings.topic_namespace)
+                     for owner in plan.subscriptions])
+                stack.push_async_callback(lag.stop)
+
+                async def consumer_lag(_: Database) -> None:
+                    await lag.measure()
+
+                stack.push_async_callback(_cancel, asyncio.create_task(
+                    _every(settings.lag_check_seconds, consumer_lag, db)))
             for every, job in plan.periodic:
                 task = asyncio.create_task(_every(every, job, db))
                 stack.push_async_callback(_cancel, task)

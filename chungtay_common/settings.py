@@ -46,6 +46,7 @@ class ServiceSettings(BaseSettings):
     state_dir: Path = LOCAL_STATE
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
+    lag_check_seconds: float = Field(default=5.0, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ Ctrl-C stops the services, and the stack too when this script started it.
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import signal
 import subprocess
@@ -20,14 +21,18 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from chungtay_common.tokens import keygen, mint  # noqa: E402
+from services.indicators import demo  # noqa: E402
 
 STACK = ["bash", str(REPO / "deploy" / "local" / "stack.sh")]
 SERVICES = {
     "registration": int(os.environ.get("CHUNGTAY_REGISTRATION_PORT", "8001")),
     "reporting": int(os.environ.get("CHUNGTAY_REPORTING_PORT", "8002")),
+    "indicators": int(os.environ.get("CHUNGTAY_INDICATORS_PORT", "8003")),
 }
 DEMO_UNITS = REPO / "services" / "registration" / "data" / "quang_binh_units_2020.csv"
-DEMO_VALID_FROM = "2017-01-01"
+# The campaign's baseline is 2016, so the demo units exist from the start of that year.
+DEMO_VALID_FROM = "2016-01-01"
+OLD_DEMO_VALID_FROM = "2017-01-01"  # what an older `make run` registered them from
 LOGS = REPO / ".local" / "logs"
 
 
@@ -57,19 +62,29 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> No
                 assert r.status_code == 200, r.text
 
 
-async def load_demo(token: str) -> None:
+async def load_demo(token: str) -> dict[str, str]:
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{SERVICES['registration']}",
         headers={"authorization": f"Bearer {token}"}, timeout=60,
     ) as client:
+        valid_from = DEMO_VALID_FROM
         r = await client.post(
-            "/v1/units/import", params={"valid_from": DEMO_VALID_FROM},
+            "/v1/units/import", params={"valid_from": valid_from},
             content=DEMO_UNITS.read_bytes(), headers={"content-type": "text/csv"},
         )
+        if r.status_code == 409:  # local state of an older `make run`: codes held from 2017
+            valid_from = OLD_DEMO_VALID_FROM
+            r = await client.post(
+                "/v1/units/import", params={"valid_from": valid_from},
+                content=DEMO_UNITS.read_bytes(), headers={"content-type": "text/csv"},
+            )
+            say(f"note: the local state has the demo units from {valid_from} (an older "
+                f"`make run`), so the 2016 baseline reports cannot be loaded; `make stack-down` "
+                f"and removing .local starts afresh")
         r.raise_for_status()
         result = r.json()
         say(f"demo units: {result['created']} registered, {result['unchanged']} already there "
-            f"(Quảng Bình, 8 districts, 159 communes, valid from {DEMO_VALID_FROM})")
+            f"(Quảng Bình, 8 districts, 159 communes, valid from {valid_from})")
         province = result["unit_ids_by_code"]["44"]
     # the reporting service builds its tree from the events: wait until it has them all
     async with httpx.AsyncClient(
@@ -83,6 +98,113 @@ async def load_demo(token: str) -> None:
                                          params={"as_of": "2020-01-01"})).json()
                 assert tree["totals"].get("commune") == 159, tree["totals"]
     say(f"reporting tree has the demo hierarchy (province id {province})")
+    ids: dict[str, str] = result["unit_ids_by_code"]
+    return ids
+
+
+DEMO_TARGETS = REPO / "services" / "indicators" / "data" / "quang_binh_targets_2017.csv"
+DEMO_CAMPAIGN = {
+    "code": "chung-tay-2017-2020",
+    "name": "Phong trào thi đua “Cả nước chung tay vì người nghèo – Không để ai bị bỏ lại "
+            "phía sau” giai đoạn 2016–2020 (năm 2016 là năm gốc)",
+    "first_year": demo.BASELINE, "last_year": 2020,
+    "legal_basis": [
+        {"number": "1258/QĐ-TTg", "issued_on": "2017-08-21",
+         "title": "Quyết định của Thủ tướng Chính phủ về việc ban hành Kế hoạch tổ chức thực hiện "
+                  "phong trào thi đua “Cả nước chung tay vì người nghèo - không để ai bị bỏ lại "
+                  "phía sau” giai đoạn 2016-2020"},
+        {"number": "3630/QĐ-UBND", "issued_on": "2017-10-16",
+         "title": "Quyết định của Ủy ban nhân dân tỉnh Quảng Bình về việc ban hành Quy chế khen "
+                  "thưởng thực hiện Chương trình Giảm nghèo bền vững và giải quyết việc làm giai "
+                  "đoạn 2016-2020"},
+    ],
+}
+NATIONAL_AVERAGES = {
+    2015: (9.88, "MOLISA yearly count: 9.88% of households poor at end-2015 (2,338,569)"),
+    2016: (8.23, "MOLISA yearly count: 8.23% of households poor at end-2016 (1,986,697)"),
+    2020: (3.0, "MOLISA: \"under 3%\" at end-2020; 3.0 is that bound, not a measured rate"),
+}
+
+
+async def load_indicators_demo(token: str, ids: dict[str, str]) -> None:
+    """The campaign, national averages, 2017 district targets and the SYNTHETIC yearly reports
+    2016-2020, through the indicators API."""
+    communes = demo.communes_from_csv(DEMO_UNITS.read_text(encoding="utf-8"))
+    data = demo.generate(communes)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{SERVICES['indicators']}",
+        headers={"authorization": f"Bearer {token}"}, timeout=300,
+    ) as client:
+        existing = [c for c in (await client.get("/v1/campaigns")).json()
+                    if c["code"] == DEMO_CAMPAIGN["code"]]
+        if existing:
+            campaign_id = existing[0]["campaign_id"]
+        else:
+            r = await client.post("/v1/campaigns", json=DEMO_CAMPAIGN)
+            r.raise_for_status()
+            campaign_id = r.json()["campaign_id"]
+        # the indicators service builds its copy of the units from the events: wait for it
+        async for attempt in AsyncRetrying(wait=wait_fixed(0.5), stop=stop_after_delay(60),
+                                           reraise=True):
+            with attempt:
+                board = (await client.get(f"/v1/campaigns/{campaign_id}/status",
+                                          params={"year": 2020})).json()
+                assert len(board["units"]) >= 167, len(board["units"])
+        baseline = (await client.get(f"/v1/campaigns/{campaign_id}/status",
+                                     params={"year": demo.BASELINE})).json()
+        if len(baseline["units"]) < 167:  # units registered from 2017 (an older local state)
+            data.reports = [rep for rep in data.reports if rep.year > demo.BASELINE]
+        if board["counts"].get("on_time", 0) + board["counts"].get("late", 0):
+            say(f"indicators demo already loaded (campaign {campaign_id})")
+            await _print_boards(client, campaign_id)
+            return
+        for year, (rate, source) in NATIONAL_AVERAGES.items():
+            (await client.put(f"/v1/national-averages/{year}",
+                              json={"poor_rate_pct": rate, "source": source})).raise_for_status()
+        with DEMO_TARGETS.open(encoding="utf-8") as f:
+            for t in csv.DictReader(f):
+                (await client.put(
+                    f"/v1/campaigns/{campaign_id}/targets/2017/{ids[t['district_code']]}",
+                    json={"reduction_pp_min": float(t["reduction_pp_min"]),
+                          "reduction_pp_max": float(t["reduction_pp_max"]),
+                          "households_out_min": int(t["households_out_min"]),
+                          "households_out_max": int(t["households_out_max"]),
+                          "source": "Báo Quảng Bình, 3/2017 (chỉ tiêu giảm nghèo năm 2017)"},
+                )).raise_for_status()
+        started = time.perf_counter()
+        r = await client.post(
+            f"/v1/campaigns/{campaign_id}/reports/import",
+            params={"submit": "true", "note": demo.SYNTHETIC_NOTE},
+            content=demo.import_csv(data.reports),
+            headers={"content-type": "text/csv", "idempotency-key": f"demo-{campaign_id}"})
+        r.raise_for_status()
+        summary = r.json()
+        say(f"demo reports (SYNTHETIC): {summary['reports']} reports, {summary['values']} values "
+            f"imported and submitted in {time.perf_counter() - started:.1f} s, with their "
+            f"historical submission dates back-filled")
+        # the level above accepts most of them (the demo admin stands in for the reviewers)
+        limit = asyncio.Semaphore(8)
+
+        async def accept(unit_id: str, year: int) -> None:
+            async with limit:
+                (await client.post(
+                    f"/v1/campaigns/{campaign_id}/reports/{unit_id}/{year}/accept",
+                    headers={"idempotency-key": f"demo-accept-{unit_id}-{year}"},
+                )).raise_for_status()
+
+        to_accept = [(ids[rep.unit_code], rep.year) for rep in data.reports if rep.accepted]
+        await asyncio.gather(*(accept(u, y) for u, y in to_accept))
+        say(f"demo reports accepted: {len(to_accept)}; the others stay submitted, and a few "
+            f"communes never reported (missing)")
+        await _print_boards(client, campaign_id)
+
+
+async def _print_boards(client: httpx.AsyncClient, campaign_id: str) -> None:
+    for year in demo.YEARS:
+        counts = (await client.get(f"/v1/campaigns/{campaign_id}/status",
+                                   params={"year": year})).json()["counts"]
+        say(f"  {year}: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                             or "no units in the local hierarchy that year"))
 
 
 def main() -> int:
@@ -103,8 +225,11 @@ def main() -> int:
             asyncio.run(wait_healthy(f"http://127.0.0.1:{port}", procs[name], name))
         private, _ = keygen()
         token = mint(private.read_bytes(), subject="demo-admin", roles=["admin"], unit_id=None)
-        asyncio.run(load_demo(token))
+        ids = asyncio.run(load_demo(token))
+        asyncio.run(load_indicators_demo(token, ids))
         say("")
+        say("The yearly reports 2016-2020 of campaign chung-tay-2017-2020 are SYNTHETIC demo "
+            "data (invented figures; see services/indicators/demo.py).")
         say("chungtay is running. Services (OpenAPI docs at /docs, metrics at /metrics):")
         for name, port in SERVICES.items():
             say(f"  {name:<13} http://127.0.0.1:{port}/docs   http://127.0.0.1:{port}/metrics")
@@ -120,6 +245,8 @@ def main() -> int:
             f"'http://127.0.0.1:{SERVICES['reporting']}/v1/units/tree?as_of=2020-01-01'")
         say(f"Logs: {LOGS}.  Ctrl-C stops everything this command started.")
         signal.signal(signal.SIGTERM, _interrupt)
+        # started in the background (`make run &`), SIGINT comes in ignored: take it back
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             while all(p.poll() is None for p in procs.values()):
                 time.sleep(1)

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.errors import responses
+from chungtay_common.errors import UnsupportedMediaType, responses
 from chungtay_common.http import (
     Database,
     DatabaseDep,
@@ -24,13 +25,14 @@ from chungtay_common.http import (
 )
 from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
 from chungtay_common.topics import topic_name
-from services.indicators import service
+from services.indicators import import_service, imports, service
 from services.indicators.consumers import REGISTRATION_HANDLERS
 from services.indicators.domain import Action
 from services.indicators.schemas import (
     AggregateOut,
     CampaignIn,
     CampaignOut,
+    ImportReportsOut,
     IndicatorIn,
     IndicatorOut,
     NationalAverageIn,
@@ -276,6 +278,80 @@ async def aggregate(campaign_id: uuid.UUID, principal: PrincipalDep, db: Databas
     those sums (never an average of rates)."""
     async with db.read() as conn:
         return await service.aggregate(conn, campaign_id, year, unit_id, level)
+
+
+# --------------------------------------------------------------------------- bulk files
+
+IMPORT_BODY = {"requestBody": {"required": True, "content": {
+    imports.CSV_TYPE: {"schema": {"type": "string"}},
+    imports.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+@router.post("/campaigns/{campaign_id}/reports/import", response_model=ImportReportsOut,
+             tags=["reports"], responses=responses(401, 403, 404, 409, 413, 415, 422),
+             openapi_extra=IMPORT_BODY)
+async def import_reports(
+    campaign_id: uuid.UUID, request: Request, principal: PrincipalDep, db: DatabaseDep,
+    idempotency_key: IdempotencyKey,
+    submit: Annotated[bool, Query(description="submit the reports, not only save them")] = False,
+    note: Annotated[str | None, Query(min_length=1, max_length=500,
+                                      description="kept with every report version written")
+                    ] = None,
+    x_correlation_id: CorrelationId = None,
+) -> JSONResponse:
+    """Import the yearly values of many units from a CSV or XLSX file (see the template);
+    all or nothing, with every row's problems listed."""
+    settings: IndicatorsSettings = request.app.state.settings
+    body = await request.body()
+    try:
+        # parsing a large workbook takes a while: keep the event loop free meanwhile
+        rows = await run_in_threadpool(
+            imports.parse, body, request.headers.get("content-type", ""),
+            max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows)
+    except imports.UnsupportedFile as exc:
+        raise UnsupportedMediaType(str(exc)) from exc
+    ctx = _ctx(request, principal, x_correlation_id)
+    return await idempotent_write(
+        request, db, principal.subject, idempotency_key,
+        lambda conn: import_service.import_reports(conn, ctx, campaign_id, rows, submit, note))
+
+
+TemplateYear = Annotated[int, Query(ge=1990, le=2100)]
+TemplateRoot = Annotated[uuid.UUID, Query(description="the unit whose subtree is listed")]
+
+
+async def _template(db: Database, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID
+                    ) -> list[imports.TemplateRow]:
+    async with db.read() as conn:
+        return await import_service.template_rows(conn, campaign_id, year, unit_id)
+
+
+@router.get("/campaigns/{campaign_id}/reports/template.xlsx", tags=["reports"],
+            response_class=Response, responses={
+                **responses(401, 404, 422),
+                200: {"content": {imports.XLSX_TYPE: {}}, "description": "the template"}})
+async def report_template_xlsx(campaign_id: uuid.UUID, principal: PrincipalDep,
+                               db: DatabaseDep, year: TemplateYear, unit_id: TemplateRoot
+                               ) -> Response:
+    """The import template as a workbook: one row per unit and indicator, values empty."""
+    rows = await _template(db, campaign_id, year, unit_id)
+    content = await run_in_threadpool(imports.template_xlsx, year, rows)
+    return Response(content, media_type=imports.XLSX_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="chungtay-bao-cao-{year}.xlsx"'})
+
+
+@router.get("/campaigns/{campaign_id}/reports/template.csv", tags=["reports"],
+            response_class=Response, responses={
+                **responses(401, 404, 422),
+                200: {"content": {imports.CSV_TYPE: {}}, "description": "the template"}})
+async def report_template_csv(campaign_id: uuid.UUID, principal: PrincipalDep,
+                              db: DatabaseDep, year: TemplateYear, unit_id: TemplateRoot
+                              ) -> Response:
+    """The import template as CSV (UTF-8): one row per unit and indicator, values empty."""
+    rows = await _template(db, campaign_id, year, unit_id)
+    return Response(imports.template_csv(year, rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="chungtay-bao-cao-{year}.csv"'})
 
 
 def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:

@@ -185,3 +185,16 @@ class AggregateOut(BaseModel):
     reports: int
     values: dict[str, Value]
     derived: DerivedOut
+
+
+class ImportReportsOut(BaseModel):
+    """What a bulk import wrote (all of the file, or nothing)."""
+
+    campaign_id: uuid.UUID
+    submitted: bool
+    reports: int
+    values: int
+    units: int
+    years: list[int]
+    reports_with_warnings: int
+    backfilled_submissions: int

@@ -296,10 +296,25 @@ def _may_review(principal: Principal, unit: UnitOnDate) -> None:
         raise Forbidden("a report is reviewed by the level right above its unit")
 
 
+def _check_backfill(principal: Principal, action: Action, submitted_at: datetime) -> None:
+    """A historical submission time is only recorded by an administrator back-filling records
+    kept before the system existed; the version note and the audit row say so."""
+    if Role.ADMIN not in principal.roles:
+        raise Forbidden("only an administrator may record a historical submission time")
+    if action is not Action.SUBMIT:
+        raise InvalidInput.on("submitted_at", "is only recorded with a submission")
+    if submitted_at.tzinfo is None or submitted_at > datetime.now(UTC):
+        raise InvalidInput.on("submitted_at", "must be a past instant with a time zone")
+
+
 async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id: uuid.UUID,
                        year: int, action: Action, values: dict[str, Value] | None = None,
-                       reason: str | None = None) -> ReportOut:
-    """Save, submit, return, accept or reopen a report: one new version each time."""
+                       reason: str | None = None, submitted_at: datetime | None = None
+                       ) -> ReportOut:
+    """Save, submit, return, accept or reopen a report: one new version each time.
+    ``submitted_at`` back-fills a historical submission (administrator only)."""
+    if submitted_at is not None:
+        _check_backfill(ctx.principal, action, submitted_at)
     s = await _subject(conn, campaign_id, unit_id, year)
     ancestry = await hierarchy.ancestry(conn, unit_id, s.ref_day)
     if action in (Action.SAVE, Action.SUBMIT):
@@ -341,8 +356,8 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
         if missing:
             m.REPORT_REFUSALS.labels("missing_required").inc()
             raise InvalidInput(f"{len(missing)} required value(s) missing", missing)
-        report["submitted_at"] = now
-        report["first_submitted_at"] = report["first_submitted_at"] or now
+        report["submitted_at"] = submitted_at or now
+        report["first_submitted_at"] = report["first_submitted_at"] or report["submitted_at"]
         report["on_time"] = domain.is_on_time(report["first_submitted_at"], s.due_at)
     if action is Action.ACCEPT:
         report["accepted_at"] = now
@@ -362,7 +377,8 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
     payload: BaseModel | None = None
     if action is Action.SUBMIT:
         payload = ev.ReportSubmitted(
-            **common, values=report["values"], submitted_at=now, due_at=s.due_at,
+            **common, values=report["values"], submitted_at=report["submitted_at"],
+            due_at=s.due_at,
             on_time=report["on_time"], resubmission=resubmission,
             warnings=[ReportWarning(**w) for w in report["warnings"]])
         m.REPORTS_SUBMITTED.labels("on_time" if report["on_time"] else "late").inc()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from chungtay_common.settings import ServiceSettings
 
@@ -12,3 +12,10 @@ class IndicatorsSettings(ServiceSettings):
     overdue_check_seconds: float = Field(default=30.0, gt=0)
     import_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     import_max_rows: int = Field(default=50_000, ge=1)
+
+    @model_validator(mode="after")
+    def _body_limit_fits_imports(self) -> IndicatorsSettings:
+        # The body limit applies to every route before any of them runs; the import route
+        # needs files up to import_max_bytes (and then says so itself with a clear 413).
+        self.max_body_bytes = max(self.max_body_bytes, self.import_max_bytes + 64 * 1024)
+        return self

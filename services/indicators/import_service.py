@@ -1,0 +1,177 @@
+"""Use cases of bulk files: import yearly report values for many units at once, and the
+template to fill in. Each runs inside the caller's transaction.
+
+An import is all or nothing: every report goes through ``service.write_report`` (so rules,
+permissions, versions, audit rows and events stay in one place), every row's problems are
+collected, and one error listing them all is raised; the caller's transaction then writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from chungtay_common import hierarchy
+from chungtay_common.auth import Role
+from chungtay_common.contracts.indicators import Value
+from chungtay_common.db import Conn
+from chungtay_common.errors import FieldError, Forbidden, InvalidInput, NotFound
+from services.indicators import domain, repository, service
+from services.indicators import metrics as m
+from services.indicators.domain import Action
+from services.indicators.imports import (
+    INDICATOR_CODE,
+    SUBMITTED_AT,
+    UNIT_CODE,
+    VALUE,
+    YEAR,
+    ImportRow,
+    TemplateRow,
+)
+from services.indicators.schemas import ImportReportsOut
+
+# messages of domain.check_values that are about the indicator, not about its value
+_ABOUT_INDICATOR = ("unknown indicator", "is computed", "is retired", "is not reported by")
+
+
+async def import_reports(conn: Conn, ctx: service.Context, campaign_id: uuid.UUID,
+                         rows: list[ImportRow], submit: bool, note: str | None = None
+                         ) -> ImportReportsOut:
+    """Save (or submit) the reports of every unit and year in ``rows``; all or nothing."""
+    campaign = await repository.campaign(conn, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    errors: list[FieldError] = []
+    refused: list[FieldError] = []
+
+    def err(row: ImportRow, column: str, message: str) -> None:
+        errors.append(FieldError(field=row.at(column), message=message))
+
+    backfill = [r for r in rows if r.submitted_at is not None]
+    if backfill and not submit:
+        for r in backfill:
+            err(r, SUBMITTED_AT, "a submission time is only recorded when importing with "
+                                 "submit=true")
+    if backfill and Role.ADMIN not in ctx.principal.roles:
+        raise Forbidden(f"only an administrator may import historical submission times "
+                        f"(column {SUBMITTED_AT!r})")
+
+    # codes are reused over time: a code means the unit holding it in the row's year
+    groups: dict[tuple[int, uuid.UUID], list[ImportRow]] = defaultdict(list)
+    units: dict[uuid.UUID, str] = {}
+    by_year: dict[int, list[ImportRow]] = defaultdict(list)
+    for r in rows:
+        by_year[r.year].append(r)
+    for year, year_rows in sorted(by_year.items()):
+        if not campaign["first_year"] <= year <= campaign["last_year"]:
+            for r in year_rows:
+                err(r, YEAR, f"is outside the campaign ({campaign['first_year']}–"
+                             f"{campaign['last_year']})")
+            continue
+        found = await hierarchy.by_codes(conn, sorted({r.unit_code for r in year_rows}),
+                                         date(year, 1, 1), date(year, 12, 31))
+        for r in year_rows:
+            unit = found.get(r.unit_code)
+            if unit is None:
+                err(r, UNIT_CODE, f"no unit has code {r.unit_code} in {year}")
+                continue
+            groups[(year, unit.unit_id)].append(r)
+            units[unit.unit_id] = r.unit_code
+
+    written = with_warnings = backfilled = 0
+    action = Action.SUBMIT if submit else Action.SAVE
+    for (year, unit_id), group in sorted(groups.items(),
+                                         key=lambda g: (g[0][0], units[g[0][1]])):
+        times = {r.submitted_at for r in group}
+        if len(times) > 1:
+            for r in group:
+                err(r, SUBMITTED_AT, f"differs between the rows of unit {r.unit_code} for "
+                                     f"{year}: a report is submitted once")
+            continue
+        submitted_at = times.pop()
+        values: dict[str, Value] = {r.indicator_code: r.value for r in group}
+        try:
+            out = await service.write_report(
+                conn, ctx, campaign_id, unit_id, year, action, values,
+                reason=_note(note, submitted_at, ctx.principal.subject),
+                submitted_at=submitted_at)
+        except InvalidInput as exc:
+            errors.extend(_on_rows(exc, group))
+            continue
+        except Forbidden as exc:
+            refused.append(FieldError(field=group[0].at(UNIT_CODE), message=exc.detail))
+            continue
+        written += 1
+        with_warnings += bool(out.warnings)
+        backfilled += submitted_at is not None
+    if refused:
+        raise Forbidden(f"{len(refused)} report(s) outside the caller's scope; nothing was "
+                        f"imported", refused)
+    if errors:
+        raise InvalidInput(f"{len(errors)} problem(s) in the file; nothing was imported",
+                           errors)
+    m.IMPORTED_VALUES.inc(len(rows))
+    return ImportReportsOut(
+        campaign_id=campaign_id, submitted=submit, reports=written, values=len(rows),
+        units=len({unit_id for _, unit_id in groups}), years=sorted({y for y, _ in groups}),
+        reports_with_warnings=with_warnings, backfilled_submissions=backfilled)
+
+
+def _note(note: str | None, submitted_at: datetime | None, actor: str) -> str | None:
+    parts = [note] if note else []
+    if submitted_at is not None:
+        parts.append(f"back-filled historical record: submitted at "
+                     f"{submitted_at.astimezone(domain.VN).isoformat()} (Vietnam time), "
+                     f"recorded by {actor} on {date.today().isoformat()}")
+    return "; ".join(parts) or None
+
+
+def _on_rows(exc: InvalidInput, group: list[ImportRow]) -> list[FieldError]:
+    """The errors ``write_report`` raised about one report, put on the rows they are about."""
+    first = group[0]
+    by_code = {r.indicator_code: r for r in group}
+    out: list[FieldError] = []
+    for e in exc.errors or [FieldError(field="report", message=exc.detail)]:
+        code = e.field.removeprefix("values.") if e.field.startswith("values.") else None
+        row = by_code.get(code) if code else None
+        if row is not None:
+            column = INDICATOR_CODE if e.message.startswith(_ABOUT_INDICATOR) else VALUE
+            out.append(FieldError(field=row.at(column), message=e.message))
+        elif code:  # about an indicator with no row, e.g. a required one left out
+            out.append(FieldError(field=first.at(INDICATOR_CODE),
+                                  message=f"{code} {e.message} (unit {first.unit_code}, "
+                                          f"{first.year})"))
+        else:
+            column = YEAR if e.field == "year" else UNIT_CODE
+            out.append(FieldError(field=first.at(column),
+                                  message=f"{e.field}: {e.message} (unit {first.unit_code}, "
+                                          f"{first.year})"))
+    return out
+
+
+async def template_rows(conn: Conn, campaign_id: uuid.UUID, year: int,
+                        root_id: uuid.UUID) -> list[TemplateRow]:
+    """One row per unit expected to report under ``root_id`` (as the hierarchy stood the day
+    before the due date) and entered indicator that its kind reports."""
+    campaign = await repository.campaign(conn, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    if not campaign["first_year"] <= year <= campaign["last_year"]:
+        raise InvalidInput.on("year", f"is outside the campaign ({campaign['first_year']}–"
+                                      f"{campaign['last_year']})")
+    due = await repository.due_at(conn, campaign_id, year)
+    assert due is not None
+    day = due.astimezone(domain.VN).date() - timedelta(days=1)
+    units = await hierarchy.subtree(conn, root_id, day)
+    if not units:
+        raise InvalidInput.on("unit_id", f"is not a unit active on {day}")
+    seed_order = {ind.code: i for i, ind in enumerate(domain.SEED_CATALOGUE)}
+    entered = sorted((i for i in (await repository.catalogue(conn)).values()
+                      if not i.derived and not i.retired),
+                     key=lambda i: (seed_order.get(i.code, len(seed_order)), i.code))
+    return [TemplateRow(u.code, u.name, ind.code, ind.name_vi)
+            for u in units if u.code and u.kind.value in campaign["participating_kinds"]
+            for ind in entered if u.kind in ind.reported_by]
+

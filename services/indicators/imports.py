@@ -1,0 +1,351 @@
+"""Bulk files of yearly report values: parsing (CSV, XLSX) and templates. Pure: no I/O.
+
+A file has one row per value, with Vietnamese headers: ``Năm`` (year), ``Mã đơn vị`` (unit
+code), ``Mã chỉ tiêu`` (indicator code), ``Giá trị`` (value). In a workbook each sheet may hold
+one year, named by the sheet (``2019``) instead of a ``Năm`` column. ``Tên đơn vị`` and
+``Tên chỉ tiêu`` (names, for people filling the template) are read and ignored. ``Ngày nộp``
+(when a report was submitted) is only for back-filling historical records; whether it may be
+used is decided by the service, not here.
+
+Every problem of every row is reported at once, each as ``sheet S row N: column``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+from chungtay_common.contracts.indicators import Value
+from chungtay_common.errors import FieldError, InvalidInput, PayloadTooLarge
+from services.indicators.domain import VN
+
+YEAR = "Năm"
+UNIT_CODE = "Mã đơn vị"
+UNIT_NAME = "Tên đơn vị"
+INDICATOR_CODE = "Mã chỉ tiêu"
+INDICATOR_NAME = "Tên chỉ tiêu"
+VALUE = "Giá trị"
+SUBMITTED_AT = "Ngày nộp"
+
+REQUIRED = (UNIT_CODE, INDICATOR_CODE, VALUE)
+KNOWN = (YEAR, UNIT_CODE, UNIT_NAME, INDICATOR_CODE, INDICATOR_NAME, VALUE, SUBMITTED_AT)
+TEMPLATE_HEADERS = (YEAR, UNIT_CODE, UNIT_NAME, INDICATOR_CODE, INDICATOR_NAME, VALUE)
+
+CSV_TYPE = "text/csv"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_SHEET = "csv"  # the "sheet" named in the errors of a CSV file
+
+_YEAR_SHEET = re.compile(r"^\s*(\d{4})\s*$")
+_MIN_YEAR, _MAX_YEAR = 1990, 2100
+_MAX_ERRORS = 500  # a file that is wrong everywhere does not need 50,000 messages
+
+
+class UnsupportedFile(Exception):
+    """The body is neither a CSV nor an XLSX file (the API answers 415)."""
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    year: int
+    unit_code: str
+    indicator_code: str
+    value: Value
+    sheet: str
+    row_number: int
+    submitted_at: datetime | None = None
+
+    def at(self, column: str) -> str:
+        return where(self.sheet, self.row_number, column)
+
+
+def where(sheet: str, row: int, column: str) -> str:
+    return f"sheet {sheet} row {row}: {column}"
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, sheet: str, row: int, column: str, message: str) -> None:
+        if len(self.items) < _MAX_ERRORS:
+            self.items.append(FieldError(field=where(sheet, row, column), message=message))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            more = " (only the first ones are listed)" if len(self.items) >= _MAX_ERRORS else ""
+            raise InvalidInput(f"{len(self.items)} problem(s) in the file{more}", self.items)
+
+
+def parse(body: bytes, content_type: str, *, max_bytes: int, max_rows: int) -> list[ImportRow]:
+    """The rows of a CSV or XLSX file; refuses the whole file if any row is wrong."""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"the file is larger than {max_bytes} bytes")
+    media = content_type.split(";")[0].strip().lower()
+    if media == CSV_TYPE:
+        return parse_csv(body, max_rows=max_rows)
+    if media == XLSX_TYPE:
+        return parse_xlsx(body, max_rows=max_rows)
+    raise UnsupportedFile(f"send the file as {CSV_TYPE} (UTF-8) or {XLSX_TYPE}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def parse_csv(body: bytes, *, max_rows: int) -> list[ImportRow]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.on("body", "a CSV file must be UTF-8") from exc
+    reader = csv.reader(io.StringIO(text))
+    return _rows({CSV_SHEET: ((n, row) for n, row in enumerate(reader, start=1))}, max_rows,
+                 year_column_required=True)
+
+
+def parse_xlsx(body: bytes, *, max_rows: int) -> list[ImportRow]:
+    # openpyxl is imported here: only this path needs it, and it is slow to import
+    from openpyxl import load_workbook
+
+    try:
+        # read_only streams the sheets; data_only=False keeps formulas visible, to refuse them
+        book = load_workbook(io.BytesIO(body), read_only=True, data_only=False)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InvalidInput.on("body", "is not a readable XLSX workbook") from exc
+    try:
+        sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]] = {
+            str(ws.title): _xlsx_rows(ws) for ws in book.worksheets}
+        return _rows(sheets, max_rows, year_column_required=False)
+    finally:
+        book.close()
+
+
+_FORMULA = object()  # stands for a cell holding a formula
+
+
+def _xlsx_rows(ws: Any) -> Iterator[tuple[int, list[Any]]]:
+    for n, row in enumerate(ws.iter_rows(), start=1):
+        cells: list[Any] = []
+        for cell in row:
+            value = getattr(cell, "value", None)
+            if getattr(cell, "data_type", None) == "f" or (
+                    isinstance(value, str) and value.startswith("=")):
+                cells.append(_FORMULA)
+            else:
+                cells.append(value)
+        yield n, cells
+
+
+def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
+          *, year_column_required: bool) -> list[ImportRow]:
+    errors = _Errors()
+    out: list[ImportRow] = []
+    seen: dict[tuple[int, str, str], str] = {}
+    total = 0
+    for sheet, rows in sheets.items():
+        iterator = iter(rows)
+        header_row = next(((n, r) for n, r in iterator if any(_text(c) for c in r)), None)
+        if header_row is None:
+            continue  # an empty sheet is no problem
+        hn, header = header_row
+        columns = _header(sheet, hn, header, year_column_required, errors)
+        if columns is None:
+            continue
+        sheet_year = None
+        if YEAR not in columns:
+            m = _YEAR_SHEET.match(sheet)
+            sheet_year = int(m.group(1)) if m else None
+            if sheet_year is None or not _MIN_YEAR <= sheet_year <= _MAX_YEAR:
+                errors.add(sheet, hn, YEAR, "name the sheet by its year (e.g. 2019) or add a "
+                                            f"column {YEAR!r}")
+                continue
+        for n, raw in iterator:
+            if not any(_text(c) for c in raw):
+                continue
+            total += 1
+            if total > max_rows:
+                raise InvalidInput.on("body", f"more than {max_rows} rows: split the file")
+            row = _row(sheet, n, raw, columns, sheet_year, errors)
+            if row is None:
+                continue
+            key = (row.year, row.unit_code, row.indicator_code)
+            if key in seen:
+                errors.add(sheet, n, INDICATOR_CODE,
+                           f"{row.indicator_code} of unit {row.unit_code} for {row.year} is "
+                           f"already on {seen[key]}")
+                continue
+            seen[key] = f"sheet {sheet} row {n}"
+            out.append(row)
+    errors.raise_if_any()
+    if not out:
+        raise InvalidInput.on("body", "the file has no values")
+    return out
+
+
+def _header(sheet: str, n: int, header: Sequence[Any], year_required: bool,
+            errors: _Errors) -> dict[str, int] | None:
+    columns: dict[str, int] = {}
+    ok = True
+    for i, cell in enumerate(header):
+        if cell is _FORMULA:
+            errors.add(sheet, n, f"column {i + 1}", "a header must not be a formula")
+            ok = False
+            continue
+        name = _text(cell)
+        if not name:
+            continue
+        if name not in KNOWN:
+            errors.add(sheet, n, name, f"unknown column; the columns are: {', '.join(KNOWN)}")
+            ok = False
+        elif name in columns:
+            errors.add(sheet, n, name, "appears twice")
+            ok = False
+        else:
+            columns[name] = i
+    wanted = (YEAR, *REQUIRED) if year_required else REQUIRED
+    for name in wanted:
+        if name not in columns:
+            errors.add(sheet, n, name, "column missing")
+            ok = False
+    return columns if ok else None
+
+
+def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
+         sheet_year: int | None, errors: _Errors) -> ImportRow | None:
+    def cell(name: str) -> Any:
+        i = columns.get(name)
+        return raw[i] if i is not None and i < len(raw) else None
+
+    before = len(errors.items)
+    for name in columns:
+        c = cell(name)
+        if c is _FORMULA or (isinstance(c, str) and c.lstrip().startswith("=")):
+            errors.add(sheet, n, name, "formulas are not accepted: enter the value itself")
+    if len(errors.items) > before:
+        return None
+
+    year = sheet_year
+    if YEAR in columns:
+        year = _year(cell(YEAR))
+        if year is None:
+            errors.add(sheet, n, YEAR, f"must be a year between {_MIN_YEAR} and {_MAX_YEAR}")
+        elif sheet_year is not None and year != sheet_year:
+            errors.add(sheet, n, YEAR, f"is not the year of the sheet ({sheet_year})")
+    unit_code = _code(cell(UNIT_CODE))
+    if not unit_code:
+        errors.add(sheet, n, UNIT_CODE, "is empty")
+    indicator_code = _text(cell(INDICATOR_CODE))
+    if not indicator_code:
+        errors.add(sheet, n, INDICATOR_CODE, "is empty")
+    value = _number(cell(VALUE))
+    if isinstance(value, str):
+        errors.add(sheet, n, VALUE, value)
+    submitted_at: datetime | None = None
+    if SUBMITTED_AT in columns and _text(cell(SUBMITTED_AT)):
+        parsed = _instant(cell(SUBMITTED_AT))
+        if parsed is None:
+            errors.add(sheet, n, SUBMITTED_AT, "must be a date (YYYY-MM-DD) or a date and "
+                                               "time (YYYY-MM-DDTHH:MM, Vietnam time)")
+        submitted_at = parsed
+    if len(errors.items) > before:
+        return None
+    assert year is not None and not isinstance(value, str) and value is not None
+    return ImportRow(year, unit_code, indicator_code, value, sheet, n, submitted_at)
+
+
+def _text(c: Any) -> str:
+    if c is None or c is _FORMULA:
+        return ""
+    if isinstance(c, float) and c.is_integer():
+        return str(int(c))
+    return str(c).strip()
+
+
+def _code(c: Any) -> str:
+    # codes are digits, and a spreadsheet may have turned "18853" into the number 18853
+    return _text(c)
+
+
+def _year(c: Any) -> int | None:
+    if isinstance(c, bool):
+        return None
+    try:
+        y = int(c) if isinstance(c, (int, float)) and float(c).is_integer() else int(_text(c))
+    except ValueError:
+        return None
+    return y if _MIN_YEAR <= y <= _MAX_YEAR else None
+
+
+def _number(c: Any) -> Value | str | None:
+    """The value, or a message saying why it is not one."""
+    if isinstance(c, bool):
+        return "must be a number"
+    if isinstance(c, int):
+        return c
+    if isinstance(c, float):
+        if not math.isfinite(c):
+            return "must be a finite number"
+        return int(c) if c.is_integer() else c
+    text = _text(c).replace(" ", "").replace("\u00a0", "")
+    if not text:
+        return "is empty"
+    # accept "1234", "1234.5"; refuse thousands separators, which read differently in Vietnam
+    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+        return f"{text!r} is not a number (write digits, with '.' before decimals)"
+    number = float(text)
+    return int(text) if re.fullmatch(r"[+-]?\d+", text) else number
+
+
+def _instant(c: Any) -> datetime | None:
+    if isinstance(c, datetime):
+        return c if c.tzinfo else c.replace(tzinfo=VN)
+    if isinstance(c, date):
+        return datetime.combine(c, time(9, 0), tzinfo=VN)
+    text = _text(c)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(9, 0), tzinfo=VN)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    unit_code: str
+    unit_name: str
+    indicator_code: str
+    indicator_name: str
+
+
+def template_csv(year: int, rows: Iterable[TemplateRow]) -> bytes:
+    """A CSV to fill in (UTF-8 with a BOM, so that spreadsheet programs read the accents)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TEMPLATE_HEADERS)
+    for r in rows:
+        writer.writerow([year, r.unit_code, r.unit_name, r.indicator_code, r.indicator_name, ""])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def template_xlsx(year: int, rows: Iterable[TemplateRow]) -> bytes:
+    """A workbook with one sheet named by the year; codes are text cells."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    ws = book.create_sheet(title=str(year))
+    ws.append(list(TEMPLATE_HEADERS))
+    for r in rows:
+        ws.append([year, r.unit_code, r.unit_name, r.indicator_code, r.indicator_name, None])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,173 @@
+"""Parsing of bulk report files (CSV and XLSX): pure, no database."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from chungtay_common.errors import InvalidInput, PayloadTooLarge
+from services.indicators import imports
+from services.indicators.imports import CSV_TYPE, XLSX_TYPE, parse
+
+HEADER = "Năm,Mã đơn vị,Mã chỉ tiêu,Giá trị\n"
+
+
+def csv_body(*lines: str, header: str = HEADER, bom: bool = False) -> bytes:
+    return (("\ufeff" if bom else "") + header + "".join(line + "\n" for line in lines)).encode()
+
+
+def xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        ws = book.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def fields(exc: pytest.ExceptionInfo[InvalidInput]) -> dict[str, str]:
+    return {e.field: e.message for e in exc.value.errors}
+
+
+def test_good_csv_with_bom() -> None:
+    rows = parse(csv_body("2019,18853,poor_households,12", "2019,18853,households_total,3000.0",
+                          bom=True), CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert [(r.year, r.unit_code, r.indicator_code, r.value, r.row_number) for r in rows] == [
+        (2019, "18853", "poor_households", 12, 2), (2019, "18853", "households_total", 3000, 3)]
+    assert all(r.sheet == "csv" and r.submitted_at is None for r in rows)
+
+
+def test_good_xlsx_with_year_column_and_numeric_codes() -> None:
+    body = xlsx({"Báo cáo": [["Năm", "Mã đơn vị", "Tên đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                             [2018, 18853, "Phường Hải Thành", "poor_households", 7],
+                             [2018, "18856", "Phường Đồng Phú", "poor_households", 3.5]]})
+    rows = parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert [(r.year, r.unit_code, r.value, r.sheet, r.row_number) for r in rows] == [
+        (2018, "18853", 7, "Báo cáo", 2), (2018, "18856", 3.5, "Báo cáo", 3)]
+
+
+def test_one_sheet_per_year() -> None:
+    head = ["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"]
+    body = xlsx({"2017": [head, ["18853", "poor_households", 9]],
+                 "2018": [head, ["18853", "poor_households", 8]]})
+    rows = parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert [(r.year, r.value, r.sheet) for r in rows] == [(2017, 9, "2017"), (2018, 8, "2018")]
+
+
+def test_sheet_without_year_refused() -> None:
+    body = xlsx({"Sheet": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"], ["1", "x", 1]]})
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert "sheet Sheet row 1: Năm" in fields(exc)
+
+
+def test_xlsx_formula_refused() -> None:
+    body = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          ["18853", "poor_households", "=1+1"],
+                          ["18853", "households_total", 10]]})
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert fields(exc) == {"sheet 2019 row 2: Giá trị":
+                           "formulas are not accepted: enter the value itself"}
+
+
+def test_csv_formula_refused() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body("2019,18853,poor_households,=A1*2"), CSV_TYPE, max_bytes=10_000,
+              max_rows=10)
+    assert "sheet csv row 2: Giá trị" in fields(exc)
+
+
+def test_wrong_header_refused() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body("2019,18853,poor_households,1", header="Năm,Mã ĐV,Mã chỉ tiêu,Giá trị\n"),
+              CSV_TYPE, max_bytes=10_000, max_rows=10)
+    errors = fields(exc)
+    assert "unknown column" in errors["sheet csv row 1: Mã ĐV"]
+    assert errors["sheet csv row 1: Mã đơn vị"] == "column missing"
+
+
+def test_csv_needs_year_column() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body("18853,poor_households,1", header="Mã đơn vị,Mã chỉ tiêu,Giá trị\n"),
+              CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert fields(exc) == {"sheet csv row 1: Năm": "column missing"}
+
+
+def test_every_bad_row_listed() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body("2019,18853,poor_households,abc", "19,18853,newly_poor,1",
+                       "2019,,escaped_poverty,1", "2019,18853,households_total,1.000.000"),
+              CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert set(fields(exc)) == {"sheet csv row 2: Giá trị", "sheet csv row 3: Năm",
+                                "sheet csv row 4: Mã đơn vị", "sheet csv row 5: Giá trị"}
+
+
+def test_duplicate_rows_refused() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body("2019,18853,poor_households,1", "2019,18856,poor_households,1",
+                       "2019,18853,poor_households,2"), CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert fields(exc) == {"sheet csv row 4: Mã chỉ tiêu":
+                           "poor_households of unit 18853 for 2019 is already on sheet csv row 2"}
+
+
+def test_duplicates_across_sheets_refused() -> None:
+    body = xlsx({"2019": [["Năm", "Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          [2019, "1", "poor_households", 1]],
+                 "khac": [["Năm", "Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          [2019, "1", "poor_households", 2]]})
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert list(fields(exc)) == ["sheet khac row 2: Mã chỉ tiêu"]
+
+
+def test_too_many_rows_refused() -> None:
+    lines = [f"2019,{18000 + i},poor_households,1" for i in range(11)]
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body(*lines), CSV_TYPE, max_bytes=100_000, max_rows=10)
+    assert fields(exc) == {"body": "more than 10 rows: split the file"}
+
+
+def test_too_large_refused() -> None:
+    with pytest.raises(PayloadTooLarge):
+        parse(csv_body("2019,18853,poor_households,1") * 100, CSV_TYPE, max_bytes=1024,
+              max_rows=10_000)
+
+
+def test_unknown_type_and_bad_files() -> None:
+    with pytest.raises(imports.UnsupportedFile):
+        parse(b"{}", "application/json", max_bytes=1000, max_rows=10)
+    with pytest.raises(InvalidInput):
+        parse(b"not a zip", XLSX_TYPE, max_bytes=1000, max_rows=10)
+    with pytest.raises(InvalidInput):
+        parse("Năm".encode("utf-16"), CSV_TYPE, max_bytes=1000, max_rows=10)
+    with pytest.raises(InvalidInput):
+        parse(HEADER.encode(), CSV_TYPE, max_bytes=1000, max_rows=10)  # no values
+
+
+def test_submitted_at_column() -> None:
+    rows = parse(csv_body("2019,1,poor_households,1,2019-11-18",
+                          "2019,2,poor_households,1,2019-11-25T14:30",
+                          header=HEADER.strip() + ",Ngày nộp\n"),
+                 CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert [r.submitted_at.isoformat() for r in rows if r.submitted_at] == [
+        "2019-11-18T09:00:00+07:00", "2019-11-25T14:30:00+07:00"]
+    assert isinstance(rows[0].submitted_at, datetime)
+
+
+def test_templates_read_back() -> None:
+    rows = [imports.TemplateRow("18853", "Phường Hải Thành", "poor_households", "Số hộ nghèo")]
+    for body, media in ((imports.template_csv(2019, rows), CSV_TYPE),
+                        (imports.template_xlsx(2019, rows), XLSX_TYPE)):
+        # an unfilled template is refused row by row (values empty), naming the right cells
+        with pytest.raises(InvalidInput) as exc:
+            parse(body, media, max_bytes=1_000_000, max_rows=10)
+        assert list(fields(exc)) == [
+            f"sheet {'csv' if media == CSV_TYPE else '2019'} row 2: Giá trị"]
