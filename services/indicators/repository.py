@@ -190,16 +190,17 @@ async def find_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, ye
 async def save_report(conn: Conn, r: dict[str, Any]) -> None:
     await conn.execute(
         'INSERT INTO reports (report_id, campaign_id, unit_id, year, status, version, "values",'
-        " warnings, first_submitted_at, submitted_at, on_time, accepted_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " warnings, first_submitted_at, submitted_at, on_time, accepted_at, submitted_values)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         " ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status,"
         '  version = EXCLUDED.version, "values" = EXCLUDED."values",'
         "  warnings = EXCLUDED.warnings, first_submitted_at = EXCLUDED.first_submitted_at,"
         "  submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
-        "  accepted_at = EXCLUDED.accepted_at, updated_at = now()",
+        "  accepted_at = EXCLUDED.accepted_at, submitted_values = EXCLUDED.submitted_values,"
+        "  updated_at = now()",
         r["report_id"], r["campaign_id"], r["unit_id"], r["year"], r["status"], r["version"],
         r["values"], r["warnings"], r["first_submitted_at"], r["submitted_at"], r["on_time"],
-        r["accepted_at"],
+        r["accepted_at"], r["submitted_values"],
     )
 
 
@@ -219,10 +220,10 @@ async def versions(conn: Conn, report_id: uuid.UUID) -> list[asyncpg.Record]:
 
 async def earlier_values(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
                          ) -> list[tuple[int, dict[str, Any]]]:
-    """The unit's reported values of earlier years (any campaign), oldest first."""
+    """The unit's submitted values of earlier years (any campaign), oldest first."""
     rows = await conn.fetch(
-        'SELECT DISTINCT ON (year) year, "values" FROM reports'
-        " WHERE unit_id = $1 AND year < $2 AND first_submitted_at IS NOT NULL"
+        'SELECT DISTINCT ON (year) year, submitted_values AS "values" FROM reports'
+        " WHERE unit_id = $1 AND year < $2 AND submitted_values IS NOT NULL"
         " ORDER BY year, (campaign_id = $3) DESC, updated_at DESC",
         unit_id, year, campaign_id)
     return [(r["year"], r["values"]) for r in rows]

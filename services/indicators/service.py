@@ -336,7 +336,7 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
         "report_id": uuid.uuid4(), "campaign_id": campaign_id, "unit_id": unit_id,
         "year": year, "version": 0, "values": {}, "warnings": [],
         "first_submitted_at": None, "submitted_at": None, "on_time": None,
-        "accepted_at": None,
+        "accepted_at": None, "submitted_values": None,
     }
     before = _jsonable(report) if row else None
     catalogue = await repository.catalogue(conn)
@@ -359,6 +359,7 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
         report["submitted_at"] = submitted_at or now
         report["first_submitted_at"] = report["first_submitted_at"] or report["submitted_at"]
         report["on_time"] = domain.is_on_time(report["first_submitted_at"], s.due_at)
+        report["submitted_values"] = report["values"]
     if action is Action.ACCEPT:
         report["accepted_at"] = now
     if action is Action.REOPEN:
@@ -495,10 +496,12 @@ async def aggregate(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid
             return 0, {}
         units = [u.unit_id for u in await hierarchy.subtree(conn, unit_id, day)
                  if u.kind is level]
+        # what was submitted, not a draft being corrected
         reports = [r for r in (await repository.reports_of_year(conn, campaign_id, y,
                                                                 units)).values()
-                   if r["first_submitted_at"] is not None]
-        return len(reports), domain.aggregate((r["values"] for r in reports), catalogue)
+                   if r["submitted_values"] is not None]
+        return len(reports), domain.aggregate((r["submitted_values"] for r in reports),
+                                              catalogue)
 
     count, values = await sums(year)
     if await hierarchy.last_day_active(conn, unit_id, date(year, 1, 1),

@@ -1,0 +1,361 @@
+"""The pure rules of the indicators service: validation, warnings, derived values, aggregation,
+the deadline and the report lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chungtay_common.contracts.registration import UnitKind
+from services.indicators import domain
+from services.indicators.domain import (
+    ESCAPED,
+    FELL_BACK,
+    HOUSEHOLDS,
+    NEAR_POOR,
+    NEWLY_POOR,
+    POOR,
+    Action,
+    Indicator,
+    ReportStatus,
+    Target,
+)
+
+CATALOGUE: dict[str, Indicator] = {i.code: i for i in domain.SEED_CATALOGUE}
+EVERY_KIND = "houses_built_or_repaired"  # reported by every reporting kind
+
+
+def valid(**extra: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {HOUSEHOLDS: 1000, POOR: 100, NEAR_POOR: 80, ESCAPED: 20,
+                              NEWLY_POOR: 5, FELL_BACK: 2}
+    values.update(extra)
+    return values
+
+
+def fields(errors: list[Any]) -> list[str]:
+    return [e.field for e in errors]
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def test_seed_catalogue_has_13_entered_and_4_derived_indicators() -> None:
+    assert len(domain.SEED_CATALOGUE) == 17
+    derived = {i.code for i in domain.SEED_CATALOGUE if i.derived}
+    assert derived == set(domain.DERIVED)
+    required = {i.code for i in domain.SEED_CATALOGUE if i.required}
+    assert required == {HOUSEHOLDS, POOR, NEAR_POOR, ESCAPED, NEWLY_POOR, FELL_BACK}
+
+
+# --------------------------------------------------------------------------- check_values
+
+
+def test_valid_values_pass() -> None:
+    assert domain.check_values(valid(), CATALOGUE, UnitKind.COMMUNE) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({POOR: -1}, POOR, "must not be negative"),
+        ({POOR: 10.5}, POOR, "must be a whole number"),
+        ({"livelihood_models": 2.25}, "livelihood_models", "must be a whole number"),
+        ({"no_such_indicator": 1}, "no_such_indicator", "unknown indicator"),
+        ({domain.POOR_RATE: 3.2}, domain.POOR_RATE, "cannot be entered"),
+        ({domain.REDUCTION: 1.0}, domain.REDUCTION, "cannot be entered"),
+        ({POOR: True}, POOR, "must be a number"),
+        ({POOR: float("nan")}, POOR, "must be a finite number"),
+    ],
+)
+def test_a_refused_value_names_its_field(values: dict[str, Any], field: str,
+                                         message: str) -> None:
+    errors = domain.check_values(valid(**values), CATALOGUE, UnitKind.COMMUNE)
+    assert fields(errors) == [f"values.{field}"]
+    assert message in errors[0].message
+
+
+def test_a_whole_number_written_as_a_float_is_accepted() -> None:
+    assert domain.check_values(valid(**{POOR: 100.0}), CATALOGUE, UnitKind.COMMUNE) == []
+
+
+def test_poor_households_may_not_exceed_total() -> None:
+    values = valid(**{POOR: 1001})
+    del values[NEAR_POOR]
+    errors = domain.check_values(values, CATALOGUE, UnitKind.COMMUNE)
+    assert fields(errors) == [f"values.{POOR}"]
+    assert "poor households (1001) exceed total households (1000)" in errors[0].message
+    # exactly all households poor is possible
+    assert domain.check_values(valid(**{POOR: 1000, NEAR_POOR: 0}), CATALOGUE,
+                               UnitKind.COMMUNE) == []
+
+
+def test_poor_and_near_poor_together_may_not_exceed_total() -> None:
+    errors = domain.check_values(valid(**{POOR: 600, NEAR_POOR: 401}), CATALOGUE,
+                                 UnitKind.COMMUNE)
+    assert fields(errors) == [f"values.{NEAR_POOR}"]
+    assert "(1001) exceed total households (1000)" in errors[0].message
+    assert domain.check_values(valid(**{POOR: 600, NEAR_POOR: 400}), CATALOGUE,
+                               UnitKind.COMMUNE) == []
+
+
+def test_a_retired_indicator_cannot_be_entered() -> None:
+    retired = Indicator(**{**CATALOGUE["initiatives"].__dict__, "retired": True})
+    catalogue = {**CATALOGUE, "initiatives": retired}
+    errors = domain.check_values(valid(initiatives=3), catalogue, UnitKind.COMMUNE)
+    assert fields(errors) == ["values.initiatives"]
+    assert "retired" in errors[0].message
+    assert domain.check_values(valid(initiatives=3), CATALOGUE, UnitKind.COMMUNE) == []
+
+
+def test_an_indicator_not_reported_by_the_units_kind_is_refused() -> None:
+    # households are counted by districts and communes, not by a mass organisation
+    errors = domain.check_values({HOUSEHOLDS: 10, EVERY_KIND: 2}, CATALOGUE,
+                                 UnitKind.MASS_ORG)
+    assert fields(errors) == [f"values.{HOUSEHOLDS}"]
+    assert "is not reported by a mass_org" in errors[0].message
+
+
+def test_every_refused_value_is_named_at_once() -> None:
+    errors = domain.check_values(valid(**{POOR: -3, ESCAPED: 1.5, "bogus": 1}), CATALOGUE,
+                                 UnitKind.COMMUNE)
+    assert sorted(fields(errors)) == ["values.bogus", f"values.{ESCAPED}", f"values.{POOR}"]
+
+
+def test_a_maximum_is_enforced() -> None:
+    capped = Indicator("share_pct", "Tỷ lệ", "Share", "percent", min_value=0, max_value=100)
+    errors = domain.check_values({"share_pct": 101}, {"share_pct": capped}, UnitKind.COMMUNE)
+    assert fields(errors) == ["values.share_pct"]
+    assert "at most 100" in errors[0].message
+
+
+# --------------------------------------------------------------------------- missing_required
+
+
+def test_missing_required_names_each_missing_indicator() -> None:
+    values = valid()
+    del values[ESCAPED], values[FELL_BACK]
+    assert sorted(fields(domain.missing_required(values, CATALOGUE, UnitKind.COMMUNE))) == [
+        f"values.{ESCAPED}", f"values.{FELL_BACK}"]
+    assert domain.missing_required(valid(), CATALOGUE, UnitKind.COMMUNE) == []
+
+
+def test_missing_required_ignores_indicators_the_kind_does_not_report_or_retired_ones() -> None:
+    assert domain.missing_required({}, CATALOGUE, UnitKind.AGENCY) == []
+    retired = {c: Indicator(**{**i.__dict__, "retired": True}) for c, i in CATALOGUE.items()}
+    assert domain.missing_required({}, retired, UnitKind.COMMUNE) == []
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+def codes(found: list[Any]) -> list[tuple[str, str]]:
+    return [(w.code, w.field) for w in found]
+
+
+def test_balance_exact_gives_no_warning() -> None:
+    last = valid(**{POOR: 100})
+    # 100 - 20 escaped + 5 newly poor + 2 fell back = 87
+    now = valid(**{POOR: 87, ESCAPED: 20, NEWLY_POOR: 5, FELL_BACK: 2})
+    assert domain.warnings(now, [(2016, last)], 2017) == []
+
+
+def test_balance_off_is_a_warning_on_poor_households() -> None:
+    last = valid(**{POOR: 100})
+    now = valid(**{POOR: 90, ESCAPED: 20, NEWLY_POOR: 5, FELL_BACK: 2})
+    found = domain.warnings(now, [(2016, last)], 2017)
+    assert codes(found) == [("balance", f"values.{POOR}")]
+    assert "= 87" in found[0].message
+
+
+def test_balance_is_checked_only_against_the_year_before() -> None:
+    last = valid(**{POOR: 100})
+    now = valid(**{POOR: 90, ESCAPED: 20, NEWLY_POOR: 5, FELL_BACK: 2})
+    assert "balance" not in [w.code for w in domain.warnings(now, [(2015, last)], 2017)]
+
+
+def test_a_rate_that_moves_more_than_10_points_is_a_warning() -> None:
+    last = valid(**{HOUSEHOLDS: 1000, POOR: 300, NEAR_POOR: 0, ESCAPED: 0})
+    # 30 % → 19.9 %: 10.1 points (balance kept exact: 300 - 108 + 5 + 2 = 199)
+    now = valid(**{HOUSEHOLDS: 1000, POOR: 199, NEAR_POOR: 0, ESCAPED: 108})
+    found = domain.warnings(now, [(2016, last)], 2017)
+    assert codes(found) == [("rate_jump", f"values.{POOR}")]
+    assert "-10.10 points" in found[0].message
+    # 30 % → 20 %: exactly 10 points is not more than 10
+    now = valid(**{HOUSEHOLDS: 1000, POOR: 200, NEAR_POOR: 0, ESCAPED: 107})
+    assert domain.warnings(now, [(2016, last)], 2017) == []
+
+
+def test_a_value_far_outside_history_is_a_warning() -> None:
+    last = valid(**{HOUSEHOLDS: 1000, POOR: 100, NEAR_POOR: 80})
+    now = valid(**{HOUSEHOLDS: 2000, POOR: 87, NEAR_POOR: 80})
+    found = domain.warnings(now, [(2016, last)], 2017)
+    assert ("outside_history", f"values.{HOUSEHOLDS}") in codes(found)
+    # within half of last year's value: no warning
+    now = valid(**{HOUSEHOLDS: 1400, POOR: 87, NEAR_POOR: 80})
+    assert "outside_history" not in [w.code for w in domain.warnings(now, [(2016, last)], 2017)]
+
+
+def test_small_units_may_move_by_a_few_households() -> None:
+    last = {HOUSEHOLDS: 40, POOR: 10}
+    assert domain.warnings({HOUSEHOLDS: 40, POOR: 25}, [(2015, last)], 2017) == []
+    assert codes(domain.warnings({HOUSEHOLDS: 40, POOR: 31}, [(2015, last)], 2017)) == [
+        ("outside_history", f"values.{POOR}")]
+
+
+def test_no_history_no_warning() -> None:
+    assert domain.warnings(valid(), [], 2017) == []
+
+
+# --------------------------------------------------------------------------- derive
+
+
+def test_derive_rates() -> None:
+    d = domain.derive({HOUSEHOLDS: 1000, POOR: 125, NEAR_POOR: 80}, None, None)
+    assert d.poor_rate_pct == pytest.approx(12.5)
+    assert d.near_poor_rate_pct == pytest.approx(8.0)
+    assert d.reduction_pp is None and d.target_attainment_pct is None and d.target_met is None
+
+
+def test_derive_without_households_gives_no_rate() -> None:
+    d = domain.derive({HOUSEHOLDS: 0, POOR: 0}, None, None)
+    assert d.poor_rate_pct is None and d.near_poor_rate_pct is None
+
+
+def test_reduction_is_last_years_rate_minus_this_years() -> None:
+    d = domain.derive({HOUSEHOLDS: 1000, POOR: 80}, {HOUSEHOLDS: 1000, POOR: 100}, None)
+    assert d.reduction_pp == pytest.approx(2.0)
+    # a rise in the rate is a negative reduction
+    d = domain.derive({HOUSEHOLDS: 1000, POOR: 120}, {HOUSEHOLDS: 1000, POOR: 100}, None)
+    assert d.reduction_pp == pytest.approx(-2.0)
+
+
+def test_attainment_is_the_reduction_over_the_target() -> None:
+    d = domain.derive({HOUSEHOLDS: 1000, POOR: 70}, {HOUSEHOLDS: 1000, POOR: 100},
+                      Target(reduction_pp_min=2.0))
+    assert d.reduction_pp == pytest.approx(3.0)
+    assert d.target_attainment_pct == pytest.approx(150.0)
+    assert d.target_met is True
+
+
+def test_a_unit_exactly_at_its_target_is_met_and_one_hundredth_short_is_not() -> None:
+    # 5.10 % → 3.30 %: 1.80 points, which floating point computes as 1.7999999999999994
+    previous = {HOUSEHOLDS: 10000, POOR: 510}
+    at_target = domain.derive({HOUSEHOLDS: 10000, POOR: 330}, previous,
+                              Target(reduction_pp_min=1.8))
+    assert at_target.reduction_pp is not None and at_target.reduction_pp < 1.8
+    assert at_target.target_met is True
+    assert at_target.target_attainment_pct == pytest.approx(100.0)
+    # 5.10 % → 3.31 %: 1.79 points, 0.01 short
+    short = domain.derive({HOUSEHOLDS: 10000, POOR: 331}, previous,
+                          Target(reduction_pp_min=1.8))
+    assert short.reduction_pp == pytest.approx(1.79)
+    assert short.target_met is False
+
+
+def test_no_attainment_without_a_reduction_target() -> None:
+    d = domain.derive({HOUSEHOLDS: 1000, POOR: 70}, {HOUSEHOLDS: 1000, POOR: 100},
+                      Target(reduction_pp_min=None, households_out_min=10))
+    assert d.target_attainment_pct is None and d.target_met is None
+
+
+# --------------------------------------------------------------------------- aggregate
+
+
+def test_a_rate_above_a_unit_is_a_ratio_of_sums_not_an_average_of_rates() -> None:
+    small = {HOUSEHOLDS: 100, POOR: 50, NEAR_POOR: 10}  # 50 %
+    large = {HOUSEHOLDS: 10_000, POOR: 100, NEAR_POOR: 200}  # 1 %
+    sums = domain.aggregate([small, large], CATALOGUE)
+    assert sums == {HOUSEHOLDS: 10_100, POOR: 150, NEAR_POOR: 210}
+    d = domain.derive(sums, None, None)
+    assert d.poor_rate_pct == pytest.approx(150 / 10_100 * 100)
+    assert round(d.poor_rate_pct or 0, 3) == 1.485
+    assert d.poor_rate_pct != pytest.approx(25.5)  # the average of 50 % and 1 %
+    assert d.near_poor_rate_pct == pytest.approx(210 / 10_100 * 100)
+
+
+def test_aggregate_sums_only_summable_indicators() -> None:
+    sums = domain.aggregate([{HOUSEHOLDS: 10, "unknown": 5}, {HOUSEHOLDS: 5}], CATALOGUE)
+    assert sums == {HOUSEHOLDS: 15}
+    assert domain.aggregate([], CATALOGUE) == {}
+
+
+def test_reduction_above_a_unit_comes_from_the_sums_of_both_years() -> None:
+    before = domain.aggregate([{HOUSEHOLDS: 100, POOR: 50}, {HOUSEHOLDS: 10_000, POOR: 100}],
+                              CATALOGUE)
+    after = domain.aggregate([{HOUSEHOLDS: 100, POOR: 40}, {HOUSEHOLDS: 10_000, POOR: 90}],
+                             CATALOGUE)
+    d = domain.derive(after, before, None)
+    assert d.reduction_pp == pytest.approx((150 - 130) / 10_100 * 100)
+
+
+# --------------------------------------------------------------------------- deadline
+
+
+def test_due_at_is_the_start_of_20_november_in_vietnam() -> None:
+    due = domain.due_at(2017)
+    assert due == datetime(2017, 11, 19, 17, 0, tzinfo=UTC)
+    assert due.utcoffset() is not None and due.utcoffset().total_seconds() == 7 * 3600  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("submitted_at", "on_time"),
+    [
+        (datetime(2017, 11, 19, 23, 59, 59, tzinfo=domain.VN), True),
+        (datetime(2017, 11, 20, 0, 0, tzinfo=domain.VN), False),
+        (datetime(2017, 11, 19, 16, 59, 59, tzinfo=UTC), True),  # the same instants in UTC
+        (datetime(2017, 11, 19, 17, 0, tzinfo=UTC), False),
+        (datetime(2017, 11, 19, 18, 0, tzinfo=UTC), False),  # still the 19th in UTC: late
+        (datetime(2017, 1, 5, 9, 0, tzinfo=domain.VN), True),
+    ],
+)
+def test_is_on_time_at_the_deadline_edge(submitted_at: datetime, on_time: bool) -> None:
+    assert domain.is_on_time(submitted_at, domain.due_at(2017)) is on_time
+
+
+def test_due_at_of_another_day() -> None:
+    assert domain.due_at(2020, 12, 31) == datetime(2020, 12, 30, 17, 0, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+S = ReportStatus
+NEW = None  # no report yet
+ALLOWED: dict[tuple[S | None, Action], S] = {
+    (NEW, Action.SAVE): S.DRAFT,
+    (S.DRAFT, Action.SAVE): S.DRAFT,
+    (S.SUBMITTED, Action.SAVE): S.DRAFT,  # a correction before review takes it back to draft
+    (S.RETURNED, Action.SAVE): S.RETURNED,
+    (S.REOPENED, Action.SAVE): S.REOPENED,
+    (NEW, Action.SUBMIT): S.SUBMITTED,
+    (S.DRAFT, Action.SUBMIT): S.SUBMITTED,
+    (S.SUBMITTED, Action.SUBMIT): S.SUBMITTED,  # a corrected submission replaces the values
+    (S.RETURNED, Action.SUBMIT): S.SUBMITTED,
+    (S.REOPENED, Action.SUBMIT): S.SUBMITTED,
+    (S.SUBMITTED, Action.RETURN): S.RETURNED,
+    (S.SUBMITTED, Action.ACCEPT): S.ACCEPTED,
+    (S.ACCEPTED, Action.REOPEN): S.REOPENED,
+}
+STATES: list[S | None] = [NEW, *S]
+
+
+@pytest.mark.parametrize("state", STATES, ids=lambda s: s or "new")
+@pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
+def test_next_status_for_every_action_and_state(state: S | None, action: Action) -> None:
+    result = domain.next_status(state, action)
+    if (state, action) in ALLOWED:
+        assert result is ALLOWED[(state, action)]
+    else:
+        assert not isinstance(result, ReportStatus), result
+        assert isinstance(result, str) and result
+        if state is S.ACCEPTED:
+            assert "locked" in result
+        else:
+            assert f"cannot {action.value}" in result
+
+
+def test_the_table_covers_every_pair() -> None:
+    assert len(STATES) * len(Action) == 30
+    assert sum(1 for s in STATES for a in Action
+               if isinstance(domain.next_status(s, a), ReportStatus)) == len(ALLOWED)
