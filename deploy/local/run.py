@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from chungtay_common.tokens import keygen, mint  # noqa: E402
+from demo_awards import Demo as AwardsDemo  # noqa: E402  (beside this script)
 from services.indicators import demo  # noqa: E402
 
 STACK = ["bash", str(REPO / "deploy" / "local" / "stack.sh")]
@@ -28,6 +30,7 @@ SERVICES = {
     "registration": int(os.environ.get("CHUNGTAY_REGISTRATION_PORT", "8001")),
     "reporting": int(os.environ.get("CHUNGTAY_REPORTING_PORT", "8002")),
     "indicators": int(os.environ.get("CHUNGTAY_INDICATORS_PORT", "8003")),
+    "awards": int(os.environ.get("CHUNGTAY_AWARDS_PORT", "8004")),
 }
 DEMO_UNITS = REPO / "services" / "registration" / "data" / "quang_binh_units_2020.csv"
 # The campaign's baseline is 2016, so the demo units exist from the start of that year.
@@ -227,6 +230,12 @@ def main() -> int:
         token = mint(private.read_bytes(), subject="demo-admin", roles=["admin"], unit_id=None)
         ids = asyncio.run(load_demo(token))
         asyncio.run(load_indicators_demo(token, ids))
+        key = private.read_bytes()
+        asyncio.run(AwardsDemo(
+            f"http://127.0.0.1:{SERVICES['awards']}", f"http://127.0.0.1:{SERVICES['indicators']}",
+            ids, lambda sub, role, unit: mint(key, subject=sub, roles=[role],
+                                              unit_id=uuid.UUID(unit) if unit else None),
+            say).load())
         say("")
         say("The yearly reports 2016-2020 of campaign chung-tay-2017-2020 are SYNTHETIC demo "
             "data (invented figures; see services/indicators/demo.py).")

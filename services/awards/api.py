@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,53 +174,107 @@ async def get_nomination(nomination_id: uuid.UUID, principal: PrincipalDep, db: 
         return await service.get_nomination(conn, nomination_id)
 
 
-def _stepper(step: Step) -> Callable[..., Awaitable[JSONResponse]]:
-    async def take(nomination_id: uuid.UUID, request: Request, principal: PrincipalDep,
-                   db: DatabaseDep, body: Any = None, idempotency_key: str | None = None,
-                   x_correlation_id: uuid.UUID | None = None) -> JSONResponse:
-        ctx = _ctx(request, principal, x_correlation_id)
-        return await idempotent_write(
-            request, db, principal.subject, idempotency_key,
-            lambda conn: service.step(conn, ctx, nomination_id, step, body))
-    return take
+async def _step(step: Step, nomination_id: uuid.UUID, request: Request,
+                principal: PrincipalDep, db: Database, body: Any, idempotency_key: str | None,
+                correlation: uuid.UUID | None) -> JSONResponse:
+    ctx = _ctx(request, principal, correlation)
+    return await idempotent_write(request, db, principal.subject, idempotency_key,
+                                  lambda conn: service.step(conn, ctx, nomination_id, step, body))
 
 
-def _route(step: Step, body_type: type[Any] | None, summary: str) -> None:
-    take = _stepper(step)
-    if body_type is None:
-        async def endpoint(nomination_id: uuid.UUID, request: Request, principal: PrincipalDep,
-                           db: DatabaseDep, idempotency_key: IdempotencyKey = None,
-                           x_correlation_id: CorrelationId = None) -> JSONResponse:
-            return await take(nomination_id, request, principal, db, None, idempotency_key,
-                              x_correlation_id)
-    else:
-        async def endpoint(  # type: ignore[misc]
-            nomination_id: uuid.UUID, body: body_type, request: Request,  # type: ignore[valid-type]
-            principal: PrincipalDep, db: DatabaseDep, idempotency_key: IdempotencyKey = None,
-            x_correlation_id: CorrelationId = None,
-        ) -> JSONResponse:
-            return await take(nomination_id, request, principal, db, body, idempotency_key,
-                              x_correlation_id)
-    endpoint.__doc__ = summary
-    endpoint.__name__ = f"{step.value}_nomination"
-    path = "/nominations/{nomination_id}" if step is Step.EDIT else \
-        f"/nominations/{{nomination_id}}/{step.value}"
-    method = router.patch if step is Step.EDIT else router.post
-    method(path, response_model=NominationOut, tags=["nominations"],
-           responses=WRITE_ERRORS)(endpoint)
+STEP = "/nominations/{nomination_id}"
+STEP_ROUTE: dict[str, Any] = {"response_model": NominationOut, "tags": ["nominations"],
+                              "responses": WRITE_ERRORS}
 
 
-_route(Step.EDIT, EditIn, "Change a drafted or returned dossier's summary of achievements.")
-_route(Step.SUBMIT, None, "Submit the dossier (proposing unit).")
-_route(Step.REVIEW, ReviewIn, "Record the district or department council's review and vote.")
-_route(Step.APPRAISE, CommentIn, "Appraise (board): the criteria are checked against the "
-                                 "reported data; each rule's result and facts are kept.")
-_route(Step.APPROVE, DecisionIn, "Approve with a decision (number, date, signer), at the "
-                                 "form's authority level.")
-_route(Step.REJECT, ReasonIn, "Reject, with a reason.")
-_route(Step.RETURN, ReasonIn, "Return for correction, with a reason.")
-_route(Step.FORWARD, CommentIn, "Forward to the central level (forms above the province).")
-_route(Step.REVOKE, RevokeIn, "Revoke an approved award, with a reason and a decision.")
+@router.patch(STEP, **STEP_ROUTE)
+async def edit_nomination(nomination_id: uuid.UUID, body: EditIn, request: Request,
+                          principal: PrincipalDep, db: DatabaseDep,
+                          idempotency_key: IdempotencyKey = None,
+                          x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Change a drafted or returned dossier's summary of achievements."""
+    return await _step(Step.EDIT, nomination_id, request, principal, db, body, idempotency_key,
+                       x_correlation_id)
+
+
+@router.post(STEP + "/submit", **STEP_ROUTE)
+async def submit_nomination(nomination_id: uuid.UUID, request: Request, principal: PrincipalDep,
+                            db: DatabaseDep, idempotency_key: IdempotencyKey = None,
+                            x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Submit the dossier (proposing unit)."""
+    return await _step(Step.SUBMIT, nomination_id, request, principal, db, None,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/review", **STEP_ROUTE)
+async def review_nomination(nomination_id: uuid.UUID, body: ReviewIn, request: Request,
+                            principal: PrincipalDep, db: DatabaseDep,
+                            idempotency_key: IdempotencyKey = None,
+                            x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Record the district or department council's review and vote."""
+    return await _step(Step.REVIEW, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/appraise", **STEP_ROUTE)
+async def appraise_nomination(nomination_id: uuid.UUID, body: CommentIn, request: Request,
+                              principal: PrincipalDep, db: DatabaseDep,
+                              idempotency_key: IdempotencyKey = None,
+                              x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Appraise (board): the criteria are checked against the reported data; each rule's
+    result and the facts it used are kept."""
+    return await _step(Step.APPRAISE, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/approve", **STEP_ROUTE)
+async def approve_nomination(nomination_id: uuid.UUID, body: DecisionIn, request: Request,
+                             principal: PrincipalDep, db: DatabaseDep,
+                             idempotency_key: IdempotencyKey = None,
+                             x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Approve with a decision (number, date, signer), at the form's authority level."""
+    return await _step(Step.APPROVE, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/reject", **STEP_ROUTE)
+async def reject_nomination(nomination_id: uuid.UUID, body: ReasonIn, request: Request,
+                            principal: PrincipalDep, db: DatabaseDep,
+                            idempotency_key: IdempotencyKey = None,
+                            x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Reject, with a reason."""
+    return await _step(Step.REJECT, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/return", **STEP_ROUTE)
+async def return_nomination(nomination_id: uuid.UUID, body: ReasonIn, request: Request,
+                            principal: PrincipalDep, db: DatabaseDep,
+                            idempotency_key: IdempotencyKey = None,
+                            x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Return to the proposing unit for correction, with a reason."""
+    return await _step(Step.RETURN, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/forward", **STEP_ROUTE)
+async def forward_nomination(nomination_id: uuid.UUID, body: CommentIn, request: Request,
+                             principal: PrincipalDep, db: DatabaseDep,
+                             idempotency_key: IdempotencyKey = None,
+                             x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Forward to the central level (a form above the province's authority)."""
+    return await _step(Step.FORWARD, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
+
+
+@router.post(STEP + "/revoke", **STEP_ROUTE)
+async def revoke_award(nomination_id: uuid.UUID, body: RevokeIn, request: Request,
+                       principal: PrincipalDep, db: DatabaseDep,
+                       idempotency_key: IdempotencyKey = None,
+                       x_correlation_id: CorrelationId = None) -> JSONResponse:
+    """Revoke an approved award, with a reason and the revoking decision."""
+    return await _step(Step.REVOKE, nomination_id, request, principal, db, body,
+                       idempotency_key, x_correlation_id)
 
 
 @router.post("/nominations/{nomination_id}/evidence", status_code=201,

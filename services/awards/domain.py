@@ -288,8 +288,10 @@ TRANSITIONS: dict[Step, tuple[frozenset[Status], Status]] = {
     Step.EDIT: (frozenset({Status.DRAFTED, Status.RETURNED}), Status.DRAFTED),
     Step.SUBMIT: (frozenset({Status.DRAFTED, Status.RETURNED}), Status.SUBMITTED),
     Step.REVIEW: (frozenset({Status.SUBMITTED}), Status.REVIEWED),
-    # appraising again (after a report was corrected) keeps it at the board
-    Step.APPRAISE: (frozenset({Status.REVIEWED, Status.APPRAISED}), Status.APPRAISED),
+    # appraising again (after a report was corrected) keeps it at the board; a forwarded
+    # nomination flagged for re-appraisal comes back to it too (else it could never be decided)
+    Step.APPRAISE: (frozenset({Status.REVIEWED, Status.APPRAISED, Status.FORWARDED}),
+                    Status.APPRAISED),
     Step.APPROVE: (frozenset({Status.APPRAISED, Status.FORWARDED}), Status.APPROVED),
     Step.REJECT: (frozenset({Status.SUBMITTED, Status.REVIEWED, Status.APPRAISED,
                              Status.FORWARDED}), Status.REJECTED),

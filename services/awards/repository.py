@@ -132,7 +132,7 @@ async def nomination(conn: Conn, nomination_id: uuid.UUID) -> asyncpg.Record | N
                                nomination_id)
 
 
-_UPDATABLE = ("status", "achievements", "nominee_details", "council", "appraisal",
+_UPDATABLE = ("status", "enrolled", "achievements", "nominee_details", "council", "appraisal",
               "rule_version", "needs_reappraisal", "reappraisal_reason", "decision",
               "revocation")
 
@@ -205,16 +205,17 @@ async def nominated(conn: Conn, form_code: str, year: int) -> set[str]:
 
 
 async def flag_reappraisal(conn: Conn, unit_id: uuid.UUID, year: int, reason: str
-                           ) -> list[uuid.UUID]:
-    """Flag the appraised or decided nominations of a unit whose appraisal read ``year``."""
+                           ) -> list[tuple[uuid.UUID, str]]:
+    """Flag the appraised or decided nominations of a unit whose appraisal read ``year``;
+    return each one's id and status."""
     rows = await conn.fetch(
         "UPDATE nominations SET needs_reappraisal = true, reappraisal_reason = $3,"
-        " updated_at = now()"
+        " version = version + 1, updated_at = now()"
         " WHERE nominee_kind = 'unit' AND nominee_unit = $1 AND appraisal IS NOT NULL"
         " AND status IN ('appraised', 'forwarded', 'approved')"
         " AND (appraisal -> 'years_used') @> to_jsonb($2::int)"
-        " RETURNING nomination_id", unit_id, year, reason)
-    return [r["nomination_id"] for r in rows]
+        " RETURNING nomination_id, status", unit_id, year, reason)
+    return [(r["nomination_id"], r["status"]) for r in rows]
 
 
 # --------------------------------------------------------------------------- reported facts

@@ -41,6 +41,14 @@ from services.awards.schemas import (
 )
 
 PRODUCER = "awards"
+
+STAGE_DECIDERS: dict[Step, dict[Status, tuple[Role, ...]]] = {
+    Step.RETURN: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
+                  Status.APPRAISED: (Role.BOARD,)},
+    Step.REJECT: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
+                  Status.APPRAISED: (Role.BOARD, Role.CHAIRMAN),
+                  Status.FORWARDED: (Role.BOARD,)},
+}
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 _IDS = uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10")  # namespace of person/household ids
 
@@ -370,7 +378,11 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
         if action is Step.EDIT:
             changes["achievements"] = data["achievements"]
         else:
-            payload = ev.NominationSubmitted(**common, enrolled=row["enrolled"])
+            # registrations may have been made since the draft: look again
+            enrolled = await repository.is_enrolled(conn, year, row["form_code"],
+                                                    row["nominee_kind"], row["nominee_id"])
+            changes["enrolled"] = enrolled
+            payload = ev.NominationSubmitted(**common, enrolled=enrolled)
     elif action is Step.REVIEW:
         require_role(ctx.principal, Role.COUNCIL)
         await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
@@ -423,7 +435,9 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
             raise Conflict("the appraisal found the nominee not eligible")
         payload = ev.NominationForwarded(**common, authority_level=level)
     elif action in (Step.REJECT, Step.RETURN):
-        require_role(ctx.principal, Role.COUNCIL, Role.BOARD, Role.CHAIRMAN)
+        # each stage's own decider: the council before its review, the board after it, the
+        # signing chairman may decline what is put before it
+        require_role(ctx.principal, *STAGE_DECIDERS[action][current])
         await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
         reason = data["reason"]
         payload = (ev.NominationRejected(**common, reason=reason) if action is Step.REJECT
@@ -471,8 +485,11 @@ async def _decision(conn: Conn, ctx: Context, row: asyncpg.Record, level: Author
             assert ctx.principal.unit_id is not None
             await _in_scope(conn, ctx.principal, row["proposing_unit_id"], row["year"],
                             "the proposing unit")
+            # the chairman signs today, as its unit stands now; the period starts no later
+            # than today, or a nomination of a year not yet begun made PostgreSQL fail (500)
+            today = _today()
             day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
-                                                  date(row["year"], 1, 1), _today())
+                                                  min(date(row["year"], 1, 1), today), today)
             unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
             chair = domain.CHAIRMAN_LEVEL.get(unit.kind) if unit else None
             if chair is None:

@@ -1,0 +1,304 @@
+"""The pure rules of services/awards/domain.py: criteria as data, the lifecycle, authority."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from chungtay_common.contracts.awards import AuthorityLevel
+from services.awards.domain import (
+    SEED_FORMS,
+    TRANSITIONS,
+    AllOf,
+    AnyOf,
+    Facts,
+    HeldTitleConsecutive,
+    ReductionMeetsTarget,
+    Status,
+    Step,
+    YearReport,
+    YearTarget,
+    above_province,
+    check_approval_level,
+    evaluate,
+    next_status,
+    parse_rule,
+    reduction_pp,
+    rule_json,
+    years_used,
+)
+
+Y = 2024
+
+
+def report(poor: float, total: float = 10_000, on_time: bool | None = True, version: int = 1,
+           **values: float) -> YearReport:
+    return YearReport(values={"households_total": total, "poor_households": poor, **values},
+                      on_time=on_time, version=version)
+
+
+def facts(poor_before: float = 1_000, poor_now: float = 800, target: float | None = 2.0,
+          **kw: Any) -> Facts:
+    f = Facts(year=Y, form_code="bang_khen_chu_tich_tinh",
+              reports={Y - 1: report(poor_before), Y: report(poor_now)},
+              targets={Y: YearTarget(reduction_pp_min=target, households_out_min=None)})
+    for k, v in kw.items():
+        setattr(f, k, v)
+    return f
+
+
+# --------------------------------------------------------------------------- parse_rule
+
+
+def test_parse_rule_accepts_every_rule_type_and_round_trips() -> None:
+    leaves: list[dict[str, Any]] = [
+        {"type": "reduction_meets_target"},
+        {"type": "reduction_at_least", "points": 1.5},
+        {"type": "escaped_meets_target"},
+        {"type": "report_on_time"},
+        {"type": "indicator_at_least", "indicator": "resources_mobilised", "value": 10},
+        {"type": "held_title_consecutive", "form_code": "lao_dong_tien_tien", "years": 3},
+        {"type": "no_award_within", "years": 2},
+        {"type": "no_award_within", "form_code": "co_thi_dua_ubnd_tinh", "years": 1},
+    ]
+    for leaf in leaves:
+        assert rule_json(parse_rule(leaf)) == leaf
+
+
+def test_parse_rule_nests_all_and_any() -> None:
+    data = {"all": [{"type": "report_on_time"},
+                    {"any": [{"type": "reduction_meets_target"},
+                             {"all": [{"type": "reduction_at_least", "points": 3.0},
+                                      {"type": "no_award_within", "years": 1}]}]}]}
+    rule = parse_rule(data)
+    assert isinstance(rule, AllOf) and isinstance(rule.all[1], AnyOf)
+    assert isinstance(rule.all[1].any[1], AllOf)
+    assert rule_json(rule) == data
+
+
+@pytest.mark.parametrize("data", [
+    {"type": "no_such_rule"},
+    {"type": "reduction_at_least"},  # points missing
+    {"type": "reduction_at_least", "points": -1},
+    {"type": "held_title_consecutive", "form_code": "x", "years": 0},
+    {"type": "report_on_time", "extra": 1},
+    {"all": []},
+    {"all": [{"type": "report_on_time"}], "any": [{"type": "report_on_time"}]},
+    {"any": [{"type": "oops"}]},
+    {"type": "indicator_at_least", "indicator": "Bad Code", "value": 1},
+])
+def test_parse_rule_refuses_invalid_rules(data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        parse_rule(data)
+
+
+def test_every_seeded_rule_parses() -> None:
+    assert len(SEED_FORMS) == 15
+    for _, rule in SEED_FORMS:
+        parse_rule(rule)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def test_commune_exactly_at_its_target_is_eligible() -> None:
+    result = evaluate(ReductionMeetsTarget(type="reduction_meets_target"), facts())
+    assert result.passed
+    assert result.facts == {"reduction_pp": pytest.approx(2.0), "required_pp": 2.0}
+    assert "2.00" in result.explanation and "≥" in result.explanation
+    assert result.rule == {"type": "reduction_meets_target"}
+
+
+def test_commune_one_hundredth_of_a_point_short_is_not_eligible() -> None:
+    result = evaluate(parse_rule({"type": "reduction_meets_target"}), facts(poor_now=801))
+    assert not result.passed
+    assert result.facts["reduction_pp"] == pytest.approx(1.99)
+    assert "1.99" in result.explanation and "<" in result.explanation
+
+
+def test_float_noise_does_not_fail_a_target_met_exactly() -> None:
+    # 30.0 − 29.9 is 0.10000000000000142 in floating point; 0.7 − 0.6 is 0.09999999999999998
+    f = Facts(year=Y, form_code="x",
+              reports={Y - 1: report(70, total=10_000), Y: report(60, total=10_000)},
+              targets={Y: YearTarget(reduction_pp_min=0.1, households_out_min=None)})
+    assert evaluate(parse_rule({"type": "reduction_meets_target"}), f).passed
+
+
+def test_reduction_needs_both_years_and_a_target() -> None:
+    rule = parse_rule({"type": "reduction_meets_target"})
+    no_before = facts()
+    del no_before.reports[Y - 1]
+    result = evaluate(rule, no_before)
+    assert not result.passed and result.facts["reduction_pp"] is None
+    assert "2023" in result.explanation
+    no_target = evaluate(rule, facts(target=None))
+    assert not no_target.passed and "no target" in no_target.explanation
+    assert reduction_pp(facts(), Y) == pytest.approx(2.0)
+
+
+def test_reduction_at_least_points() -> None:
+    assert evaluate(parse_rule({"type": "reduction_at_least", "points": 2}), facts()).passed
+    assert not evaluate(parse_rule({"type": "reduction_at_least", "points": 2.01}),
+                        facts()).passed
+
+
+def test_report_on_time() -> None:
+    rule = parse_rule({"type": "report_on_time"})
+    on_time = evaluate(rule, facts())
+    assert on_time.passed and on_time.facts == {"on_time": True}
+    late = facts()
+    late.reports[Y] = report(800, on_time=False)
+    result = evaluate(rule, late)
+    assert not result.passed and result.explanation == "report late"
+    missing = facts()
+    del missing.reports[Y]
+    result = evaluate(rule, missing)
+    assert not result.passed and result.facts == {"on_time": None}
+
+
+def test_indicator_at_least_and_escaped_meets_target() -> None:
+    f = facts()
+    f.reports[Y] = report(800, escaped_poverty=210, resources_mobilised=5)
+    f.targets[Y] = YearTarget(reduction_pp_min=2.0, households_out_min=200)
+    assert evaluate(parse_rule({"type": "escaped_meets_target"}), f).passed
+    f.targets[Y] = YearTarget(reduction_pp_min=2.0, households_out_min=211)
+    result = evaluate(parse_rule({"type": "escaped_meets_target"}), f)
+    assert not result.passed
+    assert result.facts == {"escaped_poverty": 210, "households_out_min": 211}
+    rule = parse_rule({"type": "indicator_at_least", "indicator": "resources_mobilised",
+                       "value": 5})
+    assert evaluate(rule, f).passed
+    rule = parse_rule({"type": "indicator_at_least", "indicator": "not_reported", "value": 0})
+    assert not evaluate(rule, f).passed
+
+
+def test_held_title_three_consecutive_years() -> None:
+    rule = HeldTitleConsecutive(type="held_title_consecutive",
+                                form_code="chien_si_thi_dua_co_so", years=3)
+    held = facts(awards=[("chien_si_thi_dua_co_so", y) for y in (2021, 2022, 2023)])
+    result = evaluate(rule, held)
+    assert result.passed
+    assert result.facts == {"years_required": [2021, 2022, 2023],
+                            "years_held": [2021, 2022, 2023]}
+
+
+def test_held_title_three_years_with_a_gap_fails() -> None:
+    rule = parse_rule({"type": "held_title_consecutive", "form_code": "chien_si_thi_dua_co_so",
+                       "years": 3})
+    # three years held, but not consecutive: 2022 is missing
+    gap = facts(awards=[("chien_si_thi_dua_co_so", y) for y in (2020, 2021, 2023)])
+    result = evaluate(rule, gap)
+    assert not result.passed
+    assert "2022" in result.explanation
+    assert result.facts["years_held"] == [2020, 2021, 2023]
+    # another title in the missing year does not count
+    other = facts(awards=[("chien_si_thi_dua_co_so", 2021), ("lao_dong_tien_tien", 2022),
+                          ("chien_si_thi_dua_co_so", 2023)])
+    assert not evaluate(rule, other).passed
+
+
+def test_no_award_within() -> None:
+    rule = parse_rule({"type": "no_award_within", "years": 2})
+    form = "bang_khen_chu_tich_tinh"
+    assert evaluate(rule, facts(awards=[(form, 2021)])).passed  # outside 2022–2023
+    recent = evaluate(rule, facts(awards=[(form, 2022)]))
+    assert not recent.passed
+    assert recent.facts == {"form_code": form, "window": [2022, 2023], "awarded_in": [2022]}
+    # another form in the window does not count; the one named in the rule does
+    assert evaluate(rule, facts(awards=[("giay_khen_chu_tich_huyen", 2023)])).passed
+    named = parse_rule({"type": "no_award_within", "form_code": "giay_khen_chu_tich_huyen",
+                        "years": 1})
+    assert not evaluate(named, facts(awards=[("giay_khen_chu_tich_huyen", 2023)])).passed
+    # an award of the nomination's own year is not "before"
+    assert evaluate(rule, facts(awards=[(form, Y)])).passed
+
+
+def test_all_and_any_combine_and_explain_each_part() -> None:
+    data = {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"}]}
+    short = facts(poor_now=801)
+    result = evaluate(parse_rule(data), short)
+    assert not result.passed
+    assert result.explanation == "all of 2: 1 passed"
+    parts = result.facts["parts"]
+    assert [p["passed"] for p in parts] == [True, False]
+    assert all(p["explanation"] and "facts" in p and p["rule"] for p in parts)
+    either = evaluate(parse_rule({"any": data["all"]}), short)
+    assert either.passed and either.explanation == "any of 2: 1 passed"
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+ALLOWED: dict[Step, set[Status]] = {
+    Step.EDIT: {Status.DRAFTED, Status.RETURNED},
+    Step.SUBMIT: {Status.DRAFTED, Status.RETURNED},
+    Step.REVIEW: {Status.SUBMITTED},
+    Step.APPRAISE: {Status.REVIEWED, Status.APPRAISED, Status.FORWARDED},
+    Step.APPROVE: {Status.APPRAISED, Status.FORWARDED},
+    Step.REJECT: {Status.SUBMITTED, Status.REVIEWED, Status.APPRAISED, Status.FORWARDED},
+    Step.RETURN: {Status.SUBMITTED, Status.REVIEWED, Status.APPRAISED},
+    Step.FORWARD: {Status.APPRAISED},
+    Step.REVOKE: {Status.APPROVED},
+}
+AFTER = {Step.EDIT: Status.DRAFTED, Step.SUBMIT: Status.SUBMITTED, Step.REVIEW: Status.REVIEWED,
+         Step.APPRAISE: Status.APPRAISED, Step.APPROVE: Status.APPROVED,
+         Step.REJECT: Status.REJECTED, Step.RETURN: Status.RETURNED,
+         Step.FORWARD: Status.FORWARDED, Step.REVOKE: Status.REVOKED}
+
+
+@pytest.mark.parametrize("step", list(Step))
+@pytest.mark.parametrize("status", list(Status))
+def test_next_status_for_every_step_and_status(step: Step, status: Status) -> None:
+    result = next_status(status, step)
+    if status in ALLOWED[step]:
+        assert result is AFTER[step]
+    else:
+        assert result == f"cannot {step.value} a nomination that is {status.value}"
+
+
+def test_final_states_allow_nothing_but_revocation() -> None:
+    assert set(TRANSITIONS) == set(Step)
+    for final in (Status.REJECTED, Status.REVOKED):
+        assert all(not isinstance(next_status(final, s), Status) for s in Step)
+    assert [s for s in Step if isinstance(next_status(Status.APPROVED, s), Status)] == [
+        Step.REVOKE]
+
+
+# --------------------------------------------------------------------------- authority
+
+
+def test_check_approval_level() -> None:
+    for level in AuthorityLevel:
+        assert check_approval_level(level, level) is None
+    problem = check_approval_level(AuthorityLevel.DISTRICT_CHAIRMAN,
+                                   AuthorityLevel.PROVINCIAL_CHAIRMAN)
+    assert problem == ("this form is granted by the district chairman, not the provincial "
+                       "chairman")
+    # a higher authority does not sign for a lower one either
+    assert check_approval_level(AuthorityLevel.COMMUNE_CHAIRMAN,
+                                AuthorityLevel.DISTRICT_CHAIRMAN) is not None
+
+
+def test_above_province() -> None:
+    assert [lv for lv in AuthorityLevel if above_province(lv)] == [
+        AuthorityLevel.PRIME_MINISTER, AuthorityLevel.STATE_PRESIDENT]
+
+
+# --------------------------------------------------------------------------- years_used
+
+
+def test_years_used() -> None:
+    assert years_used(parse_rule({"type": "reduction_meets_target"}), Y) == [Y - 1, Y]
+    assert years_used(parse_rule({"type": "reduction_at_least", "points": 1}), Y) == [Y - 1, Y]
+    assert years_used(parse_rule({"type": "report_on_time"}), Y) == [Y]
+    assert years_used(parse_rule({"type": "escaped_meets_target"}), Y) == [Y]
+    assert years_used(parse_rule({"type": "indicator_at_least", "indicator": "abc",
+                                  "value": 1}), Y) == [Y]
+    assert years_used(parse_rule({"type": "no_award_within", "years": 3}), Y) == []
+    assert years_used(parse_rule({"type": "held_title_consecutive", "form_code": "x",
+                                  "years": 3}), Y) == []
+    nested = {"all": [{"type": "report_on_time"},
+                      {"any": [{"type": "reduction_meets_target"},
+                               {"type": "no_award_within", "years": 1}]}]}
+    assert years_used(parse_rule(nested), Y) == [Y - 1, Y]
