@@ -30,6 +30,7 @@ class Demo:
         self.mint = mint
         self.say = say
         self.province = ids["44"]
+        self.decisions = 0
 
     def client(self, role: str, unit: str | None, base: str | None = None) -> httpx.AsyncClient:
         token = self.mint(f"demo-{role}-{unit or 'all'}", role, unit)
@@ -69,7 +70,8 @@ class Demo:
             await self.call(role, who, "POST", f"/v1/nominations/{nomination}/{step}", body)
             if step == last:
                 return
-        decision = {"number": f"{abs(hash(nomination)) % 900 + 100}/QĐ-UBND (demo)",
+        self.decisions += 1
+        decision = {"number": f"{100 + self.decisions}/QĐ-UBND (demo)",
                     "signed_on": f"{YEAR + 1}-01-15", "signer": "Chủ tịch UBND (demo)"}
         chair_unit = self.province if signer == "province" else unit
         await self.call("chairman", chair_unit, "POST", f"/v1/nominations/{nomination}/approve",
@@ -94,8 +96,6 @@ class Demo:
         await self.call("board", self.province, "PUT", f"/v1/enrollment-windows/{YEAR}",
                         {"closes_on": opened})
         for code in DISTRICTS:
-            if code == "454":  # Quảng Trạch registers nothing: its nomination is flagged
-                continue
             unit = self.ids[code]
             await self.call("reporter", unit, "POST", "/v1/enrollments", {
                 "unit_id": unit, "year": YEAR, "items": [
@@ -106,12 +106,22 @@ class Demo:
         await self.call("board", self.province, "PUT", f"/v1/enrollment-windows/{YEAR}",
                         {"closes_on": f"{YEAR}-03-31"})
 
-        approved = await self.nominate("452", "bang_khen_chu_tich_tinh")
-        await self.to(approved, "452", "approve", signer="province")
-        await self.to(await self.nominate("453", "tap_the_lao_dong_tien_tien"), "453", "approve")
-        revoked = await self.nominate("458", "giay_khen_chu_tich_huyen")
-        await self.to(revoked, "458", "approve")
-        await self.call("chairman", self.ids["458"], "POST",
+        # districts whose 2017 data meets the usual criteria (report on time, target met)
+        codes = {v: k for k, v in self.ids.items()}
+        meeting = [codes[c["unit_id"]] for c in found if codes.get(c["unit_id"]) in DISTRICTS]
+        others = [c for c in DISTRICTS if c not in meeting]
+        assert len(meeting) >= 4, f"the demo needs 4 districts meeting the criteria: {meeting}"
+        approved_tinh, approved_huyen, revoked_code, forwarded_code = meeting[:4]
+        rest = meeting[4:] + others
+        rejected_code, returned_code, not_eligible_code, reviewed_code = (rest * 4)[:4]
+
+        approved = await self.nominate(approved_tinh, "bang_khen_chu_tich_tinh")
+        await self.to(approved, approved_tinh, "approve", signer="province")
+        await self.to(await self.nominate(approved_huyen, "tap_the_lao_dong_tien_tien"),
+                      approved_huyen, "approve")
+        revoked = await self.nominate(revoked_code, "giay_khen_chu_tich_huyen")
+        await self.to(revoked, revoked_code, "approve")
+        await self.call("chairman", self.ids[revoked_code], "POST",
                         f"/v1/nominations/{revoked}/revoke", {
                             "reason": f"{SYNTHETIC}: hồ sơ kê khai không trung thực",
                             "decision": {"number": "45/QĐ-UBND (demo)",
@@ -122,33 +132,38 @@ class Demo:
         await self.call("board", self.province, "PUT", "/v1/forms/co_thi_dua_chinh_phu/rule", {
             "rule": {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"}]},
             "note": f"{SYNTHETIC}: rule changed for the demo"})
-        forwarded = await self.nominate("457", "co_thi_dua_chinh_phu")
-        await self.to(forwarded, "457", "appraise")
+        forwarded = await self.nominate(forwarded_code, "co_thi_dua_chinh_phu")
+        await self.to(forwarded, forwarded_code, "appraise")
         await self.call("board", self.province, "POST", f"/v1/nominations/{forwarded}/forward",
                         {"comment": "Đề nghị Thủ tướng Chính phủ tặng Cờ thi đua"})
-        rejected = await self.nominate("450", "co_thi_dua_ubnd_tinh")
-        await self.to(rejected, "450", "appraise")
+        rejected = await self.nominate(rejected_code, "co_thi_dua_ubnd_tinh")
+        await self.to(rejected, rejected_code, "review")
         await self.call("board", self.province, "POST", f"/v1/nominations/{rejected}/reject",
                         {"reason": "Không đạt tiêu chuẩn theo Quy chế khen thưởng (demo)"})
-        returned = await self.nominate("454", "tap_the_lao_dong_xuat_sac")
-        await self.to(returned, "454", "submit")
-        await self.call("council", self.ids["454"], "POST", f"/v1/nominations/{returned}/return",
+        returned = await self.nominate(returned_code, "giay_khen_chu_tich_huyen",
+                                       year=YEAR + 1)  # nothing registered: flagged
+        await self.to(returned, returned_code, "submit")
+        await self.call("council", self.ids[returned_code], "POST",
+                        f"/v1/nominations/{returned}/return",
                         {"reason": "Bổ sung biên bản họp Hội đồng (demo)"})
-        await self.to(await self.nominate("455", "tap_the_lao_dong_xuat_sac"), "455", "appraise")
-        await self.to(await self.nominate("456", "bang_khen_chu_tich_tinh"), "456", "review")
+        # needs Tập thể lao động tiên tiến in 2016, which nobody holds: appraised not eligible
+        await self.to(await self.nominate(not_eligible_code, "tap_the_lao_dong_xuat_sac"),
+                      not_eligible_code, "appraise")
+        await self.to(await self.nominate(reviewed_code, "bang_khen_chu_tich_tinh"),
+                      reviewed_code, "review")
         person = {"kind": "person", "unit_id": self.ids["452"], "name": "Đinh Thị Hoa",
                   "position": "Cán bộ Phòng LĐ-TB&XH huyện (demo)"}
         await self.to(await self.nominate("452", "lao_dong_tien_tien", person), "452", "submit")
         await self.nominate("450", "chien_si_thi_dua_co_so", {
             "kind": "person", "unit_id": self.ids["450"], "name": "Trần Văn Nam",
             "position": "Cán bộ Phòng LĐ-TB&XH thành phố (demo)"})
-        await self.correct_report("452")
+        await self.correct_report(approved_tinh)
         self.say(f"demo nominations ({SYNTHETIC}) for {YEAR}: one in each state — drafted, "
                  "submitted, reviewed, appraised, approved, rejected, returned, forwarded, "
                  "revoked; one flagged for re-appraisal after a report correction")
 
     async def correct_report(self, district: str) -> None:
-        """The board reopens Minh Hóa's 2017 report and a corrected version is submitted: the
+        """The board reopens a district's 2017 report and a corrected version is submitted: the
         approved nomination that used it is flagged for re-appraisal."""
         unit = self.ids[district]
         async with self.client("admin", None, self.indicators_url) as c:

@@ -21,8 +21,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from chungtay_common.tokens import keygen, mint  # noqa: E402
 from demo_awards import Demo as AwardsDemo  # noqa: E402  (beside this script)
+
+from chungtay_common.tokens import keygen, mint  # noqa: E402
 from services.indicators import demo  # noqa: E402
 
 STACK = ["bash", str(REPO / "deploy" / "local" / "stack.sh")]
