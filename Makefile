@@ -41,7 +41,7 @@ run: setup
 	$(PY) deploy/local/run.py
 
 # Starts the stack when it is not running, and stops it afterwards only in that case.
-test: setup
+test: setup lint
 	@started=0; \
 	if ! $(STACK) status >/dev/null 2>&1; then $(STACK) up || exit 1; started=1; fi; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -51,6 +51,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check chungtay_common services tests deploy
 	$(VENV)/bin/mypy
+	$(PY) -m chungtay_common.catalogue check
 
 format: setup
 	$(VENV)/bin/ruff check --fix chungtay_common services tests deploy
