@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chungtay_common import metrics
-from chungtay_common.auth import TokenVerifier
+from chungtay_common.auth import Principal, TokenVerifier
+from chungtay_common.context import Context
 from chungtay_common.db import Conn
 from chungtay_common.errors import PayloadTooLarge, install_error_handlers, problem_response
 from chungtay_common.settings import ServiceSettings
@@ -113,6 +115,15 @@ def _database(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(_database)]
+CorrelationId = Annotated[uuid.UUID | None, Header(
+    alias="X-Correlation-ID", description="ties this request's events together (default: new)")]
+
+
+def request_context(request: Request, principal: Principal,
+                    correlation_id: uuid.UUID | None) -> Context:
+    """The use cases' context: the caller, this service's topic, the correlation id."""
+    return Context(principal=principal, producer=request.app.state.settings.service_name,
+                   topic=request.app.state.topic, correlation_id=correlation_id or uuid.uuid4())
 
 
 def create_app(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections.abc import Mapping
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -17,13 +18,26 @@ from aiokafka.errors import TopicAlreadyExistsError
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_fixed
 
 from chungtay_common.db import ensure_database
-from chungtay_common.settings import Environment, ServiceSettings
+from chungtay_common.settings import LOCAL_STATE, Environment, ServiceSettings
 from chungtay_common.tokens import keygen
 from chungtay_common.topics import TOPICS
 
 log = logging.getLogger("chungtay.stack")
 
 SERVICES = ("registration", "indicators", "awards", "reporting")
+
+
+def stack_env(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` (an environment) with the local stack's connection settings added from
+    ``.local/stack.env`` (written by ``deploy/local/stack.sh up``); ``base`` wins."""
+    env: dict[str, str] = {}
+    path = LOCAL_STATE / "stack.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("export "):
+                key, _, value = line[len("export "):].partition("=")
+                env[key] = value
+    return {**env, **base}
 
 
 def _waiting(timeout: float) -> AsyncRetrying:

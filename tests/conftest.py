@@ -17,23 +17,16 @@ from pydantic import SecretStr
 
 from chungtay_common.auth import Role
 from chungtay_common.db import drop_database, ensure_database
-from chungtay_common.settings import LOCAL_STATE, Environment, ServiceSettings
-from chungtay_common.stack import SERVICES, ensure_topics, wait_for_kafka, wait_for_postgres
+from chungtay_common.settings import Environment, ServiceSettings
+from chungtay_common.stack import (
+    SERVICES,
+    ensure_topics,
+    stack_env,
+    wait_for_kafka,
+    wait_for_postgres,
+)
 from chungtay_common.tokens import mint
 from chungtay_common.topics import TOPICS
-
-
-def _stack_env() -> dict[str, str]:
-    """Connection settings of the running local stack (``.local/stack.env``), unless set."""
-    env: dict[str, str] = {}
-    path = LOCAL_STATE / "stack.env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
-                env[key] = value
-    env.update({k: v for k, v in os.environ.items() if k.startswith("CHUNGTAY_")})
-    return env
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,7 @@ class TestStack:
 async def stack() -> AsyncIterator[TestStack]:
     run_id = uuid.uuid4().hex[:8]
     key = Ed25519PrivateKey.generate()
-    env = _stack_env()
+    env = stack_env({k: v for k, v in os.environ.items() if k.startswith("CHUNGTAY_")})
     if "CHUNGTAY_PG_PASSWORD" not in env:
         pytest.exit("the local stack is not up: run the tests with `make test`", returncode=2)
     stack = TestStack(

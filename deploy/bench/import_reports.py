@@ -33,7 +33,12 @@ from chungtay_common.contracts.registration import (  # noqa: E402
 )
 from chungtay_common.db import drop_database, ensure_database  # noqa: E402
 from chungtay_common.settings import ServiceSettings  # noqa: E402
-from chungtay_common.stack import ensure_topics, wait_for_kafka, wait_for_postgres  # noqa: E402
+from chungtay_common.stack import (  # noqa: E402
+    ensure_topics,
+    stack_env,
+    wait_for_kafka,
+    wait_for_postgres,
+)
 from chungtay_common.tokens import keygen, mint  # noqa: E402
 from services.indicators import demo  # noqa: E402
 
@@ -46,15 +51,6 @@ LOGS = REPO / ".local" / "logs"
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def stack_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for line in (REPO / ".local" / "stack.env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = value
-    return env
 
 
 async def seed_units(dsn: str, communes: list[demo.Commune]) -> None:
@@ -108,7 +104,7 @@ async def bench(url: str, token: str, body: bytes) -> list[float]:
 
 
 def main() -> int:
-    env = stack_env()
+    env = stack_env(os.environ)
     run = uuid.uuid4().hex[:8]
     database = f"chungtay_bench_{run}"
     env.update({"CHUNGTAY_PG_DATABASE": database, "CHUNGTAY_TOPIC_NAMESPACE": "bench",

@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from demo_awards import Demo as AwardsDemo  # noqa: E402  (beside this script)
 
+from chungtay_common.stack import stack_env  # noqa: E402
 from chungtay_common.tokens import keygen, mint  # noqa: E402
 from services.indicators import demo  # noqa: E402
 
@@ -43,15 +44,6 @@ LOGS = REPO / ".local" / "logs"
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def stack_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for line in (REPO / ".local" / "stack.env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = value
-    return env
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
@@ -214,7 +206,7 @@ async def _print_boards(client: httpx.AsyncClient, campaign_id: str) -> None:
 def main() -> int:
     started_stack = subprocess.run([*STACK, "status"], capture_output=True).returncode != 0
     subprocess.run([*STACK, "up"], check=True)
-    env = stack_env()
+    env = stack_env(os.environ)
     LOGS.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -14,11 +14,13 @@ from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.awards import NomineeKind
 from chungtay_common.errors import InvalidInput, NotFound, PayloadTooLarge, responses
 from chungtay_common.http import (
+    CorrelationId,
     Database,
     DatabaseDep,
     configure_logging,
     create_app,
     idempotent_write,
+    request_context,
 )
 from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
 from chungtay_common.topics import topic_name
@@ -51,17 +53,10 @@ from services.awards.settings import AwardsSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1")
-CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8,
                                               max_length=200)]
 WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
 YearQ = Annotated[int, Query(ge=1990, le=2100)]
-
-
-def _ctx(request: Request, principal: PrincipalDep, correlation: uuid.UUID | None
-         ) -> service.Context:
-    return service.Context(principal=principal, topic=request.app.state.topic,
-                           correlation_id=correlation or uuid.uuid4())
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -80,8 +75,9 @@ async def list_forms(principal: PrincipalDep, db: DatabaseDep) -> list[FormOut]:
 async def add_form(body: FormIn, request: Request, principal: PrincipalDep, db: DatabaseDep,
                    x_correlation_id: CorrelationId = None) -> FormOut:
     """Add a title or form of commendation with its criteria (board)."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.add_form(conn, _ctx(request, principal, x_correlation_id), body)
+        return await service.add_form(conn, ctx, body)
 
 
 @router.put("/forms/{code}/rule", response_model=FormOut, tags=["catalogue"],
@@ -89,8 +85,9 @@ async def add_form(body: FormIn, request: Request, principal: PrincipalDep, db: 
 async def change_rule(code: str, body: RuleIn, request: Request, principal: PrincipalDep,
                       db: DatabaseDep, x_correlation_id: CorrelationId = None) -> FormOut:
     """Change a form's criteria: a new rule version (board)."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.change_rule(conn, _ctx(request, principal, x_correlation_id),
+        return await service.change_rule(conn, ctx,
                                          code, body.rule, body.note)
 
 
@@ -113,8 +110,9 @@ async def set_window(year: int, body: WindowIn, request: Request, principal: Pri
     """Set the day registrations for a year close (board)."""
     if not 1990 <= year <= 2100:
         raise InvalidInput.on("year", "must be between 1990 and 2100")
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.set_window(conn, _ctx(request, principal, x_correlation_id),
+        return await service.set_window(conn, ctx,
                                         year, body.closes_on)
 
 
@@ -123,8 +121,9 @@ async def set_window(year: int, body: WindowIn, request: Request, principal: Pri
 async def enroll(body: EnrollmentIn, request: Request, principal: PrincipalDep,
                  db: DatabaseDep, x_correlation_id: CorrelationId = None) -> EnrollmentOut:
     """Register the titles and forms a unit aims for in a year (đăng ký thi đua)."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.enroll(conn, _ctx(request, principal, x_correlation_id), body)
+        return await service.enroll(conn, ctx, body)
 
 
 @router.get("/enrollments", tags=["enrollments"], responses=responses(401, 422))
@@ -144,7 +143,7 @@ async def create_nomination(body: NominationIn, request: Request, principal: Pri
                             db: DatabaseDep, idempotency_key: IdempotencyKey = None,
                             x_correlation_id: CorrelationId = None) -> JSONResponse:
     """Draft a nomination dossier (proposing unit)."""
-    ctx = _ctx(request, principal, x_correlation_id)
+    ctx = request_context(request, principal, x_correlation_id)
     return await idempotent_write(request, db, principal.subject, idempotency_key,
                                   lambda conn: service.create_nomination(conn, ctx, body),
                                   status_code=201)
@@ -177,7 +176,7 @@ async def get_nomination(nomination_id: uuid.UUID, principal: PrincipalDep, db: 
 async def _step(step: Step, nomination_id: uuid.UUID, request: Request,
                 principal: PrincipalDep, db: Database, body: Any, idempotency_key: str | None,
                 correlation: uuid.UUID | None) -> JSONResponse:
-    ctx = _ctx(request, principal, correlation)
+    ctx = request_context(request, principal, correlation)
     return await idempotent_write(request, db, principal.subject, idempotency_key,
                                   lambda conn: service.step(conn, ctx, nomination_id, step, body))
 
@@ -292,8 +291,9 @@ async def add_evidence(nomination_id: uuid.UUID, request: Request, principal: Pr
     if len(content) > settings.evidence_max_bytes:
         raise PayloadTooLarge(f"evidence files are at most {settings.evidence_max_bytes} bytes")
     media_type = request.headers.get("content-type", "application/octet-stream")
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.add_evidence(conn, _ctx(request, principal, x_correlation_id),
+        return await service.add_evidence(conn, ctx,
                                           nomination_id, x_file_name, media_type, content)
 
 

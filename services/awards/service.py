@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,14 +11,15 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
-from chungtay_common import audit, hierarchy, outbox
+from chungtay_common import hierarchy
 from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
+from chungtay_common.context import Context, publish
 from chungtay_common.contracts import awards as ev
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chungtay_common.events import SYSTEM_ACTOR, Actor, new_envelope
+from chungtay_common.events import SYSTEM_ACTOR
 from services.awards import domain, repository
 from services.awards import metrics as m
 from services.awards.domain import Facts, Form, ForWhom, Status, Step
@@ -42,6 +42,12 @@ from services.awards.schemas import (
 
 PRODUCER = "awards"
 
+
+async def _system_publish(conn: Conn, topic: str, subject: object, payload: BaseModel) -> None:
+    """An event of the service itself (seeding, deadlines), not of a caller."""
+    await publish(conn, topic=topic, producer=PRODUCER, actor=SYSTEM_ACTOR, subject=subject,
+                  payload=payload)
+
 STAGE_DECIDERS: dict[Step, dict[Status, tuple[Role, ...]]] = {
     Step.RETURN: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
                   Status.APPRAISED: (Role.BOARD,)},
@@ -51,24 +57,6 @@ STAGE_DECIDERS: dict[Step, dict[Status, tuple[Role, ...]]] = {
 }
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 _IDS = uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10")  # namespace of person/household ids
-
-
-@dataclass(frozen=True)
-class Context:
-    principal: Principal
-    topic: str
-    correlation_id: uuid.UUID
-
-    @property
-    def actor(self) -> Actor:
-        return self.principal.actor
-
-
-async def _publish(conn: Conn, topic: str, actor: Actor, subject: str, payload: BaseModel,
-                   correlation_id: uuid.UUID | None = None) -> None:
-    await outbox.enqueue(conn, new_envelope(payload=payload, producer=PRODUCER,
-                                            subject_id=subject, actor=actor,
-                                            correlation_id=correlation_id), topic)
 
 
 def _today() -> date:
@@ -105,7 +93,7 @@ async def seed_catalogue(conn: Conn, topic: str) -> int:
         version = await repository.add_rule_version(conn, form.code, rule,
                                                     "seed: Quyết định 3630/QĐ-UBND (configurable)",
                                                     SYSTEM_ACTOR.subject)
-        await _publish(conn, topic, SYSTEM_ACTOR, form.code,
+        await _system_publish(conn, topic, form.code,
                        ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
     return len(domain.SEED_FORMS)
 
@@ -130,12 +118,10 @@ async def add_form(conn: Conn, ctx: Context, body: FormIn) -> FormOut:
     version = await repository.add_rule_version(conn, body.code, rule, None,
                                                 ctx.principal.subject)
     out = _form_out(await _form(conn, body.code))
-    await audit.record(conn, actor=ctx.actor, action="award_form.add", entity_type="award_form",
-                       entity_id=body.code, before=None, after=out.model_dump(mode="json"),
-                       correlation_id=ctx.correlation_id)
-    await _publish(conn, ctx.topic, ctx.actor, body.code,
-                   ev.AwardRuleChanged(form_code=body.code, version=version, rule=rule),
-                   ctx.correlation_id)
+    await ctx.audit(conn, "award_form.add", "award_form", body.code,
+                    None, out.model_dump(mode="json"))
+    await ctx.publish(conn, body.code,
+                   ev.AwardRuleChanged(form_code=body.code, version=version, rule=rule))
     return out
 
 
@@ -147,13 +133,10 @@ async def change_rule(conn: Conn, ctx: Context, code: str, rule_data: dict[str, 
     rule = _checked_rule(rule_data)
     version = await repository.add_rule_version(conn, code, rule, note, ctx.principal.subject)
     out = _form_out(await _form(conn, code, field=""))
-    await audit.record(conn, actor=ctx.actor, action="award_rule.change",
-                       entity_type="award_form", entity_id=code,
-                       before=before.model_dump(mode="json"), after=out.model_dump(mode="json"),
-                       correlation_id=ctx.correlation_id)
-    await _publish(conn, ctx.topic, ctx.actor, code,
-                   ev.AwardRuleChanged(form_code=code, version=version, rule=rule),
-                   ctx.correlation_id)
+    await ctx.audit(conn, "award_rule.change", "award_form", code,
+                    before.model_dump(mode="json"), out.model_dump(mode="json"))
+    await ctx.publish(conn, code,
+                   ev.AwardRuleChanged(form_code=code, version=version, rule=rule))
     m.RULE_CHANGES.inc()
     return out
 
@@ -217,10 +200,8 @@ async def set_window(conn: Conn, ctx: Context, year: int, closes_on: date) -> di
     require_role(ctx.principal, Role.BOARD)
     before = await repository.window(conn, year)
     await repository.set_window(conn, year, closes_on, ctx.principal.subject)
-    await audit.record(conn, actor=ctx.actor, action="enrollment_window.set",
-                       entity_type="enrollment_window", entity_id=str(year),
-                       before={"closes_on": str(before)} if before else None,
-                       after={"closes_on": str(closes_on)}, correlation_id=ctx.correlation_id)
+    await ctx.audit(conn, "enrollment_window.set", "enrollment_window", str(year),
+                    {"closes_on": str(before)} if before else None, {"closes_on": str(closes_on)})
     return {"year": year, "closes_on": closes_on}
 
 
@@ -254,13 +235,11 @@ async def enroll(conn: Conn, ctx: Context, body: EnrollmentIn) -> EnrollmentOut:
     out = EnrollmentOut(enrollment_id=enrollment_id, unit_id=body.unit_id, year=body.year,
                         items=[{"form_code": c, "nominee": n.model_dump(mode="json")}
                                for c, n in items])
-    await audit.record(conn, actor=ctx.actor, action="enrollment.register",
-                       entity_type="enrollment", entity_id=str(enrollment_id), before=None,
-                       after=out.model_dump(mode="json"), correlation_id=ctx.correlation_id)
-    await _publish(conn, ctx.topic, ctx.actor, str(body.unit_id), ev.EnrollmentRegistered(
+    await ctx.audit(conn, "enrollment.register", "enrollment", str(enrollment_id),
+                    None, out.model_dump(mode="json"))
+    await ctx.publish(conn, str(body.unit_id), ev.EnrollmentRegistered(
         enrollment_id=enrollment_id, unit_id=body.unit_id, year=body.year,
-        form_codes=sorted({c for c, _ in items}), nominees=[n for _, n in items]),
-        ctx.correlation_id)
+        form_codes=sorted({c for c, _ in items}), nominees=[n for _, n in items]))
     return out
 
 
@@ -301,9 +280,8 @@ async def create_nomination(conn: Conn, ctx: Context, body: NominationIn) -> Nom
     await repository.add_step(conn, nomination_id, "draft", Status.DRAFTED.value,
                               ctx.principal.subject, sorted(ctx.principal.roles), None, None)
     out = await get_nomination(conn, nomination_id)
-    await audit.record(conn, actor=ctx.actor, action="nomination.draft",
-                       entity_type="nomination", entity_id=str(nomination_id), before=None,
-                       after=out.model_dump(mode="json"), correlation_id=ctx.correlation_id)
+    await ctx.audit(conn, "nomination.draft", "nomination", str(nomination_id),
+                    None, out.model_dump(mode="json"))
     m.NOMINATION_STEPS.labels("draft").inc()
     return out
 
@@ -455,13 +433,10 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
                               ctx.principal.subject, sorted(ctx.principal.roles), comment,
                               details)
     out = await get_nomination(conn, nomination_id)
-    await audit.record(conn, actor=ctx.actor, action=f"nomination.{action.value}",
-                       entity_type="nomination", entity_id=str(nomination_id), before=before,
-                       after=out.model_dump(mode="json", exclude={"steps", "evidence"}),
-                       correlation_id=ctx.correlation_id)
+    await ctx.audit(conn, f"nomination.{action.value}", "nomination", str(nomination_id),
+                    before, out.model_dump(mode="json", exclude={"steps", "evidence"}))
     if payload is not None:
-        await _publish(conn, ctx.topic, ctx.actor, row["nominee_id"], payload,
-                       ctx.correlation_id)
+        await ctx.publish(conn, row["nominee_id"], payload)
     m.NOMINATION_STEPS.labels(action.value).inc()
     return out
 
@@ -524,9 +499,8 @@ async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID, file_
     await repository.add_step(conn, nomination_id, "evidence", row["status"],
                               ctx.principal.subject, sorted(ctx.principal.roles), file_name,
                               meta)
-    await audit.record(conn, actor=ctx.actor, action="nomination.evidence",
-                       entity_type="nomination", entity_id=str(nomination_id), before=None,
-                       after=meta, correlation_id=ctx.correlation_id)
+    await ctx.audit(conn, "nomination.evidence", "nomination", str(nomination_id),
+                    None, meta)
     return EvidenceOut(evidence_id=evidence_id, file_name=file_name, media_type=media_type,
                        size_bytes=len(content), sha256=digest, added_by=ctx.principal.subject,
                        added_at=datetime.now(UTC))

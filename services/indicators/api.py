@@ -17,11 +17,13 @@ from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import UnsupportedMediaType, responses
 from chungtay_common.http import (
+    CorrelationId,
     Database,
     DatabaseDep,
     configure_logging,
     create_app,
     idempotent_write,
+    request_context,
 )
 from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
 from chungtay_common.topics import topic_name
@@ -52,18 +54,11 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1")
-CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                        description="unique per intended change; a retry with "
                                                    "the same key has no second effect")]
 YearPath = Annotated[int, PathParam(ge=1990, le=2100)]
 WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
-
-
-def _ctx(request: Request, principal: PrincipalDep, correlation: uuid.UUID | None
-         ) -> service.Context:
-    return service.Context(principal=principal, topic=request.app.state.topic,
-                           correlation_id=correlation or uuid.uuid4())
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -75,8 +70,9 @@ async def create_campaign(body: CampaignIn, request: Request, principal: Princip
                           db: DatabaseDep, x_correlation_id: CorrelationId = None
                           ) -> CampaignOut:
     """Create a campaign with one reporting cycle per year."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.create_campaign(conn, _ctx(request, principal, x_correlation_id),
+        return await service.create_campaign(conn, ctx,
                                              body)
 
 
@@ -104,8 +100,9 @@ async def set_target(campaign_id: uuid.UUID, year: YearPath, unit_id: uuid.UUID,
                      db: DatabaseDep, x_correlation_id: CorrelationId = None) -> TargetOut:
     """Set a unit's poverty-reduction target for a year (the province's is the province-wide
     target)."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.set_target(conn, _ctx(request, principal, x_correlation_id),
+        return await service.set_target(conn, ctx,
                                         campaign_id, year, unit_id, body)
 
 
@@ -124,9 +121,10 @@ async def set_national_average(year: YearPath, body: NationalAverageIn, request:
                                principal: PrincipalDep, db: DatabaseDep,
                                x_correlation_id: CorrelationId = None) -> NationalAverageOut:
     """Record the national poor-household rate of a year, with its source."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
         return await service.set_national_average(
-            conn, _ctx(request, principal, x_correlation_id), year, body)
+            conn, ctx, year, body)
 
 
 @router.get("/national-averages", response_model=list[NationalAverageOut], tags=["campaigns"],
@@ -155,8 +153,9 @@ async def define_indicator(body: IndicatorIn, request: Request, principal: Princ
                            db: DatabaseDep, x_correlation_id: CorrelationId = None
                            ) -> IndicatorOut:
     """Add an entered indicator or change one (its version grows)."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.define_indicator(conn, _ctx(request, principal, x_correlation_id),
+        return await service.define_indicator(conn, ctx,
                                               body)
 
 
@@ -166,8 +165,9 @@ async def retire_indicator(code: str, request: Request, principal: PrincipalDep,
                            db: DatabaseDep, x_correlation_id: CorrelationId = None
                            ) -> IndicatorOut:
     """Retire an indicator: no longer entered; values already reported are kept."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.retire_indicator(conn, _ctx(request, principal, x_correlation_id),
+        return await service.retire_indicator(conn, ctx,
                                               code)
 
 
@@ -181,7 +181,7 @@ async def _report_write(request: Request, principal: PrincipalDep, db: Database,
                         unit_id: uuid.UUID, year: int, action: Action,
                         values: dict[str, int | float] | None = None,
                         reason: str | None = None) -> JSONResponse:
-    ctx = _ctx(request, principal, correlation)
+    ctx = request_context(request, principal, correlation)
     return await idempotent_write(
         request, db, principal.subject, key,
         lambda conn: service.write_report(conn, ctx, campaign_id, unit_id, year, action,
@@ -310,7 +310,7 @@ async def import_reports(
             max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows)
     except imports.UnsupportedFile as exc:
         raise UnsupportedMediaType(str(exc)) from exc
-    ctx = _ctx(request, principal, x_correlation_id)
+    ctx = request_context(request, principal, x_correlation_id)
     return await idempotent_write(
         request, db, principal.subject, idempotency_key,
         lambda conn: import_service.import_reports(conn, ctx, campaign_id, rows, submit, note))

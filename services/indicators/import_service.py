@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import Role
+from chungtay_common.context import Context
 from chungtay_common.contracts.indicators import Value
 from chungtay_common.db import Conn
 from chungtay_common.errors import FieldError, Forbidden, InvalidInput, NotFound
@@ -36,7 +37,7 @@ from services.indicators.schemas import ImportReportsOut
 _ABOUT_INDICATOR = ("unknown indicator", "is computed", "is retired", "is not reported by")
 
 
-async def import_reports(conn: Conn, ctx: service.Context, campaign_id: uuid.UUID,
+async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
                          rows: list[ImportRow], submit: bool, note: str | None = None
                          ) -> ImportReportsOut:
     """Save (or submit) the reports of every unit and year in ``rows``; all or nothing."""

@@ -10,14 +10,15 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
-from chungtay_common import audit, hierarchy, outbox
+from chungtay_common import hierarchy
 from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
+from chungtay_common.context import Context, publish
 from chungtay_common.contracts import indicators as ev
 from chungtay_common.contracts.indicators import ReportingCycle, ReportWarning, Value
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import Forbidden, InvalidInput, NotFound
-from chungtay_common.events import SYSTEM_ACTOR, Actor, new_envelope
+from chungtay_common.events import SYSTEM_ACTOR
 from chungtay_common.hierarchy import UnitOnDate
 from services.indicators import domain, repository
 from services.indicators import metrics as m
@@ -42,29 +43,10 @@ from services.indicators.schemas import (
 PRODUCER = "indicators"
 
 
-@dataclass(frozen=True)
-class Context:
-    principal: Principal
-    topic: str
-    correlation_id: uuid.UUID
-
-    @property
-    def actor(self) -> Actor:
-        return self.principal.actor
-
-
-async def _publish(conn: Conn, topic: str, actor: Actor, subject: str, payload: BaseModel,
-                   correlation_id: uuid.UUID | None = None) -> None:
-    await outbox.enqueue(conn, new_envelope(payload=payload, producer=PRODUCER,
-                                            subject_id=subject, actor=actor,
-                                            correlation_id=correlation_id), topic)
-
-
-async def _audit(conn: Conn, ctx: Context, action: str, entity: str, entity_id: object,
-                 before: Any, after: Any) -> None:
-    await audit.record(conn, actor=ctx.actor, action=action, entity_type=entity,
-                       entity_id=str(entity_id), before=before, after=after,
-                       correlation_id=ctx.correlation_id)
+async def _system_publish(conn: Conn, topic: str, subject: object, payload: BaseModel) -> None:
+    """An event of the service itself (seeding, deadlines), not of a caller."""
+    await publish(conn, topic=topic, producer=PRODUCER, actor=SYSTEM_ACTOR, subject=subject,
+                  payload=payload)
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -91,12 +73,12 @@ async def create_campaign(conn: Conn, ctx: Context, c: CampaignIn) -> CampaignOu
                       first_year=c.first_year, last_year=c.last_year,
                       legal_basis=c.legal_basis, participating_kinds=c.participating_kinds,
                       cycles=[ReportingCycle(year=y, due_at=d) for y, d in cycles])
-    await _audit(conn, ctx, "campaign.create", "campaign", campaign_id, None,
+    await ctx.audit(conn, "campaign.create", "campaign", campaign_id, None,
                  out.model_dump(mode="json"))
-    await _publish(conn, ctx.topic, ctx.actor, str(campaign_id), ev.CampaignCreated(
+    await ctx.publish(conn, str(campaign_id), ev.CampaignCreated(
         campaign_id=campaign_id, code=c.code, name=c.name, first_year=c.first_year,
         last_year=c.last_year, legal_basis=c.legal_basis,
-        participating_kinds=c.participating_kinds, cycles=out.cycles), ctx.correlation_id)
+        participating_kinds=c.participating_kinds, cycles=out.cycles))
     return out
 
 
@@ -141,7 +123,7 @@ async def seed_catalogue(conn: Conn, topic: str) -> int:
         return 0
     for ind in domain.SEED_CATALOGUE:
         saved = await repository.save_indicator(conn, ind, SYSTEM_ACTOR.subject)
-        await _publish(conn, topic, SYSTEM_ACTOR, saved.code, _defined(saved))
+        await _system_publish(conn, topic, saved.code, _defined(saved))
     return len(domain.SEED_CATALOGUE)
 
 
@@ -163,9 +145,9 @@ async def define_indicator(conn: Conn, ctx: Context, body: IndicatorIn) -> Indic
                     min_value=body.min_value, max_value=body.max_value,
                     reported_by=tuple(body.reported_by), required=body.required)
     saved = await repository.save_indicator(conn, ind, ctx.principal.subject)
-    await _audit(conn, ctx, "indicator.define", "indicator", body.code,
+    await ctx.audit(conn, "indicator.define", "indicator", body.code,
                  asdict(current) if current else None, asdict(saved))
-    await _publish(conn, ctx.topic, ctx.actor, saved.code, _defined(saved), ctx.correlation_id)
+    await ctx.publish(conn, saved.code, _defined(saved))
     return indicator_out(saved)
 
 
@@ -181,9 +163,9 @@ async def retire_indicator(conn: Conn, ctx: Context, code: str) -> IndicatorOut:
         return indicator_out(current)
     saved = await repository.save_indicator(
         conn, Indicator(**{**asdict(current), "retired": True}), ctx.principal.subject)
-    await _audit(conn, ctx, "indicator.retire", "indicator", code, asdict(current),
+    await ctx.audit(conn, "indicator.retire", "indicator", code, asdict(current),
                  asdict(saved))
-    await _publish(conn, ctx.topic, ctx.actor, code, _defined(saved), ctx.correlation_id)
+    await ctx.publish(conn, code, _defined(saved))
     return indicator_out(saved)
 
 
@@ -209,11 +191,10 @@ async def set_target(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year: int
     await repository.save_target(conn, campaign_id, year, unit_id, body.model_dump(),
                                  ctx.principal.subject)
     out = TargetOut(campaign_id=campaign_id, year=year, unit_id=unit_id, **body.model_dump())
-    await _audit(conn, ctx, "target.set", "target", f"{campaign_id}:{year}:{unit_id}",
+    await ctx.audit(conn, "target.set", "target", f"{campaign_id}:{year}:{unit_id}",
                  before[0] if before else None, out.model_dump(mode="json"))
-    await _publish(conn, ctx.topic, ctx.actor, str(unit_id), ev.TargetSet(
-        campaign_id=campaign_id, year=year, unit_id=unit_id, **body.model_dump()),
-        ctx.correlation_id)
+    await ctx.publish(conn, str(unit_id), ev.TargetSet(
+        campaign_id=campaign_id, year=year, unit_id=unit_id, **body.model_dump()))
     return out
 
 
@@ -235,10 +216,10 @@ async def set_national_average(conn: Conn, ctx: Context, year: int,
     await repository.save_national_average(conn, year, body.poor_rate_pct, body.source,
                                            ctx.principal.subject)
     out = NationalAverageOut(year=year, **body.model_dump())
-    await _audit(conn, ctx, "national_average.set", "national_average", year,
+    await ctx.audit(conn, "national_average.set", "national_average", year,
                  before[0] if before else None, out.model_dump(mode="json"))
-    await _publish(conn, ctx.topic, ctx.actor, str(year), ev.NationalAverageSet(
-        year=year, **body.model_dump()), ctx.correlation_id)
+    await ctx.publish(conn, str(year), ev.NationalAverageSet(
+        year=year, **body.model_dump()))
     return out
 
 
@@ -370,7 +351,7 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
     await repository.add_version(conn, report["report_id"], report["version"], action.value,
                                  status.value, report["values"], report["warnings"], reason,
                                  ctx.principal.subject)
-    await _audit(conn, ctx, f"report.{action.value}", "report", report["report_id"], before,
+    await ctx.audit(conn, f"report.{action.value}", "report", report["report_id"], before,
                  _jsonable(report) | ({"reason": reason} if reason else {}))
     m.REPORT_ACTIONS.labels(action.value).inc()
     common = {"report_id": report["report_id"], "campaign_id": campaign_id,
@@ -390,7 +371,7 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
     elif action is Action.REOPEN:
         payload = ev.ReportReopened(**common, reason=reason or "")
     if payload is not None:
-        await _publish(conn, ctx.topic, ctx.actor, str(unit_id), payload, ctx.correlation_id)
+        await ctx.publish(conn, str(unit_id), payload)
     return await _report_out(conn, report, s.due_at)
 
 
@@ -528,7 +509,7 @@ async def emit_overdue(conn: Conn, topic: str) -> int:
                 list(cycle["participating_kinds"])):
             if await repository.add_overdue_notice(conn, cycle["campaign_id"], cycle["year"],
                                                    unit_id):
-                await _publish(conn, topic, SYSTEM_ACTOR, str(unit_id), ev.ReportOverdue(
+                await _system_publish(conn, topic, str(unit_id), ev.ReportOverdue(
                     campaign_id=cycle["campaign_id"], unit_id=unit_id, year=cycle["year"],
                     due_at=due))
                 sent += 1

@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 
 from chungtay_common import audit, hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import InvalidInput, NotFound, UnsupportedMediaType, responses
-from chungtay_common.http import DatabaseDep, configure_logging, create_app
+from chungtay_common.http import (
+    CorrelationId,
+    DatabaseDep,
+    configure_logging,
+    create_app,
+    request_context,
+)
 from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
 from chungtay_common.topics import topic_name
 from services.registration import repository, service
@@ -43,17 +49,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["units"])
 AsOf = Annotated[date | None, Query(description="the day to look at (default: today in Vietnam)")]
-CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
 
 
 def _today() -> date:
     return datetime.now(VN).date()
-
-
-def _ctx(request: Request, principal: PrincipalDep, correlation: uuid.UUID | None
-         ) -> service.Context:
-    return service.Context(principal=principal, topic=request.app.state.topic,
-                           correlation_id=correlation or uuid.uuid4())
 
 
 @router.post("/units", status_code=201, response_model=UnitOut,
@@ -61,8 +60,9 @@ def _ctx(request: Request, principal: PrincipalDep, correlation: uuid.UUID | Non
 async def register_unit(body: NewUnit, request: Request, principal: PrincipalDep,
                         db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
     """Register a unit."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.register(conn, _ctx(request, principal, x_correlation_id), body)
+        return await service.register(conn, ctx, body)
 
 
 @router.get("/units", response_model=UnitPage, responses=responses(401, 422))
@@ -129,8 +129,9 @@ async def rename_unit(unit_id: uuid.UUID, body: Rename, request: Request,
                       principal: PrincipalDep, db: DatabaseDep,
                       x_correlation_id: CorrelationId = None) -> UnitOut:
     """Rename a unit from a date."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.rename(conn, _ctx(request, principal, x_correlation_id), unit_id,
+        return await service.rename(conn, ctx, unit_id,
                                     body)
 
 
@@ -139,8 +140,9 @@ async def rename_unit(unit_id: uuid.UUID, body: Rename, request: Request,
 async def move_unit(unit_id: uuid.UUID, body: Move, request: Request, principal: PrincipalDep,
                     db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
     """Put a unit under another parent from a date."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.move(conn, _ctx(request, principal, x_correlation_id), unit_id, body)
+        return await service.move(conn, ctx, unit_id, body)
 
 
 @router.post("/units/{unit_id}/close", response_model=UnitOut,
@@ -148,8 +150,9 @@ async def move_unit(unit_id: uuid.UUID, body: Move, request: Request, principal:
 async def close_unit(unit_id: uuid.UUID, body: Close, request: Request, principal: PrincipalDep,
                      db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
     """Close a unit: it no longer exists from the effective date."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.close(conn, _ctx(request, principal, x_correlation_id), unit_id,
+        return await service.close(conn, ctx, unit_id,
                                    body)
 
 
@@ -158,8 +161,9 @@ async def close_unit(unit_id: uuid.UUID, body: Close, request: Request, principa
 async def merge_units(body: Merge, request: Request, principal: PrincipalDep, db: DatabaseDep,
                       x_correlation_id: CorrelationId = None) -> ChangeResult:
     """Merge several units into one (new or existing) on a date."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        units = await service.merge(conn, _ctx(request, principal, x_correlation_id), body)
+        units = await service.merge(conn, ctx, body)
     return ChangeResult(units=units)
 
 
@@ -169,8 +173,9 @@ async def split_unit(unit_id: uuid.UUID, body: Split, request: Request,
                      principal: PrincipalDep, db: DatabaseDep,
                      x_correlation_id: CorrelationId = None) -> ChangeResult:
     """Split a unit into several on a date."""
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        units = await service.split(conn, _ctx(request, principal, x_correlation_id), unit_id,
+        units = await service.split(conn, ctx, unit_id,
                                     body)
     return ChangeResult(units=units)
 
@@ -191,8 +196,9 @@ async def import_units(request: Request, principal: PrincipalDep, db: DatabaseDe
     except UnicodeDecodeError as exc:
         raise InvalidInput.on("body", "must be UTF-8") from exc
     settings: RegistrationSettings = request.app.state.settings
+    ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
-        return await service.import_units(conn, _ctx(request, principal, x_correlation_id), text,
+        return await service.import_units(conn, ctx, text,
                                           valid_from, settings.import_max_rows)
 
 

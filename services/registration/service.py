@@ -9,15 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from pydantic import BaseModel
-
-from chungtay_common import audit, hierarchy, outbox
-from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
+from chungtay_common import hierarchy
+from chungtay_common.auth import Role, ensure_may_act_on, require_role
+from chungtay_common.context import Context
 from chungtay_common.contracts import registration as events
 from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
 from chungtay_common.db import Conn
 from chungtay_common.errors import AppError, Conflict, FieldError, InvalidInput, NotFound
-from chungtay_common.events import new_envelope
 from services.registration import domain, repository
 from services.registration import metrics as m
 from services.registration.schemas import (
@@ -35,15 +33,6 @@ from services.registration.schemas import (
 )
 
 PRODUCER = "registration"
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who acts, and where the events go."""
-
-    principal: Principal
-    topic: str
-    correlation_id: uuid.UUID
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +67,7 @@ async def register(conn: Conn, ctx: Context, new: NewUnit) -> UnitOut:
     """Register one unit (``unit.registered``)."""
     require_role(ctx.principal, Role.REGISTRAR)
     snap = await _create(conn, ctx, new, new.valid_from, new.valid_to)
-    await _publish(conn, ctx, snap.unit_id, events.UnitRegistered(unit_id=snap.unit_id,
+    await ctx.publish(conn, snap.unit_id, events.UnitRegistered(unit_id=snap.unit_id,
                                                                   units=[snap]))
     m.UNIT_CHANGES.labels("registered").inc()
     return await _unit_out(conn, snap)
@@ -143,7 +132,7 @@ async def rename(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     after = await _save(conn, ctx, "unit.rename", before,
                         domain.change_from(before.versions, change.effective_date,
                                            name=change.name))
-    await _publish(conn, ctx, unit_id, events.UnitRenamed(
+    await ctx.publish(conn, unit_id, events.UnitRenamed(
         unit_id=unit_id, effective_date=change.effective_date, old_name=old.name,
         new_name=change.name, units=[after]))
     m.UNIT_CHANGES.labels("renamed").inc()
@@ -158,7 +147,7 @@ async def move(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     old = domain.version_on(before.versions, change.effective_date)
     assert old is not None
     after = await _reparent(conn, ctx, before, change.parent_id, change.effective_date)
-    await _publish(conn, ctx, unit_id, events.UnitMoved(
+    await ctx.publish(conn, unit_id, events.UnitMoved(
         unit_id=unit_id, effective_date=change.effective_date, old_parent_id=old.parent_id,
         new_parent_id=change.parent_id, units=[after]))
     m.UNIT_CHANGES.labels("moved").inc()
@@ -187,7 +176,7 @@ async def close(conn: Conn, ctx: Context, unit_id: uuid.UUID,
                        f"{change.effective_date}: move or close them first, or merge")
     after = await _save(conn, ctx, "unit.close", before,
                         domain.close_at(before.versions, change.effective_date))
-    await _publish(conn, ctx, unit_id, events.UnitClosed(
+    await ctx.publish(conn, unit_id, events.UnitClosed(
         unit_id=unit_id, effective_date=change.effective_date, reason=change.reason,
         units=[after]))
     m.UNIT_CHANGES.labels("closed").inc()
@@ -232,7 +221,7 @@ async def merge(conn: Conn, ctx: Context, change: Merge) -> list[UnitOut]:
         await repository.add_lineage(conn, "merge", eff, pred.unit_id, successor.unit_id)
     if not created:
         changed.append(successor)  # unchanged, but consumers learn its lineage through it
-    await _publish(conn, ctx, successor.unit_id, events.UnitMerged(
+    await ctx.publish(conn, successor.unit_id, events.UnitMerged(
         successor_id=successor.unit_id, predecessor_ids=[p.unit_id for p in preds],
         effective_date=eff, successor_created=created, units=changed))
     m.UNIT_CHANGES.labels("merged").inc()
@@ -286,7 +275,7 @@ async def split(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     changed.append(pred)
     for s in successors:
         await repository.add_lineage(conn, "split", eff, unit_id, s.unit_id)
-    await _publish(conn, ctx, unit_id, events.UnitSplit(
+    await ctx.publish(conn, unit_id, events.UnitSplit(
         predecessor_id=unit_id, successor_ids=[s.unit_id for s in successors],
         effective_date=eff, predecessor_closed=change.close_predecessor, units=changed))
     m.UNIT_CHANGES.labels("split").inc()
@@ -318,18 +307,9 @@ async def _save(conn: Conn, ctx: Context, action: str, before: UnitSnapshot,
 
 async def _audit(conn: Conn, ctx: Context, action: str, unit_id: uuid.UUID,
                  before: UnitSnapshot | None, after: UnitSnapshot) -> None:
-    await audit.record(
-        conn, actor=ctx.principal.actor, action=action, entity_type="unit",
-        entity_id=str(unit_id), before=before.model_dump(mode="json") if before else None,
-        after=after.model_dump(mode="json"), correlation_id=ctx.correlation_id,
-    )
-
-
-async def _publish(conn: Conn, ctx: Context, subject: uuid.UUID,
-                   payload: BaseModel) -> None:
-    envelope = new_envelope(payload=payload, producer=PRODUCER, subject_id=str(subject),
-                            actor=ctx.principal.actor, correlation_id=ctx.correlation_id)
-    await outbox.enqueue(conn, envelope, ctx.topic)
+    await ctx.audit(conn, action, "unit", unit_id,
+                    before.model_dump(mode="json") if before else None,
+                    after.model_dump(mode="json"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +427,7 @@ async def import_units(conn: Conn, ctx: Context, text: str, valid_from: date,
             raise InvalidInput(f"row {p.row}: {exc.detail}",
                                [FieldError(field=f"row {p.row}: {e.field}", message=e.message)
                                 for e in exc.errors]) from exc
-        await _publish(conn, ctx, snap.unit_id,
+        await ctx.publish(conn, snap.unit_id,
                        events.UnitRegistered(unit_id=snap.unit_id, units=[snap]))
         ids[p.code] = snap.unit_id
         created += 1
