@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from chungtay_common import consumer
 from chungtay_common.db import COMMON_MIGRATIONS, apply_migrations, create_pool
-from chungtay_common.http import Database, HealthCheck
+from chungtay_common.http import Database, HealthCheck, create_app
 from chungtay_common.outbox import OutboxRelay
 from chungtay_common.settings import ServiceSettings
 from chungtay_common.topics import topic_name
@@ -122,3 +122,15 @@ def health_checks(app: FastAPI) -> dict[str, HealthCheck]:
 
         checks["consumer"] = consumer_running
     return checks
+
+
+def service_app(plan: ServicePlan, *, title: str, description: str, router: APIRouter,
+                topic_owner: str | None = None) -> FastAPI:
+    """A service's FastAPI app: routes, errors, /health, /metrics, and ``plan`` run in its
+    lifespan. ``topic_owner`` names the topic the service publishes on."""
+    app = create_app(plan.settings, title=title, description=description,
+                     lifespan=service_lifespan(plan), checks=health_checks)
+    if topic_owner is not None:
+        app.state.topic = topic_name(topic_owner, plan.settings.topic_namespace)
+    app.include_router(router)
+    return app

@@ -18,11 +18,10 @@ from chungtay_common.http import (
     Database,
     DatabaseDep,
     configure_logging,
-    create_app,
     idempotent_write,
     request_context,
 )
-from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
+from chungtay_common.runtime import ServicePlan, service_app
 from chungtay_common.topics import topic_name
 from services.awards import repository, service
 from services.awards.consumers import INDICATOR_HANDLERS, REGISTRATION_HANDLERS
@@ -359,15 +358,10 @@ def build_app(settings: AwardsSettings | None = None) -> FastAPI:
         subscriptions={"registration": REGISTRATION_HANDLERS, "indicators": INDICATOR_HANDLERS},
         on_start=[seed],
     )
-    app = create_app(
-        settings, title="chungtay awards",
+    return service_app(
+        plan, title="chungtay awards", router=router, topic_owner="awards",
         description="Award catalogue and rules, emulation registrations, nominations through "
-                    "appraisal to decision.",
-        lifespan=service_lifespan(plan), checks=health_checks,
-    )
-    app.state.topic = topic
-    app.include_router(router)
-    return app
+                    "appraisal to decision.")
 
 
 def main() -> FastAPI:

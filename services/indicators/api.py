@@ -21,11 +21,10 @@ from chungtay_common.http import (
     Database,
     DatabaseDep,
     configure_logging,
-    create_app,
     idempotent_write,
     request_context,
 )
-from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
+from chungtay_common.runtime import ServicePlan, service_app
 from chungtay_common.topics import topic_name
 from services.indicators import import_service, imports, service
 from services.indicators.consumers import REGISTRATION_HANDLERS
@@ -371,15 +370,10 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         subscriptions={"registration": REGISTRATION_HANDLERS},
         on_start=[seed], periodic=[(settings.overdue_check_seconds, overdue)],
     )
-    app = create_app(
-        settings, title="chungtay indicators",
+    return service_app(
+        plan, title="chungtay indicators", router=router, topic_owner="indicators",
         description="Campaigns, targets, the indicator catalogue and yearly reports "
-                    "(validation, deadlines, corrections, approval, import).",
-        lifespan=service_lifespan(plan), checks=health_checks,
-    )
-    app.state.topic = topic
-    app.include_router(router)
-    return app
+                    "(validation, deadlines, corrections, approval, import).")
 
 
 def main() -> FastAPI:

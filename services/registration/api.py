@@ -18,11 +18,9 @@ from chungtay_common.http import (
     CorrelationId,
     DatabaseDep,
     configure_logging,
-    create_app,
     request_context,
 )
-from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
-from chungtay_common.topics import topic_name
+from chungtay_common.runtime import ServicePlan, service_app
 from services.registration import repository, service
 from services.registration.domain import fold
 from services.registration.schemas import (
@@ -204,16 +202,11 @@ async def import_units(request: Request, principal: PrincipalDep, db: DatabaseDe
 
 def build_app(settings: RegistrationSettings | None = None) -> FastAPI:
     settings = settings or RegistrationSettings()
-    app = create_app(
-        settings, title="chungtay registration",
+    return service_app(
+        ServicePlan(settings, [MIGRATIONS], publishes=True), title="chungtay registration",
+        router=router, topic_owner="registration",
         description="Units of the movement and their dated hierarchy (register, rename, move, "
-                    "close, merge, split, import).",
-        lifespan=service_lifespan(ServicePlan(settings, [MIGRATIONS], publishes=True)),
-        checks=health_checks,
-    )
-    app.state.topic = topic_name("registration", settings.topic_namespace)
-    app.include_router(router)
-    return app
+                    "close, merge, split, import).")
 
 
 def main() -> FastAPI:

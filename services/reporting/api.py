@@ -11,8 +11,8 @@ from fastapi import APIRouter, FastAPI, Query
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.errors import responses
-from chungtay_common.http import DatabaseDep, configure_logging, create_app
-from chungtay_common.runtime import ServicePlan, health_checks, service_lifespan
+from chungtay_common.http import DatabaseDep, configure_logging
+from chungtay_common.runtime import ServicePlan, service_app
 from services.reporting import service
 from services.reporting.consumers import REGISTRATION_HANDLERS
 from services.reporting.schemas import UnitTree
@@ -37,13 +37,9 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
     plan = ServicePlan(settings, [hierarchy.MIGRATIONS],
                        subscriptions={"registration": REGISTRATION_HANDLERS})
-    app = create_app(
-        settings, title="chungtay reporting",
-        description="Read models of the movement: the dated unit hierarchy, summaries.",
-        lifespan=service_lifespan(plan), checks=health_checks,
-    )
-    app.include_router(router)
-    return app
+    return service_app(
+        plan, title="chungtay reporting", router=router,
+        description="Read models of the movement: the dated unit hierarchy, summaries.")
 
 
 def main() -> FastAPI:
