@@ -12,3 +12,8 @@ RULE_CHANGES = Counter("chungtay_awards_rule_changes_total", "Award rule version
 REAPPRAISAL_FLAGS = Counter(
     "chungtay_awards_reappraisal_flags_total",
     "Nominations flagged for re-appraisal because a report they used was corrected.")
+
+# Every known label value is exported from the start (at 0).
+for _step in ("draft", "edit", "submit", "review", "appraise", "approve", "reject", "return",
+              "forward", "revoke"):
+    NOMINATION_STEPS.labels(_step)

@@ -18,3 +18,12 @@ OVERDUE_NOTICES = Counter(
     "chungtay_indicators_overdue_notices_total", "report.overdue events sent.")
 IMPORTED_VALUES = Counter(
     "chungtay_indicators_imported_values_total", "Values taken from imported files.")
+
+# Every known label value is exported from the start (at 0), so dashboards and alerts see the
+# series before the first event.
+for _action in ("save", "submit", "return", "accept", "reopen"):
+    REPORT_ACTIONS.labels(_action)
+for _punctuality in ("on_time", "late"):
+    REPORTS_SUBMITTED.labels(_punctuality)
+for _reason in ("invalid_values", "missing_required"):
+    REPORT_REFUSALS.labels(_reason)

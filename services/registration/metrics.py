@@ -14,3 +14,9 @@ IMPORTED_ROWS = Counter(
     "Rows of bulk imports, by outcome (created, unchanged).",
     ["outcome"],
 )
+
+# Every known label value is exported from the start (at 0).
+for _change in ("registered", "renamed", "moved", "closed", "merged", "split"):
+    UNIT_CHANGES.labels(_change)
+for _outcome in ("created", "unchanged"):
+    IMPORTED_ROWS.labels(_outcome)
