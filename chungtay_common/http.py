@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chungtay_common import metrics
+from chungtay_common import idempotency, metrics
 from chungtay_common.auth import Principal, TokenVerifier
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
@@ -181,8 +181,6 @@ async def idempotent_write(
 ) -> JSONResponse:
     """Run a write once per ``Idempotency-Key``: a retry gets the first response back
     (with ``Idempotency-Replayed: true``) and changes nothing. Without a key, just run it."""
-    from chungtay_common import idempotency
-
     if key is None:
         async with db.transaction() as conn:
             result = await run(conn)

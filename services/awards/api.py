@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -308,13 +309,7 @@ async def get_evidence(nomination_id: uuid.UUID, evidence_id: uuid.UUID,
     return Response(bytes(row["content"]), media_type=row["media_type"],
                     headers={"Digest": f"sha-256={row['sha256']}",
                              "Content-Disposition": f"attachment; filename*=UTF-8''"
-                                                    f"{_quote(row['file_name'])}"})
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name)
+                                                    f"{quote(row['file_name'])}"})
 
 
 # --------------------------------------------------------------------------- lists
