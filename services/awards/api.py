@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.awards import NomineeKind
-from chungtay_common.errors import InvalidInput, NotFound, PayloadTooLarge, responses
+from chungtay_common.errors import NotFound, PayloadTooLarge, responses
 from chungtay_common.http import (
     CorrelationId,
     Database,
@@ -104,12 +105,10 @@ async def rule_history(code: str, principal: PrincipalDep, db: DatabaseDep
 
 
 @router.put("/enrollment-windows/{year}", tags=["enrollments"], responses=WRITE_ERRORS)
-async def set_window(year: int, body: WindowIn, request: Request, principal: PrincipalDep,
-                     db: DatabaseDep, x_correlation_id: CorrelationId = None
-                     ) -> dict[str, Any]:
+async def set_window(year: Annotated[int, PathParam(ge=1990, le=2100)], body: WindowIn,
+                     request: Request, principal: PrincipalDep, db: DatabaseDep,
+                     x_correlation_id: CorrelationId = None) -> dict[str, Any]:
     """Set the day registrations for a year close (board)."""
-    if not 1990 <= year <= 2100:
-        raise InvalidInput.on("year", "must be between 1990 and 2100")
     ctx = request_context(request, principal, x_correlation_id)
     async with db.transaction() as conn:
         return await service.set_window(conn, ctx,
@@ -152,11 +151,13 @@ async def create_nomination(body: NominationIn, request: Request, principal: Pri
 @router.get("/nominations", response_model=NominationPage, tags=["nominations"],
             responses=responses(401, 422))
 async def search_nominations(
-    principal: PrincipalDep, db: DatabaseDep, year: int | None = None,
+    principal: PrincipalDep, db: DatabaseDep,
+    year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     status: Status | None = None, form_code: str | None = None,
     unit_id: Annotated[uuid.UUID | None, Query(description="proposing or nominee unit within "
                                                            "this unit's subtree")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> NominationPage:
     """Nominations by status, year, form and unit subtree."""
     async with db.read() as conn:

@@ -108,7 +108,8 @@ async def set_target(campaign_id: uuid.UUID, year: YearPath, unit_id: uuid.UUID,
 @router.get("/campaigns/{campaign_id}/targets", response_model=list[TargetOut],
             tags=["campaigns"], responses=responses(401, 404))
 async def list_targets(campaign_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep,
-                       year: int | None = None) -> list[TargetOut]:
+                       year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+                       ) -> list[TargetOut]:
     """The targets of a campaign, optionally of one year."""
     async with db.read() as conn:
         return await service.list_targets(conn, campaign_id, year)

@@ -71,7 +71,7 @@ async def search_units(
                                    description="part of the name, with or without diacritics")
                  ] = None,
     kind: UnitKind | None = None, parent_id: uuid.UUID | None = None,
-    limit: Limit = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> UnitPage:
     """Search units active on a day by code, name, kind or parent."""
     on = as_of or _today()
