@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -227,6 +227,7 @@ class Target:
     reduction_pp_max: float | None = None
     households_out_min: int | None = None
     households_out_max: int | None = None
+    at_most_national_average: bool = False
 
 
 @dataclass
@@ -236,7 +237,8 @@ class Derived:
     reduction_pp: float | None = None
     target_attainment_pct: float | None = None
     target_met: bool | None = None
-    notes: list[str] = field(default_factory=list)
+    national_average_pct: float | None = None
+    at_or_below_national_average: bool | None = None
 
     def as_values(self) -> dict[str, float | None]:
         return {POOR_RATE: self.poor_rate_pct, NEAR_POOR_RATE: self.near_poor_rate_pct,
@@ -244,9 +246,10 @@ class Derived:
 
 
 def derive(values: Mapping[str, Value], previous: Mapping[str, Value] | None,
-           target: Target | None) -> Derived:
+           target: Target | None, national_average: float | None = None) -> Derived:
     """Rates, reduction in points and target attainment. Rounding is left to presentation;
-    attainment compares the unrounded reduction with the target."""
+    attainment compares the unrounded reduction with the target. A target that also asks the
+    rate to be at or below the national average is met only when both hold."""
     d = Derived(poor_rate_pct=rate(values.get(POOR), values.get(HOUSEHOLDS)),
                 near_poor_rate_pct=rate(values.get(NEAR_POOR), values.get(HOUSEHOLDS)))
     if previous is not None:
@@ -257,6 +260,12 @@ def derive(values: Mapping[str, Value], previous: Mapping[str, Value] | None,
         d.target_attainment_pct = d.reduction_pp / target.reduction_pp_min * 100.0
         # compared at the precision targets are set with (hundredths of a point)
         d.target_met = round(d.reduction_pp, 2) >= round(target.reduction_pp_min, 2)
+    if national_average is not None and d.poor_rate_pct is not None:
+        d.national_average_pct = national_average
+        d.at_or_below_national_average = round(d.poor_rate_pct, 2) <= round(national_average, 2)
+    if target is not None and target.at_most_national_average and d.target_met is not False:
+        # unknown until the national average of the year is entered
+        d.target_met = d.at_or_below_national_average
     return d
 
 

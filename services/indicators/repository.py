@@ -151,7 +151,14 @@ async def target(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UU
         else None,
         reduction_pp_max=float(r["reduction_pp_max"]) if r["reduction_pp_max"] is not None
         else None,
-        households_out_min=r["households_out_min"], households_out_max=r["households_out_max"])
+        households_out_min=r["households_out_min"], households_out_max=r["households_out_max"],
+        at_most_national_average=r["at_most_national_average"])
+
+
+async def national_average(conn: Conn, year: int) -> float | None:
+    rate = await conn.fetchval("SELECT poor_rate_pct FROM national_averages WHERE year = $1",
+                               year)
+    return float(rate) if rate is not None else None
 
 
 async def save_national_average(conn: Conn, year: int, rate: float, source: str,

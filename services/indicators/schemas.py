@@ -128,6 +128,8 @@ class DerivedOut(BaseModel):
     reduction_pp: float | None
     target_attainment_pct: float | None
     target_met: bool | None
+    national_average_pct: float | None = None
+    at_or_below_national_average: bool | None = None
 
 
 class ReportOut(BaseModel):

@@ -402,7 +402,8 @@ async def _report_out(conn: Conn, report: dict[str, Any], due: datetime) -> Repo
     previous = history[-1][1] if history and history[-1][0] == report["year"] - 1 else None
     target = await repository.target(conn, report["campaign_id"], report["year"],
                                      report["unit_id"])
-    d = domain.derive(report["values"], previous, target)
+    d = domain.derive(report["values"], previous, target,
+                      await repository.national_average(conn, report["year"]))
     return ReportOut(
         report_id=report["report_id"], campaign_id=report["campaign_id"],
         unit_id=report["unit_id"], year=report["year"], status=report["status"],
@@ -415,7 +416,9 @@ async def _report_out(conn: Conn, report: dict[str, Any], due: datetime) -> Repo
 def _derived_out(d: domain.Derived) -> DerivedOut:
     return DerivedOut(poor_rate_pct=d.poor_rate_pct, near_poor_rate_pct=d.near_poor_rate_pct,
                       reduction_pp=d.reduction_pp,
-                      target_attainment_pct=d.target_attainment_pct, target_met=d.target_met)
+                      target_attainment_pct=d.target_attainment_pct, target_met=d.target_met,
+                      national_average_pct=d.national_average_pct,
+                      at_or_below_national_average=d.at_or_below_national_average)
 
 
 async def report_history(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID,
@@ -490,7 +493,8 @@ async def aggregate(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid
         raise InvalidInput.on("unit_id", f"is not a unit active in {year}")
     previous_count, previous = await sums(year - 1)
     target = await repository.target(conn, campaign_id, year, unit_id)
-    d = domain.derive(values, previous if previous_count else None, target)
+    d = domain.derive(values, previous if previous_count else None, target,
+                      await repository.national_average(conn, year))
     return AggregateOut(campaign_id=campaign_id, year=year, unit_id=unit_id, level=level,
                         reports=count, values=values, derived=_derived_out(d))
 

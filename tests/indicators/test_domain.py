@@ -359,3 +359,19 @@ def test_the_table_covers_every_pair() -> None:
     assert len(STATES) * len(Action) == 30
     assert sum(1 for s in STATES for a in Action
                if isinstance(domain.next_status(s, a), ReportStatus)) == len(ALLOWED)
+
+
+def test_a_target_at_most_the_national_average_needs_both_the_reduction_and_the_rate() -> None:
+    from services.indicators.domain import Target, derive
+
+    before = {"households_total": 1000, "poor_households": 60}
+    now = {"households_total": 1000, "poor_households": 35}  # 6.0 % -> 3.5 %, 2.5 points
+    target = Target(reduction_pp_min=2.0, at_most_national_average=True)
+    below = derive(now, before, target, national_average=3.5)
+    assert below.at_or_below_national_average is True and below.target_met is True
+    above = derive(now, before, target, national_average=3.0)
+    assert above.at_or_below_national_average is False and above.target_met is False
+    # without that clause the national average is shown but does not decide
+    plain = derive(now, before, Target(reduction_pp_min=2.0), national_average=3.0)
+    assert plain.target_met is True and plain.at_or_below_national_average is False
+    assert derive(now, before, target).target_met is None  # national average not entered yet
