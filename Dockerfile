@@ -17,9 +17,9 @@ COPY chungtay_common /tmp/build/chungtay_common
 COPY services /tmp/build/services
 RUN pip install --no-deps /tmp/build && rm -rf /tmp/build
 
-# A non-root user whose home is the working directory (faust keeps "<app id>-data" there).
-# chungtay_common.settings.LOCAL_STATE (".local" beside the installed packages) is where
-# `python -m chungtay_common.stack ready` writes development keys: it must be writable too.
+# A non-root user. chungtay_common.settings.LOCAL_STATE (".local" beside the installed packages)
+# is where services keep local files (faust's data folder) and where `stack ready` writes
+# development keys: it must be writable by that user.
 RUN groupadd --system --gid 10001 chungtay \
     && useradd --system --uid 10001 --gid chungtay --home-dir /srv/chungtay --create-home \
        --shell /usr/sbin/nologin chungtay \
