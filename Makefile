@@ -19,6 +19,8 @@ help:
 	@echo "make bench   measure the yearly-report import on the local stack"
 
 $(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON_SYS) -c 'import ensurepip, venv' 2>/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv)
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
@@ -40,12 +42,13 @@ stack-status:
 run: setup
 	$(PY) deploy/local/run.py
 
-# Starts the stack when it is not running, and stops it afterwards only in that case.
+# Starts what of the stack is not running, and afterwards stops only what it started.
 test: setup lint
-	@started=0; \
-	if ! $(STACK) status >/dev/null 2>&1; then $(STACK) up || exit 1; started=1; fi; \
+	@before=$$($(STACK) status 2>/dev/null); \
+	$(STACK) up || exit 1; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$started = 1 ]; then $(STACK) down; fi; \
+	echo "$$before" | grep -q '^kafka *running' || $(STACK) kafka-stop; \
+	echo "$$before" | grep -q '^postgres *running' || $(STACK) pg-stop; \
 	exit $$rc
 
 lint: setup

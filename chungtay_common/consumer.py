@@ -19,21 +19,24 @@ import asyncpg
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from chungtay_common import metrics
 from chungtay_common.db import Conn
 from chungtay_common.events import Envelope, InvalidEvent, parse_event
 from chungtay_common.settings import ServiceSettings
-from chungtay_common.topics import topic_name
+from chungtay_common.topics import TOPICS, topic_name
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
 
 # Errors that say the database is unreachable for now: retry, never dead-letter.
+# A deadlock, a serialization failure or the server shutting down also passes: try again.
 _TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-              asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError)
+              asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
+              asyncpg.TransactionRollbackError, asyncpg.OperatorInterventionError)
 
 
 class Outcome(StrEnum):
@@ -72,7 +75,14 @@ class DeadLetters:
             ("x-dlq-partition", str(partition).encode()),
             ("x-dlq-offset", str(offset).encode()),
         ]
-        await self._producer.send_and_wait(self.topic, value=raw, key=key, headers=headers)
+        # Until the message is safely in the dead-letter topic its offset is not committed:
+        # keep trying while Kafka is unreachable.
+        async for attempt in AsyncRetrying(retry=retry_if_exception_type((KafkaError, OSError)),
+                                           wait=wait_exponential(multiplier=0.2, max=5),
+                                           reraise=True):
+            with attempt:
+                await self._producer.send_and_wait(self.topic, value=raw, key=key,
+                                                   headers=headers)
         metrics.DEAD_LETTERS.labels(source_topic, reason_class).inc()
 
 
@@ -162,10 +172,11 @@ def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
         producer_acks=-1,
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        # stop only after the event in hand is processed (and acked)
+        stream_wait_empty=True,
         # a killed instance's partitions go to the others within seconds, not a minute
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
-        stream_wait_empty=False,
     )
 
 
@@ -178,12 +189,17 @@ def subscribe(
     """Declare the agent that feeds ``owner``'s topic to ``processor`` (concurrency 1: with more,
     faust may commit an offset past an unprocessed message)."""
     name = topic_name(owner, settings.topic_namespace)
-    topic = app.topic(name, value_serializer="raw", key_serializer="raw")
+    topic = app.topic(name, value_serializer="raw", key_serializer="raw",
+                      partitions=TOPICS[owner].partitions)
 
     async def agent(stream: Any) -> None:
-        async for event in stream.events():
+        # Acked by hand, only once the event is applied, skipped or dead-lettered: an event
+        # interrupted (shutdown, crash, rebalance) is delivered again, never committed past.
+        manual = stream.noack()
+        async for event in manual.events():
             msg = event.message
             await processor.process(event.value, event.key, msg.topic, msg.partition, msg.offset)
+            await manual.ack(event)
 
     return app.agent(topic, name=f"{settings.service_name}-{owner}", concurrency=1)(agent)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+log = logging.getLogger(__name__)
 
 
 class FieldError(BaseModel):
@@ -140,8 +144,30 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
 
+    async def model_error(_: Request, exc: Exception) -> JSONResponse:
+        # a model built from request data deeper than the route's own validation
+        assert isinstance(exc, ValidationError)
+        errors = [FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "")))
+                  for e in exc.errors()]
+        return problem_response(Problem(
+            type=InvalidInput.type, title=InvalidInput.title, status=422,
+            detail="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
+
+    async def concurrent_change(_: Request, exc: Exception) -> JSONResponse:
+        log.info("concurrent change refused: %r", exc)
+        return problem_response(Conflict(
+            "another change to the same data was made at the same time; try again").problem())
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return problem_response(Problem(type="internal_error", title="Internal error",
+                                        status=500, detail="an unexpected error; it is logged"))
+
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(ValidationError, model_error)
+    app.add_exception_handler(asyncpg.TransactionRollbackError, concurrent_change)
+    app.add_exception_handler(Exception, unexpected)
 
 
 # Responses to declare on routes so that the OpenAPI document tells the truth.

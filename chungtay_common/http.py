@@ -65,6 +65,9 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,6 +91,8 @@ class RequestMetrics:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             method = scope.get("method", "")
+            if method not in _METHODS:  # any token is a method to the server: bound the label
+                method = "other"
             metrics.HTTP_REQUESTS.labels(method, template, str(status)).inc()
             metrics.HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)
 

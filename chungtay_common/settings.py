@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,7 +78,8 @@ class ServiceSettings(BaseSettings):
     def dsn(self, database: str | None = None) -> str:
         password = self.pg_password.get_secret_value() if self.pg_password else ""
         db = database or self.database
-        return f"postgresql://{self.pg_user}:{password}@{self.pg_host}:{self.pg_port}/{db}"
+        return (f"postgresql://{quote(self.pg_user, safe='')}:{quote(password, safe='')}"
+                f"@{self.pg_host}:{self.pg_port}/{quote(db, safe='')}")
 
     def public_key_pem(self) -> str:
         if self.jwt_public_key is not None:

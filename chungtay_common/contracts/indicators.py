@@ -8,7 +8,7 @@ the unit-year's values, so a correction never double counts.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -152,4 +152,4 @@ class ReportOverdue(EventPayload):
     campaign_id: uuid.UUID
     unit_id: uuid.UUID
     year: Year
-    due_at: datetime
+    due_at: AwareDatetime

@@ -167,3 +167,26 @@ async def apply_unit_event(conn: Conn, envelope: Envelope[Any]) -> None:
 def unit_event_handlers() -> dict[str, Callable[[Conn, Envelope[Any]], Awaitable[None]]]:
     """Handlers that keep a service's own copy of the hierarchy from the registration topic."""
     return dict.fromkeys(UNIT_EVENT_TYPES, apply_unit_event)
+
+
+async def ancestries(conn: Conn, unit_id: uuid.UUID, start: date, end: date | None
+                     ) -> list[list[uuid.UUID]]:
+    """Every ancestry the unit has over ``[start, end)`` (``end`` None: open): a change that
+    takes effect on ``start`` and lasts is within a caller's scope only if each of them is."""
+    chains: list[list[uuid.UUID]] = []
+    day = start
+    while True:
+        chain = await ancestry(conn, unit_id, day)
+        if not chain:
+            return chains
+        chains.append(chain)
+        # the chain can only change on a day one of its units starts or ends a version
+        nxt: date | None = await conn.fetchval(
+            "SELECT min(d) FROM (SELECT valid_from AS d FROM unit_versions"
+            "   WHERE unit_id = ANY($1) AND valid_from > $2"
+            " UNION ALL SELECT valid_to FROM unit_versions"
+            "   WHERE unit_id = ANY($1) AND valid_to > $2) days",
+            chain, day)
+        if nxt is None or (end is not None and nxt >= end) or len(chains) > 1000:
+            return chains
+        day = nxt

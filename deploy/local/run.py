@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -204,12 +205,16 @@ async def _print_boards(client: httpx.AsyncClient, campaign_id: str) -> None:
 
 
 def main() -> int:
-    started_stack = subprocess.run([*STACK, "status"], capture_output=True).returncode != 0
-    subprocess.run([*STACK, "up"], check=True)
-    env = stack_env(os.environ)
-    LOGS.mkdir(parents=True, exist_ok=True)
+    # From the first moment, Ctrl-C or SIGTERM (also when started in the background, where
+    # SIGINT comes in ignored) lands in the `finally` below, which stops what was started.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    before = subprocess.run([*STACK, "status"], capture_output=True, text=True).stdout
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        subprocess.run([*STACK, "up"], check=True)
+        env = stack_env(os.environ)
+        LOGS.mkdir(parents=True, exist_ok=True)
         for name, port in SERVICES.items():
             log = (LOGS / f"{name}.log").open("ab")
             procs[name] = subprocess.Popen(
@@ -246,16 +251,12 @@ def main() -> int:
         say(f"      curl -H \"Authorization: Bearer $TOKEN\" "
             f"'http://127.0.0.1:{SERVICES['reporting']}/v1/units/tree?as_of=2020-01-01'")
         say(f"Logs: {LOGS}.  Ctrl-C stops everything this command started.")
-        signal.signal(signal.SIGTERM, _interrupt)
-        # started in the background (`make run &`), SIGINT comes in ignored: take it back
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            while all(p.poll() is None for p in procs.values()):
-                time.sleep(1)
-            say("a service exited; see its log")
-            return 1
-        except KeyboardInterrupt:
-            return 0
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(1)
+        say("a service exited; see its log")
+        return 1
+    except KeyboardInterrupt:
+        return 0
     finally:
         say("stopping services ...")
         for proc in procs.values():
@@ -265,8 +266,11 @@ def main() -> int:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if started_stack:
-            subprocess.run([*STACK, "down"], check=False)
+        # stop only the parts of the stack this command started
+        if not re.search(r"^kafka +running", before, re.M):
+            subprocess.run([*STACK, "kafka-stop"], check=False)
+        if not re.search(r"^postgres +running", before, re.M):
+            subprocess.run([*STACK, "pg-stop"], check=False)
 
 
 def _interrupt(*_: object) -> None:

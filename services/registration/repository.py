@@ -41,14 +41,22 @@ async def lock_unit(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot:
     )
 
 
-async def find_snapshot(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot | None:
-    row = await conn.fetchrow("SELECT kind, revision FROM units WHERE unit_id = $1", unit_id)
+async def find_snapshot(conn: Conn, unit_id: uuid.UUID, *, share: bool = False
+                        ) -> UnitSnapshot | None:
+    lock = " FOR SHARE" if share else ""
+    row = await conn.fetchrow(f"SELECT kind, revision FROM units WHERE unit_id = $1{lock}",
+                              unit_id)
     if row is None:
         return None
     return UnitSnapshot(
         unit_id=unit_id, kind=UnitKind(row["kind"]), revision=row["revision"],
         versions=await versions(conn, unit_id),
     )
+
+
+async def share_unit(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot | None:
+    """The unit's state, locked against changes (not against readers) until commit."""
+    return await find_snapshot(conn, unit_id, share=True)
 
 
 async def versions(conn: Conn, unit_id: uuid.UUID) -> list[UnitVersion]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,10 +88,7 @@ async def _create(
     else:
         parent = await _parent(conn, new.parent_id, valid_from, valid_to)
         domain.check_parent_kind(new.kind, parent.kind)
-        ensure_may_act_on(
-            ctx.principal, await hierarchy.ancestry(conn, new.parent_id, valid_from),
-            "the parent unit",
-        )
+        await _ensure_scope(conn, ctx, new.parent_id, valid_from, valid_to, "the parent unit")
     if new.code is not None:
         holder = await repository.code_holder(conn, new.code, valid_from, valid_to)
         if holder is not None:
@@ -105,10 +103,19 @@ async def _create(
     return snap
 
 
+async def _ensure_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID, start: date,
+                        end: date | None, what: str = "this unit") -> None:
+    """The unit lies in the caller's subtree over all of ``[start, end)``: a change dated in
+    the past cannot reach a time when the unit was somebody else's."""
+    for chain in await hierarchy.ancestries(conn, unit_id, start, end):
+        ensure_may_act_on(ctx.principal, chain, what)
+
+
 async def _parent(
     conn: Conn, parent_id: uuid.UUID, start: date, end: date | None
 ) -> UnitSnapshot:
-    parent = await repository.find_snapshot(conn, parent_id)
+    # shared lock: the parent cannot be closed or merged away while a child is put under it
+    parent = await repository.share_unit(conn, parent_id)
     if parent is None:
         raise InvalidInput.on("parent_id", f"no unit {parent_id}")
     if not domain.lifetime(parent.versions).covers(start, end):
@@ -159,8 +166,8 @@ async def _reparent(conn: Conn, ctx: Context, before: UnitSnapshot,
     parent = await _parent(conn, parent_id, effective,
                            domain.lifetime(before.versions).end)
     domain.check_parent_kind(before.kind, parent.kind)
-    ensure_may_act_on(ctx.principal, await hierarchy.ancestry(conn, parent_id, effective),
-                      "the new parent")
+    await _ensure_scope(conn, ctx, parent_id, effective, domain.lifetime(before.versions).end,
+                        "the new parent")
     return await _save(conn, ctx, "unit.move", before,
                        domain.change_from(before.versions, effective, parent_id=parent_id))
 
@@ -187,16 +194,26 @@ async def merge(conn: Conn, ctx: Context, change: Merge) -> list[UnitOut]:
     """Merge units into one on a date; children move to the successor (``unit.merged``)."""
     require_role(ctx.principal, Role.REGISTRAR)
     eff = change.effective_date
-    preds = [await _locked_in_scope(conn, ctx, pid, eff, field="predecessor_ids")
-             for pid in sorted(change.predecessor_ids)]
+    successor_id = change.successor.unit_id if isinstance(change.successor,
+                                                          ExistingUnit) else None
+    # every unit locked in one order (ids sorted), so concurrent merges cannot deadlock
+    locked = {uid: await _locked_in_scope(
+        conn, ctx, uid, eff, field="successor.unit_id" if uid == successor_id
+        else "predecessor_ids") for uid in sorted({*change.predecessor_ids,
+                                                    *([successor_id] if successor_id else [])})}
+    preds = [locked[pid] for pid in sorted(set(change.predecessor_ids))]
     changed: list[UnitSnapshot] = []
     existing = None
-    if isinstance(change.successor, ExistingUnit):
-        existing = await _locked_in_scope(conn, ctx, change.successor.unit_id, eff,
-                                          field="successor.unit_id")
+    if successor_id is not None:
+        existing = locked[successor_id]
         domain.check_merge(change.predecessor_ids, [p.kind for p in preds],
                            existing.unit_id, existing.kind)
+        if domain.lifetime(existing.versions).end is not None:
+            raise InvalidInput.on("successor.unit_id", "the successor closes on "
+                                  f"{domain.lifetime(existing.versions).end}: the units merged "
+                                  "into it would be left without a parent")
     else:
+        assert isinstance(change.successor, NewSuccessor)
         domain.check_merge(change.predecessor_ids, [p.kind for p in preds],
                            None, change.successor.kind)
     # The predecessors close first: a new successor often keeps one of their codes.
@@ -292,7 +309,7 @@ async def _locked_in_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID,
         raise InvalidInput.on(field, f"no unit {unit_id}") from None
     if domain.version_on(snap.versions, on) is None:
         raise Conflict(f"unit {unit_id} does not exist on {on}")
-    ensure_may_act_on(ctx.principal, await hierarchy.ancestry(conn, unit_id, on))
+    await _ensure_scope(conn, ctx, unit_id, on, domain.lifetime(snap.versions).end)
     return snap
 
 
@@ -320,6 +337,7 @@ IMPORT_COLUMNS = ["province_code", "province_name", "district_code", "district_n
 _DISTRICT_PREFIXES = {"Thành phố": "thanh_pho", "Thị xã": "thi_xa", "Huyện": "huyen",
                       "Quận": "quan"}
 _PROVINCE_PREFIXES = {"Tỉnh": "tinh", "Thành phố": "thanh_pho_truc_thuoc_tw"}
+_OFFICIAL_CODE = re.compile(r"[0-9]{1,20}", re.ASCII)
 _COMMUNE_KINDS = {"xa": "xa", "phuong": "phuong", "thi_tran": "thi_tran", "dac_khu": "dac_khu"}
 
 
@@ -373,8 +391,11 @@ def parse_units_csv(text: str, max_rows: int) -> list[_Planned]:
         ]
         for kind, level, parent_level, subkind in levels:
             code, name = values[f"{level}_code"].strip(), values[f"{level}_name"]
-            if not code.isdigit():
-                err(n, f"{level}_code", "must be the official numeric code")
+            if not _OFFICIAL_CODE.fullmatch(code):
+                err(n, f"{level}_code", "must be the official numeric code (1 to 20 digits)")
+                continue
+            if not 1 <= len(name) <= 200:
+                err(n, f"{level}_name", "must have 1 to 200 characters")
                 continue
             try:
                 domain.check_name(name)

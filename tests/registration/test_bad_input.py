@@ -329,3 +329,58 @@ async def test_registrar_of_another_district(
     # nor may it rename the other district's unit itself
     await refused({"name": "Huyện Đổi Tên", "effective_date": "2020-01-01"}, 403,
                   path=f"/v1/units/{district['unit_id']}/rename", headers=foreign)
+
+
+async def test_import_rows_with_odd_codes_and_names_are_refused_naming_each(
+    registration: httpx.AsyncClient, admin_headers: dict[str, str],
+) -> None:
+    header = ("province_code,province_name,district_code,district_name,commune_code,"
+              "commune_name,commune_kind")
+    rows = [
+        "44,Tỉnh Quảng Bình,²,Huyện Lạ,18901,Xã Một,xa",  # a Unicode digit, not 0-9
+        "44,Tỉnh Quảng Bình,452,Huyện Minh Hóa," + "9" * 21 + ",Xã Hai,xa",
+        "44,Tỉnh Quảng Bình,452,Huyện Minh Hóa,18907,Xã " + "A" * 200 + ",xa",
+    ]
+    r = await registration.post("/v1/units/import", params={"valid_from": "2017-01-01"},
+                                content=("\n".join([header, *rows]) + "\n").encode(),
+                                headers={**admin_headers, "content-type": "text/csv"})
+    assert r.status_code == 422, r.text
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert fields == {"row 2: district_code", "row 3: commune_code", "row 4: commune_name"}
+
+
+async def test_a_backdated_change_cannot_reach_a_time_the_unit_was_in_another_subtree(
+    stack: TestStack, registration: httpx.AsyncClient, admin_headers: dict[str, str],
+    register: Callable[..., Any], unique_code: Callable[[], str],
+) -> None:
+    province = await register()
+    a, b = [await register(kind="district", subkind="huyen", code=unique_code(),
+                           name=f"Huyện {x}", parent_id=province["unit_id"]) for x in "AB"]
+    commune = await register(kind="commune", subkind="xa", code=unique_code(), name="Xã Chuyển",
+                             parent_id=a["unit_id"])
+    village = await register(kind="village", subkind="thon", name="Thôn Một",
+                             parent_id=commune["unit_id"])
+    r = await registration.post(f"/v1/units/{commune['unit_id']}/move", headers=admin_headers,
+                                json={"parent_id": b["unit_id"], "effective_date": "2020-01-01"})
+    assert r.status_code == 200, r.text
+    a_registrar = bearer(stack.token(Role.REGISTRAR, unit=uuid.UUID(a["unit_id"])))
+    # the village is in A's subtree in 2019 only: a rename from 2019 on would reach 2020+
+    for day in ("2024-01-01", "2019-12-31", "2018-06-01"):
+        r = await registration.post(f"/v1/units/{village['unit_id']}/rename",
+                                    headers=a_registrar,
+                                    json={"name": "Thôn Đổi", "effective_date": day})
+        assert r.status_code == 403, (day, r.text)
+    r = await registration.post("/v1/units", headers=a_registrar, json={
+        "kind": "village", "subkind": "thon", "name": "Thôn Mới",
+        "parent_id": commune["unit_id"], "valid_from": "2019-12-31"})
+    assert r.status_code == 403, r.text
+    # within its own years it may: a village that existed only in 2018-2019
+    r = await registration.post("/v1/units", headers=a_registrar, json={
+        "kind": "village", "subkind": "thon", "name": "Thôn Cũ",
+        "parent_id": commune["unit_id"], "valid_from": "2018-01-01", "valid_to": "2020-01-01"})
+    assert r.status_code == 201, r.text
+    # and B's registrar may rename the village from 2020 on
+    b_registrar = bearer(stack.token(Role.REGISTRAR, unit=uuid.UUID(b["unit_id"])))
+    r = await registration.post(f"/v1/units/{village['unit_id']}/rename", headers=b_registrar,
+                                json={"name": "Thôn Đổi", "effective_date": "2021-01-01"})
+    assert r.status_code == 200, r.text
