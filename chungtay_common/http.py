@@ -19,7 +19,12 @@ from chungtay_common import idempotency, metrics
 from chungtay_common.auth import Principal, TokenVerifier
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
-from chungtay_common.errors import PayloadTooLarge, install_error_handlers, problem_response
+from chungtay_common.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    install_error_handlers,
+    problem_response,
+)
 from chungtay_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b""):  # PostgreSQL cannot hold it
+            await problem_response(InvalidInput.on(
+                "query", "must not contain the NUL character").problem())(scope, receive, send)
             return
         too_large = PayloadTooLarge(f"request body is larger than {self.limit} bytes")
         for name, value in scope.get("headers", []):

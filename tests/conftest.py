@@ -105,12 +105,17 @@ async def stack() -> AsyncIterator[TestStack]:
     yield stack
     for service in SERVICES:
         await drop_database(admin_dsn, stack.database(service))
-    admin = AIOKafkaAdminClient(bootstrap_servers=admin_settings.kafka_bootstrap)
+    await delete_topics(admin_settings, stack.namespace)
+
+
+async def delete_topics(settings: ServiceSettings, namespace: str) -> None:
+    """Delete a namespace's topics, faust's own ones included."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         names = set(await admin.list_topics())
-        ours = [t for t in names if t.startswith(stack.namespace + ".")
-                or t.startswith(stack.namespace + "-")]
+        ours = [t for t in names if t.startswith(namespace + ".")
+                or t.startswith(namespace + "-")]
         if ours:
             await admin.delete_topics(ours)
     finally:

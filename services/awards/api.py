@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.awards import NomineeKind
-from chungtay_common.errors import NotFound, PayloadTooLarge, responses
+from chungtay_common.errors import PayloadTooLarge, responses
 from chungtay_common.http import (
     CorrelationId,
     Database,
@@ -25,7 +25,7 @@ from chungtay_common.http import (
 )
 from chungtay_common.runtime import ServicePlan, service_app
 from chungtay_common.topics import topic_name
-from services.awards import repository, service
+from services.awards import service
 from services.awards.consumers import INDICATOR_HANDLERS, REGISTRATION_HANDLERS
 from services.awards.domain import Status, Step
 from services.awards.schemas import (
@@ -299,14 +299,12 @@ async def add_evidence(nomination_id: uuid.UUID, request: Request, principal: Pr
 
 
 @router.get("/nominations/{nomination_id}/evidence/{evidence_id}", tags=["nominations"],
-            responses=responses(401, 404))
+            responses=responses(401, 403, 404))
 async def get_evidence(nomination_id: uuid.UUID, evidence_id: uuid.UUID,
                        principal: PrincipalDep, db: DatabaseDep) -> Response:
-    """The file as stored."""
+    """The file as stored (the board, or a caller who may act on the proposing unit)."""
     async with db.read() as conn:
-        row = await repository.evidence_content(conn, nomination_id, evidence_id)
-    if row is None:
-        raise NotFound(f"evidence {evidence_id} not found")
+        row = await service.evidence_file(conn, principal, nomination_id, evidence_id)
     return Response(bytes(row["content"]), media_type=row["media_type"],
                     headers={"Digest": f"sha-256={row['sha256']}",
                              "Content-Disposition": f"attachment; filename*=UTF-8''"

@@ -50,6 +50,8 @@ NOMINEE_KINDS: dict[ForWhom, NomineeKind] = {
 
 # --------------------------------------------------------------------------- rules as data
 
+VALUE_BOUND = 1e15  # the largest magnitude of a value a rule compares with
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -64,7 +66,7 @@ class ReductionAtLeast(_Rule):
     """The rate fell by at least ``points`` percentage points in the year."""
 
     type: Literal["reduction_at_least"]
-    points: float = Field(ge=0, le=100)
+    points: float = Field(ge=0, le=100, allow_inf_nan=False)
 
 
 class EscapedMeetsTarget(_Rule):
@@ -84,7 +86,8 @@ class IndicatorAtLeast(_Rule):
 
     type: Literal["indicator_at_least"]
     indicator: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
-    value: float
+    # finite and bounded like reported values (NaN or Infinity cannot be stored as JSON)
+    value: float = Field(ge=-VALUE_BOUND, le=VALUE_BOUND, allow_inf_nan=False)
 
 
 class HeldTitleConsecutive(_Rule):
@@ -397,3 +400,12 @@ def years_used(rule: Rule, year: int) -> list[int]:
     if isinstance(rule, EscapedMeetsTarget | ReportOnTime | IndicatorAtLeast):
         return [year]
     return []
+
+
+def reads_awards(rule: Rule) -> bool:
+    """Whether a rule reads the nominee's awards (so granting or revoking one of them calls
+    for a new appraisal)."""
+    if isinstance(rule, AllOf | AnyOf):
+        parts: Sequence[Rule] = rule.all if isinstance(rule, AllOf) else rule.any
+        return any(reads_awards(r) for r in parts)
+    return isinstance(rule, HeldTitleConsecutive | NoAwardWithin)

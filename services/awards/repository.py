@@ -218,6 +218,23 @@ async def flag_reappraisal(conn: Conn, unit_id: uuid.UUID, year: int, reason: st
     return [(r["nomination_id"], r["status"]) for r in rows]
 
 
+async def lock_nominee(conn: Conn, nominee_kind: str, nominee_id: str) -> None:
+    """Serialise the decisions on one nominee's awards (until the transaction ends)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 2))",
+                       f"awards.nominee:{nominee_kind}:{nominee_id}")
+
+
+async def lock_award_readers(conn: Conn, nominee_kind: str, nominee_id: str,
+                             nomination_id: uuid.UUID, year: int) -> list[asyncpg.Record]:
+    """The nominee's other appraised or decided nominations of years after ``year``, locked
+    (in a fixed order), to flag those whose rule reads the nominee's awards."""
+    return list(await conn.fetch(
+        "SELECT nomination_id, status, appraisal, needs_reappraisal FROM nominations"
+        " WHERE nominee_kind = $1 AND nominee_id = $2 AND nomination_id <> $3 AND year > $4"
+        " AND appraisal IS NOT NULL AND status IN ('appraised', 'forwarded', 'approved')"
+        " ORDER BY nomination_id FOR UPDATE", nominee_kind, nominee_id, nomination_id, year))
+
+
 # --------------------------------------------------------------------------- reported facts
 
 
@@ -254,21 +271,30 @@ async def save_target(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, ye
         " households_out_min) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (campaign_id, unit_id, year) DO UPDATE SET"
         " reduction_pp_min = EXCLUDED.reduction_pp_min,"
-        " households_out_min = EXCLUDED.households_out_min",
+        " households_out_min = EXCLUDED.households_out_min, set_at = now()",
         campaign_id, unit_id, year, reduction_pp_min, households_out_min)
 
 
-async def unit_facts(conn: Conn, unit_id: uuid.UUID
+async def unit_facts(conn: Conn, unit_id: uuid.UUID, *, lock: bool = False
                      ) -> tuple[dict[int, YearReport], dict[int, YearTarget]]:
-    reports = await conn.fetch(
-        'SELECT DISTINCT ON (year) year, "values", on_time, version FROM reported_facts'
-        " WHERE unit_id = $1 ORDER BY year, updated_at DESC", unit_id)
+    """A unit's reported facts and targets by year: of each year, the report and the target
+    updated last (whatever the campaign). With ``lock``, the reports are read FOR SHARE, so
+    a correction being stored waits for the caller's transaction (or is read by it)."""
+    rows = await conn.fetch(
+        'SELECT year, "values", on_time, version FROM reported_facts WHERE unit_id = $1'
+        " ORDER BY year, updated_at DESC, campaign_id" + (" FOR SHARE" if lock else ""),
+        unit_id)
+    reports: dict[int, YearReport] = {}
+    for r in rows:  # the first of each year is the latest
+        if r["year"] not in reports:
+            reports[r["year"]] = YearReport(values={k: float(v) for k, v in r["values"].items()},
+                                            on_time=r["on_time"], version=r["version"])
     targets = await conn.fetch(
         "SELECT DISTINCT ON (year) year, reduction_pp_min, households_out_min"
-        " FROM unit_targets WHERE unit_id = $1 ORDER BY year", unit_id)
+        " FROM unit_targets WHERE unit_id = $1 ORDER BY year, set_at DESC, campaign_id",
+        unit_id)
     return (
-        {r["year"]: YearReport(values={k: float(v) for k, v in r["values"].items()},
-                               on_time=r["on_time"], version=r["version"]) for r in reports},
+        reports,
         {r["year"]: YearTarget(
             reduction_pp_min=float(r["reduction_pp_min"])
             if r["reduction_pp_min"] is not None else None,

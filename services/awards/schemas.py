@@ -6,10 +6,11 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
 from chungtay_common.contracts.indicators import Year
+from chungtay_common.models import RequestModel
 from services.awards.domain import Category, ForWhom, Status
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -17,8 +18,8 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 FormCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(RequestModel):
+    pass
 
 
 class FormIn(_In):

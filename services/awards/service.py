@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from pydantic import BaseModel, ValidationError
 
-from chungtay_common import hierarchy
+from chungtay_common import audit, hierarchy
 from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
 from chungtay_common.context import Context, publish
 from chungtay_common.contracts import awards as ev
@@ -84,6 +84,8 @@ def _checked_rule(data: dict[str, Any], field: str = "rule") -> dict[str, Any]:
 
 
 async def seed_catalogue(conn: Conn, topic: str) -> int:
+    """Put the seed forms and their rules in an empty catalogue (at start-up), each recorded
+    in the audit log as the system's; return how many."""
     await repository.lock_seed(conn)
     if await repository.forms(conn):
         return 0
@@ -93,6 +95,10 @@ async def seed_catalogue(conn: Conn, topic: str) -> int:
         version = await repository.add_rule_version(conn, form.code, rule,
                                                     "seed: Quyết định 3630/QĐ-UBND (configurable)",
                                                     SYSTEM_ACTOR.subject)
+        out = _form_out(await _form(conn, form.code, field=""))
+        await audit.record(conn, actor=SYSTEM_ACTOR, action="award_form.seed",
+                           entity_type="award_form", entity_id=form.code, before=None,
+                           after=out.model_dump(mode="json"))
         await _system_publish(conn, topic, form.code,
                        ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
     return len(domain.SEED_FORMS)
@@ -152,7 +158,8 @@ async def rule_history(conn: Conn, code: str) -> list[RuleVersionOut]:
 
 async def _nominee(conn: Conn, n: NomineeIn, year: int, field: str = "nominee") -> Nominee:
     """Resolve a nominee: units by id; people and households get a stable id from their unit
-    and name, so registrations, nominations and award history meet."""
+    and name, so registrations, nominations and award history meet. A person's position is not
+    part of it (a promotion does not make another person): it is kept in the details."""
     day = await hierarchy.last_day_active(conn, n.unit_id, date(year, 1, 1), date(year, 12, 31))
     unit = await hierarchy.unit_on(conn, n.unit_id, day) if day else None
     if unit is None:
@@ -165,8 +172,6 @@ async def _nominee(conn: Conn, n: NomineeIn, year: int, field: str = "nominee") 
     if n.kind is NomineeKind.HOUSEHOLD and unit.kind is not UnitKind.VILLAGE:
         raise InvalidInput.on(f"{field}.unit_id", "a household belongs to a village")
     key = f"{n.kind}:{n.unit_id}:{' '.join(n.name.lower().split())}"
-    if n.kind is NomineeKind.PERSON:
-        key += f":{(n.position or '').lower()}"
     return Nominee(kind=n.kind, nominee_id=str(uuid.uuid5(_IDS, key)), unit_id=n.unit_id,
                    name=n.name)
 
@@ -219,11 +224,15 @@ async def enroll(conn: Conn, ctx: Context, body: EnrollmentIn) -> EnrollmentOut:
     for i, item in enumerate(body.items):
         form = await _form(conn, item.form_code, f"items.{i}.form_code")
         nominee = await _nominee(conn, item.nominee, body.year, f"items.{i}.nominee")
-        unit = await hierarchy.unit_on(conn, nominee.unit_id, date(body.year, 1, 1)) or \
-            await hierarchy.unit_on(conn, nominee.unit_id, date(body.year, 12, 31))
+        # as for a nomination: the unit as it stood on its last day in the year (it may have
+        # existed for part of the year only)
+        day = await hierarchy.last_day_active(conn, nominee.unit_id, date(body.year, 1, 1),
+                                              date(body.year, 12, 31))
+        assert day is not None  # _nominee found it active in the year
+        unit = await hierarchy.unit_on(conn, nominee.unit_id, day)
         assert unit is not None
         _check_for_whom(form, nominee, unit.kind, f"items.{i}.nominee")
-        ancestry = await hierarchy.ancestry(conn, nominee.unit_id, date(body.year, 12, 31))
+        ancestry = await hierarchy.ancestry(conn, nominee.unit_id, day)
         if body.unit_id not in ancestry:
             raise InvalidInput.on(f"items.{i}.nominee.unit_id",
                                   "is not the registering unit or below it")
@@ -322,16 +331,26 @@ def _nomination_out(row: asyncpg.Record) -> NominationOut:
 
 
 async def _facts(conn: Conn, row: asyncpg.Record) -> Facts:
+    """The facts an appraisal checks. The unit's reported facts are read FOR SHARE: a
+    correction being consumed meanwhile either commits first (and is read here) or waits for
+    this appraisal to commit (and then finds it, and flags it for re-appraisal)."""
     facts = Facts(year=row["year"], form_code=row["form_code"],
                   awards=await repository.granted(conn, row["nominee_kind"], row["nominee_id"]))
     if row["nominee_kind"] == NomineeKind.UNIT.value:
-        facts.reports, facts.targets = await repository.unit_facts(conn, row["nominee_unit"])
+        facts.reports, facts.targets = await repository.unit_facts(conn, row["nominee_unit"],
+                                                                   lock=True)
     return facts
 
 
 async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
                body: BaseModel | None = None) -> NominationOut:
     """Take one step on a nomination, by a role with the authority for it; recorded."""
+    if action in (Step.APPROVE, Step.REVOKE):
+        # these also lock the nominee's other nominations (to flag them): one at a time per
+        # nominee, taken before any row lock, or two of them could wait for each other
+        found = await repository.nomination(conn, nomination_id)
+        if found is not None:
+            await repository.lock_nominee(conn, found["nominee_kind"], found["nominee_id"])
     row = await repository.lock_nomination(conn, nomination_id)
     if row is None:
         raise NotFound(f"nomination {nomination_id} not found")
@@ -384,6 +403,7 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
         appraisal = {
             "eligible": result.passed, "rule_version": form["rule_version"],
             "result": result.model_dump(mode="json"), "years_used": used,
+            "reads_awards": domain.reads_awards(rule),
             "report_versions": {str(y): facts.reports[y].version for y in used
                                 if y in facts.reports},
             "appraised_at": datetime.now(UTC).isoformat(),
@@ -397,7 +417,8 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
     elif action is Step.APPROVE:
         decision = await _decision(conn, ctx, row, level, current, data)
         if row["needs_reappraisal"]:
-            raise Conflict("a report this appraisal used was corrected: appraise it again")
+            raise Conflict("a report or award this appraisal used has changed (a report was "
+                           "corrected): appraise it again")
         if not (row["appraisal"] or {}).get("eligible"):
             raise Conflict("the appraisal found the nominee not eligible")
         changes["decision"] = decision.model_dump(mode="json")
@@ -409,6 +430,8 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
         if not domain.above_province(level):
             raise Conflict(f"{row['form_code']} is granted within the province "
                            f"({level.value}); approve it instead")
+        if row["needs_reappraisal"]:
+            raise Conflict("facts this appraisal used have changed: appraise it again")
         if not (row["appraisal"] or {}).get("eligible"):
             raise Conflict("the appraisal found the nominee not eligible")
         payload = ev.NominationForwarded(**common, authority_level=level)
@@ -417,6 +440,12 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
         # signing chairman may decline what is put before it
         require_role(ctx.principal, *STAGE_DECIDERS[action][current])
         await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
+        if (Role.CHAIRMAN in STAGE_DECIDERS[action][current]
+                and not ctx.principal.has_any(Role.ADMIN, Role.BOARD)):
+            # declined as the signing chairman: only the chairman who would sign it
+            problem = domain.check_approval_level(level, await _chairman_level(conn, ctx, row))
+            if problem:
+                raise Forbidden(problem)
         reason = data["reason"]
         payload = (ev.NominationRejected(**common, reason=reason) if action is Step.REJECT
                    else ev.NominationReturned(**common, reason=reason))
@@ -432,6 +461,8 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
     await repository.add_step(conn, nomination_id, action.value, after.value,
                               ctx.principal.subject, sorted(ctx.principal.roles), comment,
                               details)
+    if action in (Step.APPROVE, Step.REVOKE):
+        await _flag_award_readers(conn, ctx, row, action)
     out = await get_nomination(conn, nomination_id)
     await ctx.audit(conn, f"nomination.{action.value}", "nomination", str(nomination_id),
                     before, out.model_dump(mode="json", exclude={"steps", "evidence"}))
@@ -439,6 +470,57 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
         await ctx.publish(conn, row["nominee_id"], payload)
     m.NOMINATION_STEPS.labels(action.value).inc()
     return out
+
+
+async def _flag_award_readers(conn: Conn, ctx: Context, row: asyncpg.Record,
+                              action: Step) -> None:
+    """Granting or revoking an award changes what the rules reading the nominee's awards
+    (``held_title_consecutive``, ``no_award_within``) see: the nominee's other appraised or
+    decided nominations of later years whose rule reads awards are flagged for re-appraisal
+    (those rules read only the years before the nominated one)."""
+    verb = "granted" if action is Step.APPROVE else "revoked"
+    reason = (f"the nominee's award {row['form_code']} of {row['year']} was {verb}: "
+              "appraise again")
+    details = {"nomination_id": str(row["nomination_id"]), "form_code": row["form_code"],
+               "year": row["year"], "change": verb}
+    flagged = 0
+    for other in await repository.lock_award_readers(
+            conn, row["nominee_kind"], row["nominee_id"], row["nomination_id"], row["year"]):
+        appraisal: dict[str, Any] = other["appraisal"]
+        reads = appraisal.get("reads_awards")
+        if reads is None:  # appraised before this was recorded: look at the rule it used
+            reads = domain.reads_awards(domain.parse_rule(appraisal["result"]["rule"]))
+        if not reads:
+            continue
+        await repository.update_nomination(conn, other["nomination_id"],
+                                           needs_reappraisal=True, reappraisal_reason=reason)
+        await repository.add_step(conn, other["nomination_id"], "flag_reappraisal",
+                                  other["status"], ctx.principal.subject,
+                                  sorted(ctx.principal.roles), reason, details)
+        await ctx.audit(conn, "nomination.flag_reappraisal", "nomination",
+                        other["nomination_id"],
+                        {"needs_reappraisal": other["needs_reappraisal"]},
+                        {"needs_reappraisal": True, "reason": reason, **details})
+        flagged += 1
+    m.REAPPRAISAL_FLAGS.inc(flagged)
+
+
+async def _chairman_level(conn: Conn, ctx: Context, row: asyncpg.Record) -> AuthorityLevel:
+    """The level a chairman in scope of the proposing unit signs at (by its unit's kind)."""
+    require_role(ctx.principal, Role.CHAIRMAN)
+    assert ctx.principal.unit_id is not None
+    await _in_scope(conn, ctx.principal, row["proposing_unit_id"], row["year"],
+                    "the proposing unit")
+    # the chairman signs today, as its unit stands now; the period starts no later than
+    # today, or a nomination of a year not yet begun made PostgreSQL fail (500)
+    today = _today()
+    day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
+                                          min(date(row["year"], 1, 1), today), today)
+    unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
+    chair = domain.CHAIRMAN_LEVEL.get(unit.kind) if unit else None
+    if chair is None:
+        raise Forbidden("only the chairman of a commune, district or province signs")
+    return chair
 
 
 async def _decision(conn: Conn, ctx: Context, row: asyncpg.Record, level: AuthorityLevel,
@@ -456,19 +538,7 @@ async def _decision(conn: Conn, ctx: Context, row: asyncpg.Record, level: Author
         if Role.ADMIN in ctx.principal.roles:
             signer_level = level
         else:
-            require_role(ctx.principal, Role.CHAIRMAN)
-            assert ctx.principal.unit_id is not None
-            await _in_scope(conn, ctx.principal, row["proposing_unit_id"], row["year"],
-                            "the proposing unit")
-            # the chairman signs today, as its unit stands now; the period starts no later
-            # than today, or a nomination of a year not yet begun made PostgreSQL fail (500)
-            today = _today()
-            day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
-                                                  min(date(row["year"], 1, 1), today), today)
-            unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
-            chair = domain.CHAIRMAN_LEVEL.get(unit.kind) if unit else None
-            if chair is None:
-                raise Forbidden("only the chairman of a commune, district or province signs")
+            chair = await _chairman_level(conn, ctx, row)
             problem = domain.check_approval_level(level, chair)
             if problem:
                 raise Forbidden(problem)
@@ -504,6 +574,21 @@ async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID, file_
     return EvidenceOut(evidence_id=evidence_id, file_name=file_name, media_type=media_type,
                        size_bytes=len(content), sha256=digest, added_by=ctx.principal.subject,
                        added_at=datetime.now(UTC))
+
+
+async def evidence_file(conn: Conn, principal: Principal, nomination_id: uuid.UUID,
+                        evidence_id: uuid.UUID) -> asyncpg.Record:
+    """A file of a dossier, for the board, or for whoever may act on the proposing unit."""
+    row = await repository.nomination(conn, nomination_id)
+    if row is None:
+        raise NotFound(f"nomination {nomination_id} not found")
+    if not principal.has_any(Role.ADMIN, Role.BOARD):
+        await _in_scope(conn, principal, row["proposing_unit_id"], row["year"],
+                        "the proposing unit")
+    found = await repository.evidence_content(conn, nomination_id, evidence_id)
+    if found is None:
+        raise NotFound(f"evidence {evidence_id} not found")
+    return found
 
 
 # --------------------------------------------------------------------------- lists

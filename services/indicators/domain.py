@@ -30,6 +30,7 @@ REDUCTION = "reduction_pp"
 ATTAINMENT = "target_attainment_pct"
 DERIVED = (POOR_RATE, NEAR_POOR_RATE, REDUCTION, ATTAINMENT)
 
+VALUE_BOUND = 10**15  # no reported value is larger in magnitude (VND totals of a province fit)
 RATE_JUMP_PP = 10.0  # a rate that moves more than this in a year is worth a second look
 HISTORY_FACTOR = 0.5  # a value more than 50 % away from last year's is "far outside history"
 HISTORY_MIN_DIFF = 20  # ... and by more than this many (small units move by a few at once)
@@ -113,6 +114,18 @@ def is_on_time(submitted_at: datetime, due: datetime) -> bool:
     return submitted_at < due
 
 
+def check_submitted_at(submitted_at: datetime, year: int, now: datetime | None = None
+                       ) -> str | None:
+    """A back-filled submission of ``year``'s report is an instant from the start of the year
+    before (a generous bound) up to now; a message when it is not."""
+    earliest = datetime.combine(date(year - 1, 1, 1), time(0, 0), tzinfo=VN)
+    latest = now or datetime.now(VN)
+    if not earliest <= submitted_at <= latest:
+        return (f"must be between {earliest.date().isoformat()} and now for a report of "
+                f"{year}")
+    return None
+
+
 # --------------------------------------------------------------------------- validation
 
 def check_values(values: Mapping[str, Value], catalogue: Mapping[str, Indicator],
@@ -142,6 +155,9 @@ def check_values(values: Mapping[str, Value], catalogue: Mapping[str, Indicator]
             continue
         if isinstance(value, float) and not math.isfinite(value):
             err(code, "must be a finite number")
+            continue
+        if abs(value) > VALUE_BOUND:
+            err(code, f"must be between -{VALUE_BOUND:,} and {VALUE_BOUND:,}")
             continue
         if ind.value_type is ValueType.INTEGER and not float(value).is_integer():
             err(code, "must be a whole number")
@@ -246,20 +262,30 @@ class Derived:
 
 
 def derive(values: Mapping[str, Value], previous: Mapping[str, Value] | None,
-           target: Target | None, national_average: float | None = None) -> Derived:
+           target: Target | None, national_average: float | None = None,
+           current_for_reduction: Mapping[str, Value] | None = None) -> Derived:
     """Rates, reduction in points and target attainment. Rounding is left to presentation;
     attainment compares the unrounded reduction with the target. A target that also asks the
-    rate to be at or below the national average is met only when both hold."""
+    rate to be at or below the national average is met only when both hold.
+
+    The reduction compares ``previous`` with ``current_for_reduction`` when given (an
+    aggregate: this year's sums over the units that reported in both years), else with
+    ``values``. A minimum reduction of 0 is met by any reduction of 0 or more; attainment in
+    percent is only given for a minimum above 0."""
     d = Derived(poor_rate_pct=rate(values.get(POOR), values.get(HOUSEHOLDS)),
                 near_poor_rate_pct=rate(values.get(NEAR_POOR), values.get(HOUSEHOLDS)))
+    now = values if current_for_reduction is None else current_for_reduction
     if previous is not None:
         before = rate(previous.get(POOR), previous.get(HOUSEHOLDS))
-        if before is not None and d.poor_rate_pct is not None:
-            d.reduction_pp = before - d.poor_rate_pct
-    if target is not None and d.reduction_pp is not None and target.reduction_pp_min:
-        d.target_attainment_pct = d.reduction_pp / target.reduction_pp_min * 100.0
+        after = rate(now.get(POOR), now.get(HOUSEHOLDS))
+        if before is not None and after is not None:
+            d.reduction_pp = before - after
+    needed = target.reduction_pp_min if target is not None else None
+    if needed is not None and d.reduction_pp is not None:
+        if needed > 0:
+            d.target_attainment_pct = d.reduction_pp / needed * 100.0
         # compared at the precision targets are set with (hundredths of a point)
-        d.target_met = round(d.reduction_pp, 2) >= round(target.reduction_pp_min, 2)
+        d.target_met = round(d.reduction_pp, 2) >= round(needed, 2)
     if national_average is not None and d.poor_rate_pct is not None:
         d.national_average_pct = national_average
         d.at_or_below_national_average = round(d.poor_rate_pct, 2) <= round(national_average, 2)

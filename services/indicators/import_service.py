@@ -125,7 +125,7 @@ def _note(note: str | None, submitted_at: datetime | None, actor: str) -> str | 
     if submitted_at is not None:
         parts.append(f"back-filled historical record: submitted at "
                      f"{submitted_at.astimezone(domain.VN).isoformat()} (Vietnam time), "
-                     f"recorded by {actor} on {date.today().isoformat()}")
+                     f"recorded by {actor} on {datetime.now(domain.VN).date().isoformat()}")
     return "; ".join(parts) or None
 
 

@@ -17,14 +17,16 @@ import io
 import math
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from chungtay_common.contracts.indicators import Value
 from chungtay_common.errors import FieldError, InvalidInput, PayloadTooLarge
-from services.indicators.domain import VN
+from services.indicators.domain import VN, check_submitted_at
 
 YEAR = "Năm"
 UNIT_CODE = "Mã đơn vị"
@@ -103,9 +105,15 @@ def parse_csv(body: bytes, *, max_rows: int) -> list[ImportRow]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput.on("body", "a CSV file must be UTF-8") from exc
+    if "\x00" in text:
+        raise InvalidInput.on("body", "must not contain the NUL character")
     reader = csv.reader(io.StringIO(text))
-    return _rows({CSV_SHEET: ((n, row) for n, row in enumerate(reader, start=1))}, max_rows,
-                 year_column_required=True)
+    try:  # the reader is lazy: a bad field (e.g. over csv's 128 KiB limit) shows up in _rows
+        return _rows({CSV_SHEET: ((n, row) for n, row in enumerate(reader, start=1))},
+                     max_rows, year_column_required=True)
+    except csv.Error as exc:
+        raise InvalidInput.on("body", f"is not a readable CSV file (line {reader.line_num}: "
+                                      f"{exc})") from exc
 
 
 def parse_xlsx(body: bytes, *, max_rows: int) -> list[ImportRow]:
@@ -118,9 +126,13 @@ def parse_xlsx(body: bytes, *, max_rows: int) -> list[ImportRow]:
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise InvalidInput.on("body", "is not a readable XLSX workbook") from exc
     try:
+        # the sheets are read lazily, inside _rows: a broken sheet is found there
         sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]] = {
             str(ws.title): _xlsx_rows(ws) for ws in book.worksheets}
         return _rows(sheets, max_rows, year_column_required=False)
+    except (ParseError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError,
+            TypeError, OSError) as exc:
+        raise InvalidInput.on("body", "is not a readable XLSX workbook") from exc
     finally:
         book.close()
 
@@ -141,17 +153,36 @@ def _xlsx_rows(ws: Any) -> Iterator[tuple[int, list[Any]]]:
         yield n, cells
 
 
+class _Budget:
+    """Every row read counts against the limit, blank ones too (a workbook may hold a
+    million empty rows), apart from each sheet's header."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.left = max_rows
+
+    def take(self, rows: Iterable[tuple[int, Sequence[Any]]]
+             ) -> Iterator[tuple[int, Sequence[Any]]]:
+        for item in rows:
+            if self.left <= 0:
+                raise InvalidInput.on("body", f"more than {self.max_rows} rows: split the "
+                                              "file")
+            self.left -= 1
+            yield item
+
+
 def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
           *, year_column_required: bool) -> list[ImportRow]:
     errors = _Errors()
     out: list[ImportRow] = []
     seen: dict[tuple[int, str, str], str] = {}
-    total = 0
+    budget = _Budget(max_rows)
     for sheet, rows in sheets.items():
-        iterator = iter(rows)
+        iterator = budget.take(rows)
         header_row = next(((n, r) for n, r in iterator if any(_text(c) for c in r)), None)
         if header_row is None:
             continue  # an empty sheet is no problem
+        budget.left += 1  # the header is not a row of values
         hn, header = header_row
         columns = _header(sheet, hn, header, year_column_required, errors)
         if columns is None:
@@ -167,9 +198,6 @@ def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
         for n, raw in iterator:
             if not any(_text(c) for c in raw):
                 continue
-            total += 1
-            if total > max_rows:
-                raise InvalidInput.on("body", f"more than {max_rows} rows: split the file")
             row = _row(sheet, n, raw, columns, sheet_year, errors)
             if row is None:
                 continue
@@ -251,6 +279,8 @@ def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
         if parsed is None:
             errors.add(sheet, n, SUBMITTED_AT, "must be a date (YYYY-MM-DD) or a date and "
                                                "time (YYYY-MM-DDTHH:MM, Vietnam time)")
+        elif year is not None and (problem := check_submitted_at(parsed, year)):
+            errors.add(sheet, n, SUBMITTED_AT, problem)
         submitted_at = parsed
     if len(errors.items) > before:
         return None
@@ -311,7 +341,7 @@ def _instant(c: Any) -> datetime | None:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(9, 0), tzinfo=VN)
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN)
 

@@ -227,11 +227,13 @@ async def versions(conn: Conn, report_id: uuid.UUID) -> list[asyncpg.Record]:
 
 async def earlier_values(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
                          ) -> list[tuple[int, dict[str, Any]]]:
-    """The unit's submitted values of earlier years (any campaign), oldest first."""
+    """The unit's submitted values of earlier years in the same campaign, oldest first.
+    Another campaign's figures are not compared with: campaigns may count by different
+    poverty standards (2016–2020 and 2021–2025 do not compare)."""
     rows = await conn.fetch(
-        'SELECT DISTINCT ON (year) year, submitted_values AS "values" FROM reports'
-        " WHERE unit_id = $1 AND year < $2 AND submitted_values IS NOT NULL"
-        " ORDER BY year, (campaign_id = $3) DESC, updated_at DESC",
+        'SELECT year, submitted_values AS "values" FROM reports'
+        " WHERE campaign_id = $3 AND unit_id = $1 AND year < $2"
+        " AND submitted_values IS NOT NULL ORDER BY year",
         unit_id, year, campaign_id)
     return [(r["year"], r["values"]) for r in rows]
 
@@ -248,10 +250,12 @@ async def reports_of_year(conn: Conn, campaign_id: uuid.UUID, year: int,
 
 
 async def cycles_past_due(conn: Conn) -> list[asyncpg.Record]:
+    """Cycles whose due date has passed since their campaign was created (a cycle already
+    past when its campaign was created is never noticed: see ``service.emit_overdue``)."""
     return list(await conn.fetch(
         "SELECT c.campaign_id, c.participating_kinds, rc.year, rc.due_at"
         " FROM reporting_cycles rc JOIN campaigns c USING (campaign_id)"
-        " WHERE rc.due_at <= now() ORDER BY rc.due_at"))
+        " WHERE rc.due_at <= now() AND rc.due_at > c.created_at ORDER BY rc.due_at"))
 
 
 async def missing_at_due(conn: Conn, campaign_id: uuid.UUID, year: int, due: datetime,

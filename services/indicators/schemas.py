@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from chungtay_common.contracts.indicators import (
     Aggregation,
@@ -19,13 +19,22 @@ from chungtay_common.contracts.indicators import (
     Year,
 )
 from chungtay_common.contracts.registration import UnitKind
-from services.indicators.domain import ReportStatus
+from chungtay_common.models import RequestModel
+from services.indicators.domain import VALUE_BOUND, ReportStatus
+
+MAX_HOUSEHOLDS = 10_000_000
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+# a catalogue bound: finite, and no larger than a reported value may be
+Bound = (Annotated[int, Field(ge=-VALUE_BOUND, le=VALUE_BOUND)]
+         | Annotated[float, Field(ge=-VALUE_BOUND, le=VALUE_BOUND, allow_inf_nan=False)])
+Points = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+# a number of households (a province has a few hundred thousand; the column is a 4-byte int)
+Households = Annotated[int, Field(ge=0, le=MAX_HOUSEHOLDS)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(RequestModel):
+    pass
 
 
 class CampaignIn(_In):
@@ -33,7 +42,7 @@ class CampaignIn(_In):
     name: Text
     first_year: Year
     last_year: Year
-    legal_basis: list[LegalDocument] = []
+    legal_basis: list[LegalDocument] = Field(default_factory=list)
     participating_kinds: list[UnitKind] = Field(
         default_factory=lambda: [UnitKind.DISTRICT, UnitKind.COMMUNE, UnitKind.AGENCY,
                                  UnitKind.MASS_ORG], min_length=1)
@@ -61,8 +70,8 @@ class IndicatorIn(_In):
     name_en: Text
     unit_of_measure: Annotated[str, StringConstraints(min_length=1, max_length=40)]
     value_type: ValueType = ValueType.INTEGER
-    min_value: Value | None = 0
-    max_value: Value | None = None
+    min_value: Bound | None = 0
+    max_value: Bound | None = None
     reported_by: list[UnitKind] = Field(min_length=1)
     required: bool = False
 
@@ -85,10 +94,10 @@ class IndicatorOut(BaseModel):
 
 
 class TargetIn(_In):
-    reduction_pp_min: float | None = Field(default=None, ge=0, le=100)
-    reduction_pp_max: float | None = Field(default=None, ge=0, le=100)
-    households_out_min: int | None = Field(default=None, ge=0)
-    households_out_max: int | None = Field(default=None, ge=0)
+    reduction_pp_min: Points | None = None
+    reduction_pp_max: Points | None = None
+    households_out_min: Households | None = None
+    households_out_max: Households | None = None
     at_most_national_average: bool = False
     source: str | None = Field(default=None, max_length=500)
 
@@ -100,7 +109,7 @@ class TargetOut(TargetIn):
 
 
 class NationalAverageIn(_In):
-    poor_rate_pct: float = Field(ge=0, le=100)
+    poor_rate_pct: Points
     source: Text
 
 
@@ -180,11 +189,17 @@ class StatusBoard(BaseModel):
 
 
 class AggregateOut(BaseModel):
+    """``reports``: submitted reports of the year (the sums and rates are over them);
+    ``previous_reports``: of the year before; ``reduction_reports``: units that reported in
+    both years, over which both years are summed for the reduction in points."""
+
     campaign_id: uuid.UUID
     year: int
     unit_id: uuid.UUID
     level: UnitKind
     reports: int
+    previous_reports: int
+    reduction_reports: int
     values: dict[str, Value]
     derived: DerivedOut
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
-from chungtay_common import hierarchy
+from chungtay_common import audit, hierarchy
 from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
 from chungtay_common.context import Context, publish
 from chungtay_common.contracts import indicators as ev
@@ -117,12 +117,16 @@ def _defined(ind: Indicator) -> ev.IndicatorDefined:
 
 
 async def seed_catalogue(conn: Conn, topic: str) -> int:
-    """Put the seed indicators in an empty catalogue (at start-up); return how many."""
+    """Put the seed indicators in an empty catalogue (at start-up), each recorded in the
+    audit log as the system's; return how many."""
     await repository.lock_catalogue(conn)
     if await repository.catalogue(conn):
         return 0
     for ind in domain.SEED_CATALOGUE:
         saved = await repository.save_indicator(conn, ind, SYSTEM_ACTOR.subject)
+        await audit.record(conn, actor=SYSTEM_ACTOR, action="indicator.seed",
+                           entity_type="indicator", entity_id=saved.code, before=None,
+                           after=asdict(saved))
         await _system_publish(conn, topic, saved.code, _defined(saved))
     return len(domain.SEED_CATALOGUE)
 
@@ -277,7 +281,8 @@ def _may_review(principal: Principal, unit: UnitOnDate) -> None:
         raise Forbidden("a report is reviewed by the level right above its unit")
 
 
-def _check_backfill(principal: Principal, action: Action, submitted_at: datetime) -> None:
+def _check_backfill(principal: Principal, action: Action, submitted_at: datetime,
+                    year: int) -> None:
     """A historical submission time is only recorded by an administrator back-filling records
     kept before the system existed; the version note and the audit row say so."""
     if Role.ADMIN not in principal.roles:
@@ -286,6 +291,9 @@ def _check_backfill(principal: Principal, action: Action, submitted_at: datetime
         raise InvalidInput.on("submitted_at", "is only recorded with a submission")
     if submitted_at.tzinfo is None or submitted_at > datetime.now(UTC):
         raise InvalidInput.on("submitted_at", "must be a past instant with a time zone")
+    problem = domain.check_submitted_at(submitted_at, year)
+    if problem:
+        raise InvalidInput.on("submitted_at", problem)
 
 
 async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id: uuid.UUID,
@@ -295,7 +303,7 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
     """Save, submit, return, accept or reopen a report: one new version each time.
     ``submitted_at`` back-fills a historical submission (administrator only)."""
     if submitted_at is not None:
-        _check_backfill(ctx.principal, action, submitted_at)
+        _check_backfill(ctx.principal, action, submitted_at, year)
     s = await _subject(conn, campaign_id, unit_id, year)
     ancestry = await hierarchy.ancestry(conn, unit_id, s.ref_day)
     if action in (Action.SAVE, Action.SUBMIT):
@@ -470,40 +478,51 @@ async def status_board(conn: Conn, campaign_id: uuid.UUID, year: int,
 async def aggregate(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID,
                     level: UnitKind) -> AggregateOut:
     """Sums of the submitted reports of the units of kind ``level`` under ``unit_id``, and the
-    rates derived from those sums (never an average of rates)."""
+    rates derived from those sums (never an average of rates).
+
+    The reduction in points compares like with like: both years' sums over the units that
+    reported in both (``reduction_reports`` of them), so a unit missing one year does not
+    make a fake reduction (or increase). The rates of the year are over all its reports."""
     await _campaign_year(conn, campaign_id, year)
     catalogue = await repository.catalogue(conn)
 
-    async def sums(y: int) -> tuple[int, dict[str, Value]]:
+    async def submitted(y: int) -> dict[uuid.UUID, dict[str, Value]]:
         day = await hierarchy.last_day_active(conn, unit_id, date(y, 1, 1), date(y, 12, 31))
         if day is None:
-            return 0, {}
+            return {}
         units = [u.unit_id for u in await hierarchy.subtree(conn, unit_id, day)
                  if u.kind is level]
         # what was submitted, not a draft being corrected
-        reports = [r for r in (await repository.reports_of_year(conn, campaign_id, y,
-                                                                units)).values()
-                   if r["submitted_values"] is not None]
-        return len(reports), domain.aggregate((r["submitted_values"] for r in reports),
-                                              catalogue)
+        return {u: r["submitted_values"] for u, r in (await repository.reports_of_year(
+            conn, campaign_id, y, units)).items() if r["submitted_values"] is not None}
 
-    count, values = await sums(year)
+    now = await submitted(year)
     if await hierarchy.last_day_active(conn, unit_id, date(year, 1, 1),
                                        date(year, 12, 31)) is None:
         raise InvalidInput.on("unit_id", f"is not a unit active in {year}")
-    previous_count, previous = await sums(year - 1)
+    before = await submitted(year - 1)
+    both = sorted(set(now) & set(before))
+    values = domain.aggregate(now.values(), catalogue)
     target = await repository.target(conn, campaign_id, year, unit_id)
-    d = domain.derive(values, previous if previous_count else None, target,
-                      await repository.national_average(conn, year))
+    d = domain.derive(values, domain.aggregate((before[u] for u in both), catalogue)
+                      if both else None, target,
+                      await repository.national_average(conn, year),
+                      current_for_reduction=domain.aggregate((now[u] for u in both), catalogue))
     return AggregateOut(campaign_id=campaign_id, year=year, unit_id=unit_id, level=level,
-                        reports=count, values=values, derived=_derived_out(d))
+                        reports=len(now), previous_reports=len(before),
+                        reduction_reports=len(both), values=values, derived=_derived_out(d))
 
 
 # --------------------------------------------------------------------------- overdue
 
 
 async def emit_overdue(conn: Conn, topic: str) -> int:
-    """Send ``report.overdue`` once for each unit still missing its report after a due date."""
+    """Send ``report.overdue`` once for each unit still missing its report after a due date.
+
+    Only due dates that pass while the campaign exists count: a cycle whose due date was
+    already past when the campaign was created (a campaign set up afterwards, whose earlier
+    years are back-filled) never sends ``report.overdue``: nobody could have reported in time
+    in a campaign that did not exist. Its status board still shows who is late or missing."""
     sent = 0
     for cycle in await repository.cycles_past_due(conn):
         due: datetime = cycle["due_at"]

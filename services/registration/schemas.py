@@ -6,13 +6,14 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from chungtay_common.contracts.registration import UnitCode, UnitKind, UnitName, UnitVersion
+from chungtay_common.models import RequestModel
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(RequestModel):
+    pass
 
 
 class NewUnit(_In):

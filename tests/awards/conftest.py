@@ -72,7 +72,7 @@ async def awards_registration(stack: TestStack) -> AsyncIterator[httpx.AsyncClie
         yield client
 
 
-async def _json_codecs(conn: asyncpg.Connection) -> None:
+async def json_codecs(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads,
                                   schema="pg_catalog")
@@ -83,7 +83,7 @@ async def awards_db(stack: TestStack, awards: httpx.AsyncClient
                     ) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the service's database (migrated by ``awards``)."""
     conn = await asyncpg.connect(awards_settings(stack).dsn())
-    await _json_codecs(conn)
+    await json_codecs(conn)
     try:
         yield conn
     finally:
@@ -106,17 +106,25 @@ class Facts:
         body = json.dumps(env.model_dump(mode="json", serialize_as_any=True)).encode()
         await self.producer.send_and_wait(self.topic, body, key=str(unit_id).encode())
 
-    async def report(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
-                     households: int = HOUSEHOLDS, on_time: bool = True,
-                     extra: dict[str, float] | None = None) -> None:
+    def submitted(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
+                  households: int = HOUSEHOLDS, on_time: bool = True,
+                  extra: dict[str, float] | None = None) -> ReportSubmitted:
+        """The ``report.submitted`` payload the indicators service would send."""
         due = datetime(year + 1, 1, 15, tzinfo=UTC)
         submitted = datetime(year + 1, 1, 10 if on_time else 20, tzinfo=UTC)
-        await self._send(unit_id, ReportSubmitted(
+        return ReportSubmitted(
             report_id=uuid.uuid5(self.campaign_id, f"{unit_id}:{year}"),
             campaign_id=self.campaign_id, unit_id=unit_id, year=year, version=version,
             values={"households_total": households, "poor_households": poor, **(extra or {})},
             submitted_at=submitted, due_at=due, on_time=on_time, resubmission=version > 1,
-            warnings=[]))
+            warnings=[])
+
+    async def report(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
+                     households: int = HOUSEHOLDS, on_time: bool = True,
+                     extra: dict[str, float] | None = None) -> None:
+        await self._send(unit_id, self.submitted(unit_id, year, poor, version=version,
+                                                 households=households, on_time=on_time,
+                                                 extra=extra))
 
     async def target(self, unit_id: uuid.UUID, year: int, reduction_pp_min: float) -> None:
         await self._send(unit_id, TargetSet(
@@ -216,7 +224,7 @@ async def world(stack: TestStack, awards: httpx.AsyncClient,
     short = await register("commune", "xa", "Xã Trọng Hóa", district_a)
     late = await register("commune", "xa", "Xã Hóa Sơn", district_a)
     cand = [await register("commune", "xa", f"Xã Thanh {i}", district_b) for i in range(3)]
-    pool = [await register("commune", "xa", f"Xã Dân Hóa {i}", district_a) for i in range(8)]
+    pool = [await register("commune", "xa", f"Xã Dân Hóa {i}", district_a) for i in range(12)]
     w = World(province, district_a, district_b, commune, village, short, late,
               cand_eligible=cand[0], cand_short=cand[1], cand_nominated=cand[2], pool=pool)
     everyone = [province, district_a, district_b, commune, village, short, late, *cand, *pool]

@@ -4,6 +4,7 @@ evidence and the lists."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,18 +16,24 @@ import httpx
 import pytest
 
 from chungtay_common.auth import Role
+from chungtay_common.events import Actor, new_envelope
+from services.awards.consumers import on_report_submitted
 from services.awards.domain import SEED_FORMS
 from tests.awards.conftest import (
     DECISION,
     POOR_BEFORE,
+    TARGET_PP,
     YEAR,
     Facts,
     Flow,
     Json,
     Tokens,
     World,
+    awards_settings,
     eventually,
+    json_codecs,
 )
+from tests.conftest import TestStack
 
 LDTT = "lao_dong_tien_tien"  # individuals; the district chairman grants it
 GKH = "giay_khen_chu_tich_huyen"  # collectives; district chairman; report on time + target
@@ -857,3 +864,226 @@ async def test_enrollment_is_looked_at_again_on_submission(
     assert r.status_code == 201, r.text
     n = await flow.submit(n)
     assert n["enrolled"] is True and "not_enrolled" not in n["flags"]
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+CSTDCS = "chien_si_thi_dua_co_so"  # individuals; needs LDTT held the year before
+
+
+async def test_a_chairman_declines_only_a_form_of_its_own_level(
+    flow: Flow, tokens: Tokens, world: World,
+) -> None:
+    n = await flow.to(await flow.nominate(LDTT, flow.person()), "appraised")
+    # in scope of the proposing commune, but LDTT is signed by the district's chairman
+    for wrong in (world.commune, world.province):
+        r = await flow.take(n, "reject", tokens.chairman(wrong), {"reason": "Không ký"},
+                            expect=403)
+        assert "district chairman" in r["detail"], r
+    assert (await get(flow.client, tokens, n))["status"] == "appraised"
+    n = await flow.take(n, "reject", tokens.chairman(world.district_a), {"reason": "Không ký"})
+    assert n["status"] == "rejected"
+
+
+async def test_granting_or_revoking_an_award_flags_the_nominations_that_read_awards(
+    flow: Flow, tokens: Tokens, world: World, awards_db: asyncpg.Connection,
+) -> None:
+    person = flow.person()
+    district_chair = tokens.chairman(world.district_a)
+    earlier = await flow.to(await flow.nominate(LDTT, person, year=YEAR - 1), "appraised")
+    reader = await flow.to(await flow.nominate(CSTDCS, person), "appraised")
+    assert reader["appraisal"]["eligible"] is False  # no LDTT held in YEAR - 1 yet
+    assert reader["appraisal"]["reads_awards"] is True
+    # a nomination of the same nominee of an earlier year does not read that award
+    older = await flow.to(await flow.nominate(CSTDCS, person, year=YEAR - 2), "appraised")
+
+    await flow.take(earlier, "approve", district_chair, DECISION)
+    flagged = await get(flow.client, tokens, reader)
+    assert flagged["needs_reappraisal"] is True and "needs_reappraisal" in flagged["flags"]
+    assert f"{LDTT} of {YEAR - 1} was granted" in flagged["reappraisal_reason"]
+    step = flagged["steps"][-1]
+    assert (step["step"], step["status"], step["actor"]) == (
+        "flag_reappraisal", "appraised", f"chairman-{world.district_a}")
+    assert step["details"]["nomination_id"] == earlier["nomination_id"]
+    assert (await get(flow.client, tokens, older))["needs_reappraisal"] is False
+    await flow.take(reader, "approve", district_chair, DECISION, expect=409)
+    reader = await flow.appraise(flagged)
+    assert reader["appraisal"]["eligible"] is True and reader["needs_reappraisal"] is False
+
+    revoke: Json = {"reason": "Hồ sơ khai man", "decision": {
+        "number": "790/QĐ-UBND", "signed_on": "2025-06-01", "signer": "Chủ tịch huyện"}}
+    await flow.take(earlier, "revoke", district_chair, revoke)
+    flagged = await get(flow.client, tokens, reader)
+    assert flagged["needs_reappraisal"] is True
+    assert f"{LDTT} of {YEAR - 1} was revoked" in flagged["reappraisal_reason"]
+    audit = await awards_db.fetch(
+        "SELECT actor, before, after FROM audit_log WHERE entity_id = $1"
+        " AND action = 'nomination.flag_reappraisal' ORDER BY id", reader["nomination_id"])
+    assert [(a["actor"], a["after"]["change"]) for a in audit] == [
+        (f"chairman-{world.district_a}", "granted"), (f"chairman-{world.district_a}",
+                                                      "revoked")]
+    again = await flow.appraise(flagged)
+    assert again["appraisal"]["eligible"] is False
+
+
+async def test_a_nomination_flagged_for_reappraisal_is_not_forwarded(
+    flow: Flow, tokens: Tokens, world: World, facts: Facts, awards: httpx.AsyncClient,
+) -> None:
+    code = "thu_bang_khen_chinh_phu_flag"
+    r = await awards.post("/v1/forms", headers=tokens.board, json={
+        "code": code, "name_vi": "Bằng khen của Chính phủ (thử)", "category": "commendation",
+        "for_whom": "collective", "authority_level": "prime_minister",
+        "rule": {"type": "reduction_meets_target"}})
+    assert r.status_code == 201, r.text
+    commune = world.eligible_commune()
+    n = await flow.to(await flow.nominate(code, flow.unit(commune)), "appraised")
+    await facts.report(commune, YEAR, 790, version=2)
+    async for attempt in eventually():
+        with attempt:
+            flagged = await get(awards, tokens, n)
+            assert flagged["needs_reappraisal"] is True
+    r = await awards.post(f"/v1/nominations/{n['nomination_id']}/forward",
+                          headers=tokens.board, json={})
+    assert r.status_code == 409 and "appraise it again" in r.json()["detail"], r.text
+    assert (await get(awards, tokens, n))["status"] == "appraised"
+    again = await flow.appraise(flagged)
+    forwarded = await flow.take(again, "forward", tokens.board, {})
+    assert forwarded["status"] == "forwarded"
+
+
+async def test_a_correction_consumed_while_appraising_is_read_or_flags_it(
+    stack: TestStack, flow: Flow, tokens: Tokens, world: World, facts: Facts,
+) -> None:
+    """The consumer stores a corrected report in a transaction that is still open when the
+    board appraises: the appraisal waits for it and reads the correction (before, it read the
+    old version and nothing flagged it)."""
+    commune = world.eligible_commune()
+    n = await flow.to(await flow.nominate(GKH, flow.unit(commune)), "reviewed")
+    env = new_envelope(payload=facts.submitted(commune, YEAR, 790, version=2),
+                       producer="indicators", subject_id=str(commune),
+                       actor=Actor(subject="indicators-test", roles=["reporter"]))
+    conn = await asyncpg.connect(awards_settings(stack).dsn())
+    await json_codecs(conn)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        await on_report_submitted(conn, env)  # the facts row is now locked, version 2
+        appraisal = asyncio.create_task(flow.appraise(n))
+        await asyncio.sleep(1.0)
+        waited = not appraisal.done()
+        await tx.commit()
+        appraised = await appraisal
+    finally:
+        await conn.close()
+    after = await get(flow.client, tokens, appraised)
+    assert after["appraisal"]["report_versions"][str(YEAR)] == 2 or after["needs_reappraisal"]
+    assert waited
+    assert after["appraisal"]["result"]["facts"]["parts"][1]["facts"]["reduction_pp"] == (
+        pytest.approx(2.1))
+
+
+async def test_a_unit_that_existed_for_part_of_the_year_is_enrolled(
+    flow: Flow, tokens: Tokens, world: World, awards: httpx.AsyncClient,
+    awards_registration: httpx.AsyncClient, awards_db: asyncpg.Connection,
+) -> None:
+    admin = tokens.admin
+    r = await awards_registration.post("/v1/units", headers=admin, json={
+        "kind": "commune", "subkind": "xa", "name": f"Xã Tạm {uuid.uuid4().hex[:6]}",
+        "code": f"9{uuid.uuid4().int % 10**6:06d}", "parent_id": str(world.district_a),
+        "valid_from": f"{YEAR}-03-01"})
+    assert r.status_code == 201, r.text
+    unit = uuid.UUID(r.json()["unit_id"])
+    r = await awards_registration.post(f"/v1/units/{unit}/close", headers=admin, json={
+        "effective_date": f"{YEAR}-09-01", "reason": "Sáp nhập"})
+    assert r.status_code == 200, r.text
+    async for attempt in eventually():
+        with attempt:
+            assert await awards_db.fetchval(
+                "SELECT valid_to FROM unit_versions WHERE unit_id = $1", unit) is not None
+    r = await awards.put(f"/v1/enrollment-windows/{YEAR}", headers=tokens.board,
+                         json={"closes_on": (date.today() + timedelta(days=30)).isoformat()})
+    assert r.status_code == 200, r.text
+    r = await awards.post("/v1/enrollments", headers=tokens.reporter(world.district_a), json={
+        "unit_id": str(world.district_a), "year": YEAR,
+        "items": [{"form_code": GKH, "nominee": flow.unit(unit)}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["items"][0]["nominee"]["unit_id"] == str(unit)
+
+
+async def test_a_promoted_person_is_the_same_nominee(flow: Flow, tokens: Tokens,
+                                                    world: World) -> None:
+    person = flow.person()
+    earlier = await flow.to(await flow.nominate(LDTT, {**person, "position": "cán bộ"},
+                                                year=YEAR - 1), "appraised")
+    await flow.take(earlier, "approve", tokens.chairman(world.district_a), DECISION)
+    promoted = await flow.to(await flow.nominate(CSTDCS, {**person, "position": "phó chủ tịch"}),
+                             "appraised")
+    assert promoted["nominee"]["nominee_id"] == earlier["nominee"]["nominee_id"]
+    assert promoted["nominee_details"] == {"position": "phó chủ tịch"}
+    assert promoted["appraisal"]["eligible"] is True  # LDTT held in YEAR - 1
+
+
+async def test_a_rule_value_must_be_finite(awards: httpx.AsyncClient, tokens: Tokens) -> None:
+    for value in (b"Infinity", b"NaN", b"-Infinity", b"1e300"):
+        body = (b'{"rule": {"type": "indicator_at_least", "indicator": "initiatives",'
+                b' "value": ' + value + b'}}')
+        r = await awards.put(f"/v1/forms/{GKH}/rule", content=body,
+                             headers={**tokens.board, "content-type": "application/json"})
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["errors"][0]["field"] == "rule", r.text
+    r = await awards.get(f"/v1/forms/{GKH}/rules", headers=tokens.board)
+    assert [v["version"] for v in r.json()] == [1]
+
+
+async def test_evidence_is_read_only_in_scope(flow: Flow, tokens: Tokens, world: World,
+                                              awards: httpx.AsyncClient) -> None:
+    n = await flow.nominate(LDTT, flow.person())
+    r = await awards.post(f"/v1/nominations/{n['nomination_id']}/evidence", content=b"%PDF-1",
+                          headers={**tokens.reporter(world.commune),
+                                   "content-type": "application/pdf", "x-file-name": "a.pdf"})
+    assert r.status_code == 201, r.text
+    url = f"/v1/nominations/{n['nomination_id']}/evidence/{r.json()['evidence_id']}"
+    for outside in (tokens.reporter(world.short), tokens(Role.COUNCIL, world.district_b),
+                    tokens.chairman(world.district_b), tokens(Role.VIEWER, world.district_b)):
+        r = await awards.get(url, headers=outside)
+        assert r.status_code == 403, r.text
+    for inside in (tokens.reporter(world.commune), tokens.council, tokens.board,
+                   tokens.admin, tokens(Role.VIEWER, world.province)):
+        r = await awards.get(url, headers=inside)
+        assert r.status_code == 200 and r.content == b"%PDF-1", r.text
+    r = await awards.get(f"/v1/nominations/{uuid.uuid4()}/evidence/{uuid.uuid4()}",
+                         headers=tokens.board)
+    assert r.status_code == 404
+    assert (await awards.get(url)).status_code == 401
+
+
+async def test_the_target_set_last_is_the_one_appraised(
+    flow: Flow, world: World, facts: Facts, awards_db: asyncpg.Connection,
+) -> None:
+    commune = world.eligible_commune()
+    other = Facts(facts.producer, facts.topic, awards_db)  # another campaign
+    await other.target(commune, YEAR, 5.0)
+    await other.held({}, {(commune, YEAR)})
+    n = await flow.to(await flow.nominate(GKH, flow.unit(commune)), "appraised")
+    parts = {p["rule"]["type"]: p for p in n["appraisal"]["result"]["facts"]["parts"]}
+    assert parts["reduction_meets_target"]["facts"]["required_pp"] == 5.0
+    assert n["appraisal"]["eligible"] is False
+    await facts.target(commune, YEAR, TARGET_PP)  # set again, later: that one counts
+    async for attempt in eventually():
+        with attempt:
+            assert await awards_db.fetchval(
+                "SELECT reduction_pp_min FROM unit_targets WHERE unit_id = $1"
+                " ORDER BY set_at DESC LIMIT 1", commune) == TARGET_PP
+    n = await flow.appraise(n)
+    assert n["appraisal"]["eligible"] is True
+
+
+async def test_seeded_forms_are_in_the_audit_log(awards: httpx.AsyncClient,
+                                                 awards_db: asyncpg.Connection) -> None:
+    rows = await awards_db.fetch(
+        "SELECT actor, entity_id, after FROM audit_log WHERE action = 'award_form.seed'"
+        " ORDER BY id")
+    assert [r["entity_id"] for r in rows] == [form.code for form, _ in SEED_FORMS]
+    assert {r["actor"] for r in rows} == {"system"}
+    assert rows[0]["after"]["rule_version"] == 1

@@ -25,6 +25,7 @@ from services.awards.domain import (
     evaluate,
     next_status,
     parse_rule,
+    reads_awards,
     reduction_pp,
     rule_json,
     years_used,
@@ -302,3 +303,22 @@ def test_years_used() -> None:
                       {"any": [{"type": "reduction_meets_target"},
                                {"type": "no_award_within", "years": 1}]}]}
     assert years_used(parse_rule(nested), Y) == [Y - 1, Y]
+
+
+def test_reads_awards() -> None:
+    assert reads_awards(parse_rule({"type": "no_award_within", "years": 1})) is True
+    assert reads_awards(parse_rule({"type": "held_title_consecutive", "form_code": "x",
+                                    "years": 2})) is True
+    assert reads_awards(parse_rule({"type": "reduction_meets_target"})) is False
+    assert reads_awards(parse_rule({"all": [{"type": "report_on_time"}, {"any": [
+        {"type": "reduction_meets_target"}, {"type": "no_award_within", "years": 1}]}]}))
+    assert not reads_awards(parse_rule({"any": [{"type": "report_on_time"},
+                                                {"type": "escaped_meets_target"}]}))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e16])
+def test_indicator_at_least_value_is_finite_and_bounded(value: float) -> None:
+    with pytest.raises(ValidationError):
+        parse_rule({"type": "indicator_at_least", "indicator": "initiatives", "value": value})
+    with pytest.raises(ValidationError):
+        parse_rule({"type": "reduction_at_least", "points": value})

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 from chungtay_common.settings import Environment, ServiceSettings
 
@@ -14,3 +14,19 @@ def test_no_secret_has_a_default_outside_development() -> None:
     ok = ServiceSettings(environment=Environment.PRODUCTION, pg_password=SecretStr("p"),
                          jwt_public_key=SecretStr("k"), service_name="registration")
     assert ok.database == "chungtay_registration"
+
+
+def test_request_models_refuse_the_nul_character_naming_the_field() -> None:
+    from chungtay_common.models import RequestModel
+
+    class Body(RequestModel):
+        name: str
+        tags: list[str] = Field(default_factory=list)
+        nested: dict[str, str] = Field(default_factory=dict)
+
+    assert Body(name="Xã Một").name == "Xã Một"
+    for bad in ({"name": "a\x00"}, {"name": "a", "tags": ["ok", "b\x00"]},
+                {"name": "a", "nested": {"k": "\x00"}}):
+        with pytest.raises(ValidationError) as exc:
+            Body(**bad)  # type: ignore[arg-type]
+        assert "NUL" in str(exc.value)

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from chungtay_common.auth import Role
-from tests.conftest import TestStack
+from chungtay_common.db import drop_database, ensure_database
+from chungtay_common.settings import ServiceSettings
+from chungtay_common.stack import ensure_topics
+from tests.conftest import TestStack, delete_topics
 from tests.harness import ServiceProcess
 
 SERVICES = ("registration", "indicators", "awards", "reporting")
@@ -20,10 +23,24 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 @pytest.fixture(scope="module")
 async def services(stack: TestStack) -> AsyncIterator[dict[str, ServiceProcess]]:
-    procs = {name: ServiceProcess(stack, name) for name in SERVICES}
+    """The services on databases and topics of their own: generated requests retire
+    indicators, create campaigns and more, which must not reach the other tests."""
+    namespace = f"{stack.namespace}fz"
+    settings = stack.settings(ServiceSettings, "registration")
+    admin = settings.dsn("postgres")
+    databases = {name: f"{namespace}_{name}" for name in SERVICES}
+    for db in databases.values():
+        await ensure_database(admin, db)
+    await ensure_topics(settings, namespace)
+    procs = {name: ServiceProcess(stack, name, extra_env={
+        "CHUNGTAY_PG_DATABASE": databases[name], "CHUNGTAY_TOPIC_NAMESPACE": namespace})
+        for name in SERVICES}
     await asyncio.gather(*(p.start() for p in procs.values()))
     yield procs
     await asyncio.gather(*(p.stop() for p in procs.values()))
+    for db in databases.values():
+        await drop_database(admin, db)
+    await delete_topics(settings, namespace)
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -636,12 +636,41 @@ async def test_status_board_before_the_due_date_shows_on_time_and_not_yet_due(
     assert got["counts"] == {"on_time": 1, "not_yet_due": 4}
 
 
+async def backdate(db: asyncpg.Connection, campaign_id: uuid.UUID,
+                   created_at: datetime = datetime(2017, 1, 1, tzinfo=UTC)) -> None:
+    """Make a campaign look created at ``created_at`` (as if it had run since then): the test
+    is about the overdue job, not about when campaigns are set up."""
+    await db.execute("UPDATE campaigns SET created_at = $2 WHERE campaign_id = $1",
+                     campaign_id, created_at)
+
+
+async def test_no_overdue_notice_for_a_cycle_already_past_when_the_campaign_was_created(
+    indicators: Service, stack: TestStack, tree: Tree, board: Headers,
+    indicators_db: asyncpg.Connection,
+) -> None:
+    # 2017 and 2018 were due before the campaign existed
+    campaign = await create_campaign(indicators.client, board, (2017, 2018), kinds=("commune",))
+    campaign_id = uuid.UUID(campaign["campaign_id"])
+    await asyncio.sleep(OVERDUE_CHECK_SECONDS * 5)  # the check ran meanwhile
+    assert await indicators_db.fetchval(
+        "SELECT count(*) FROM overdue_notices WHERE campaign_id = $1", campaign_id) == 0
+    assert await indicators_db.fetchval(
+        "SELECT count(*) FROM outbox WHERE event_type = 'report.overdue'"
+        " AND (body->'payload'->>'campaign_id')::uuid = $1", campaign_id) == 0
+    # the status board still shows who is missing
+    got = await status(indicators.client, board, campaign["campaign_id"], 2017, tree.province)
+    assert got["counts"] == {"missing": 3}
+
+
 async def test_report_overdue_goes_out_once_per_missing_unit_even_after_a_restart(
     indicators: Service, stack: TestStack, tree: Tree, board: Headers,
     indicators_db: asyncpg.Connection,
 ) -> None:
     campaign = await create_campaign(indicators.client, board, (2017, 2017), kinds=("commune",))
     campaign_id = uuid.UUID(campaign["campaign_id"])
+    # a cycle already past when its campaign is created is never noticed; this campaign is
+    # made to have existed since before its due date (20 November 2017)
+    await backdate(indicators_db, campaign_id)
     # submitted after the due date: the unit was still missing when it passed
     await ok(act(indicators.client, reporter(stack, tree.commune_a1), campaign["campaign_id"],
                  tree.commune_a1, 2017, "submit", {"values": VALUES}))
@@ -670,3 +699,110 @@ async def test_report_overdue_goes_out_once_per_missing_unit_even_after_a_restar
     assert await sent() == (sorted(communes), sorted(communes))
     r = await indicators.client.get("/health")
     assert r.status_code == 200, r.text
+
+
+# ---------------------------------------------------------------------------------------------
+# review findings
+
+
+async def test_the_aggregate_reduction_compares_the_units_that_reported_both_years(
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers, future: str
+) -> None:
+    a1, a2 = tree.commune_a1, tree.commune_a2
+    await ok(act(api, reporter(stack, a1), future, a1, 2090, "submit", {"values": values(
+        households_total=1000, poor_households=100)}))
+    await ok(act(api, reporter(stack, a2), future, a2, 2090, "submit", {"values": values(
+        households_total=1000, poor_households=300)}))
+    # only A1 reports in 2091: 10 % → 9 %, one point; not 20 % (both) → 9 % (A1 alone)
+    await ok(act(api, reporter(stack, a1), future, a1, 2091, "submit", {"values": values(
+        households_total=1000, poor_households=90)}))
+    await ok(api.put(f"/v1/campaigns/{future}/targets/2091/{tree.district_a}", headers=board,
+                     json={"reduction_pp_min": 1.5}))
+    got = await ok(api.get(f"/v1/campaigns/{future}/aggregates", headers=board,
+                           params={"year": 2091, "unit_id": str(tree.district_a)}))
+    assert (got["reports"], got["previous_reports"], got["reduction_reports"]) == (1, 2, 1)
+    assert got["derived"]["poor_rate_pct"] == pytest.approx(9.0)
+    assert got["derived"]["reduction_pp"] == pytest.approx(1.0)
+    assert got["derived"]["target_met"] is False
+    first = await ok(api.get(f"/v1/campaigns/{future}/aggregates", headers=board,
+                             params={"year": 2090, "unit_id": str(tree.district_a)}))
+    assert (first["reports"], first["previous_reports"], first["reduction_reports"]) == (
+        2, 0, 0)
+    assert first["derived"]["reduction_pp"] is None
+
+
+async def test_a_target_of_zero_is_met_without_an_increase(
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers, future: str
+) -> None:
+    unit, h = tree.commune_a2, reporter(stack, tree.commune_a2)
+    await ok(api.put(f"/v1/campaigns/{future}/targets/2091/{unit}", headers=board,
+                     json={"reduction_pp_min": 0}))
+    await ok(act(api, h, future, unit, 2090, "submit", {"values": values()}))
+    report = await ok(act(api, h, future, unit, 2091, "submit", {"values": values()}))
+    assert report["derived"]["reduction_pp"] == 0
+    assert report["derived"]["target_met"] is True
+    assert report["derived"]["target_attainment_pct"] is None
+
+
+async def test_numbers_out_of_range_are_refused_naming_the_field(
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers, future: str,
+    row_counts: RowCounts,
+) -> None:
+    unit, h = tree.commune_b1, reporter(stack, tree.commune_b1)
+    before = await row_counts()
+    huge = "9" * 400
+    r = await api.post(report_path(future, unit, 2090) + "/submit", headers={**h, **key(),
+                       "content-type": "application/json"},
+                       content=('{"values": {"households_total": 1000, "poor_households": 100,'
+                                f' "resources_state_budget_vnd": {huge}}}}}').encode())
+    assert field_names(r) == ["values.resources_state_budget_vnd"]
+    assert await row_counts() == before
+
+    definition = ('{"code": "t_bound", "name_vi": "Thử", "name_en": "Test",'
+                  ' "unit_of_measure": "count", "reported_by": ["commune"], "max_value": %s}')
+    for bad in ("Infinity", "NaN", "1e300", "-Infinity"):
+        r = await api.post("/v1/indicators", headers={**board, "content-type":
+                                                      "application/json"},
+                           content=(definition % bad).encode())
+        assert field_names(r)[0].startswith("max_value"), (bad, r.text)
+    r = await api.post("/v1/indicators", headers={**board, "content-type": "application/json"},
+                       content=(definition % "null").replace('"max_value": null',
+                                                             '"min_value": NaN').encode())
+    assert field_names(r)[0].startswith("min_value"), r.text
+
+    path = f"/v1/campaigns/{future}/targets/2090/{unit}"
+    for body in ({"households_out_min": 10**12}, {"households_out_max": 2**31},
+                 {"households_out_min": 10_000_001}):
+        r = await api.put(path, headers=board, json=body)
+        assert field_names(r) == list(body), r.text
+    r = await api.put(path, headers={**board, "content-type": "application/json"},
+                      content=b'{"reduction_pp_min": NaN}')
+    assert field_names(r) == ["reduction_pp_min"]
+    assert await row_counts() == before
+
+
+async def test_earlier_years_are_read_in_the_same_campaign_only(
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers, future: str
+) -> None:
+    unit, h = tree.commune_a1, reporter(stack, tree.commune_a1)
+    other = str((await create_campaign(api, board, FUTURE))["campaign_id"])  # another standard
+    await ok(act(api, h, other, unit, 2090, "submit", {"values": values()}))
+    report = await ok(act(api, h, future, unit, 2091, "submit", {"values": values(
+        poor_households=300, near_poor_households=100)}))
+    assert report["warnings"] == []
+    assert report["derived"]["reduction_pp"] is None
+    await ok(api.put(f"/v1/campaigns/{future}/targets/2091/{tree.district_a}", headers=board,
+                     json={"reduction_pp_min": 1.0}))
+    got = await ok(api.get(f"/v1/campaigns/{future}/aggregates", headers=board,
+                           params={"year": 2091, "unit_id": str(tree.district_a)}))
+    assert got["previous_reports"] == 0 and got["derived"]["reduction_pp"] is None
+
+
+async def test_the_seeded_catalogue_is_in_the_audit_log(
+    api: httpx.AsyncClient, indicators_db: asyncpg.Connection
+) -> None:
+    rows = await indicators_db.fetch(
+        "SELECT actor, entity_type, entity_id FROM audit_log WHERE action = 'indicator.seed'"
+        " ORDER BY id")
+    assert [r["entity_id"] for r in rows] == [i.code for i in domain.SEED_CATALOGUE]
+    assert {(r["actor"], r["entity_type"]) for r in rows} == {("system", "indicator")}

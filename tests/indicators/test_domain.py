@@ -67,6 +67,10 @@ def test_valid_values_pass() -> None:
         ({domain.REDUCTION: 1.0}, domain.REDUCTION, "cannot be entered"),
         ({POOR: True}, POOR, "must be a number"),
         ({POOR: float("nan")}, POOR, "must be a finite number"),
+        ({"resources_state_budget_vnd": 10**400}, "resources_state_budget_vnd",
+         "must be between"),
+        ({"initiatives": 10**15 + 1}, "initiatives", "must be between"),
+        ({"initiatives": 1e300}, "initiatives", "must be between"),
     ],
 )
 def test_a_refused_value_names_its_field(values: dict[str, Any], field: str,
@@ -375,3 +379,36 @@ def test_a_target_at_most_the_national_average_needs_both_the_reduction_and_the_
     plain = derive(now, before, Target(reduction_pp_min=2.0), national_average=3.0)
     assert plain.target_met is True and plain.at_or_below_national_average is False
     assert derive(now, before, target).target_met is None  # national average not entered yet
+
+
+def test_a_target_of_zero_is_met_by_no_increase() -> None:
+    zero = Target(reduction_pp_min=0)
+    kept = domain.derive({HOUSEHOLDS: 1000, POOR: 100}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
+    assert kept.reduction_pp == 0 and kept.target_met is True
+    assert kept.target_attainment_pct is None  # no percentage of a zero target
+    down = domain.derive({HOUSEHOLDS: 1000, POOR: 90}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
+    assert down.target_met is True and down.target_attainment_pct is None
+    up = domain.derive({HOUSEHOLDS: 1000, POOR: 101}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
+    assert up.target_met is False
+
+
+def test_the_reduction_may_be_computed_over_other_values_than_the_rates() -> None:
+    """An aggregate: the rate of the year is over every report, the reduction over the units
+    that reported in both years."""
+    d = domain.derive({HOUSEHOLDS: 2000, POOR: 190}, {HOUSEHOLDS: 1000, POOR: 100},
+                      Target(reduction_pp_min=1.0),
+                      current_for_reduction={HOUSEHOLDS: 1000, POOR: 90})
+    assert d.poor_rate_pct == pytest.approx(9.5)
+    assert d.reduction_pp == pytest.approx(1.0) and d.target_met is True
+
+
+@pytest.mark.parametrize(("submitted_at", "ok"), [
+    (datetime(2018, 1, 1, tzinfo=domain.VN), True),
+    (datetime(2019, 11, 18, 9, tzinfo=domain.VN), True),
+    (datetime(2017, 12, 31, 23, 59, tzinfo=domain.VN), False),
+    (datetime(1, 1, 1, tzinfo=domain.VN), False),
+    (datetime(2999, 1, 1, tzinfo=UTC), False),
+])
+def test_a_backfilled_submission_is_from_the_year_before_until_now(submitted_at: datetime,
+                                                                   ok: bool) -> None:
+    assert (domain.check_submitted_at(submitted_at, 2019) is None) is ok

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -82,7 +83,7 @@ VALUES = {"households_total": 1000, "poor_households": 100, "near_poor_household
 
 
 async def test_indicators_events_match_their_schemas(
-    indicators: Service, stack: TestStack, tree: Tree
+    indicators: Service, stack: TestStack, tree: Tree, indicators_db: asyncpg.Connection,
 ) -> None:
     api = indicators.client
     board = bearer(stack, Role.BOARD, unit=tree.province, sub="board")
@@ -94,6 +95,10 @@ async def test_indicators_events_match_their_schemas(
         "legal_basis": [{"number": "1258/QĐ-TTg", "issued_on": "2016-07-01",
                          "title": "Phong trào thi đua"}]}))
     cid = campaign["campaign_id"]
+    # as if the campaign had existed since before its 2017 due date, so that the due date's
+    # passing sends report.overdue (a cycle already past at creation never does)
+    await indicators_db.execute("UPDATE campaigns SET created_at = '2017-01-01T00:00:00Z'"
+                                " WHERE campaign_id = $1", uuid.UUID(cid))
     code = f"t_{uuid.uuid4().hex[:10]}"
     await ok(api.post("/v1/indicators", headers=board, json={
         "code": code, "name_vi": "Chỉ tiêu thử", "name_en": "Test indicator",

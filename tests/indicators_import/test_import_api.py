@@ -288,3 +288,28 @@ async def test_refused_files(api: httpx.AsyncClient, stack: TestStack, campaign:
                        headers={**admin, "content-type": CSV_TYPE})
     assert r.status_code == 422  # no Idempotency-Key
     assert await counts() == before
+
+
+async def test_bad_values_and_fields_are_refused_naming_where(
+        api: httpx.AsyncClient, stack: TestStack, tree: dict[str, Any], campaign: str,
+        counts: Callable[[], Awaitable[dict[str, int]]]) -> None:
+    c = tree["codes"]
+    admin = auth(stack, Role.ADMIN)
+    before = await counts()
+    huge = [*full(2016, c["commune0"]), (2016, c["commune0"], "initiatives", "9" * 400)]
+    r = await post(api, campaign, csv_file(huge), admin, submit="true")
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["sheet csv row 8: Giá trị"]
+    assert "must be between" in r.json()["errors"][0]["message"]
+
+    ancient = csv_file(full(2016, c["commune0"], REQUIRED, "0001-01-01"), extra="Ngày nộp")
+    r = await post(api, campaign, ancient, admin, submit="true")
+    assert r.status_code == 422, r.text
+    assert {e["field"] for e in r.json()["errors"]} == {
+        f"sheet csv row {n}: Ngày nộp" for n in range(2, 8)}
+
+    wide = csv_file([(2016, c["commune0"], "initiatives", "1" + "0" * 140_000)])
+    r = await post(api, campaign, wide, admin)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["body"]
+    assert await counts() == before

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+import time
+import zipfile
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook
 
 from chungtay_common.errors import InvalidInput, PayloadTooLarge
-from services.indicators import imports
+from services.indicators import import_service, imports
+from services.indicators.domain import VN
 from services.indicators.imports import CSV_TYPE, XLSX_TYPE, parse
 
 HEADER = "Năm,Mã đơn vị,Mã chỉ tiêu,Giá trị\n"
@@ -171,3 +176,84 @@ def test_templates_read_back() -> None:
             parse(body, media, max_bytes=1_000_000, max_rows=10)
         assert list(fields(exc)) == [
             f"sheet {'csv' if media == CSV_TYPE else '2019'} row 2: Giá trị"]
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_a_csv_field_over_the_csv_limit_is_refused() -> None:
+    body = csv_body("2019,1,poor_households,1", '2019,2,poor_households,"' + "9" * 140_000 + '"')
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, CSV_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert list(fields(exc)) == ["body"]
+    assert "not a readable CSV" in fields(exc)["body"]
+
+
+def _with_sheet_xml(body: bytes, replace: Callable[[bytes], bytes]) -> bytes:
+    """The workbook with its first sheet's XML replaced."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(body)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = replace(data)
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def test_a_workbook_whose_sheet_is_not_well_formed_is_refused() -> None:
+    good = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          ["1", "poor_households", 2], ["2", "poor_households", 3]]})
+    for broken in (lambda x: x[: len(x) // 2], lambda x: x.replace(b"</sheetData>", b"<c>")):
+        with pytest.raises(InvalidInput) as exc:
+            parse(_with_sheet_xml(good, broken), XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+        assert fields(exc) == {"body": "is not a readable XLSX workbook"}
+
+
+def test_blank_rows_count_against_the_row_limit() -> None:
+    book = Workbook()
+    ws = book.active
+    ws.title = "2019"
+    ws.append(["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"])
+    ws.append(["1", "poor_households", 2])
+    ws.cell(row=5_000, column=1, value="2")
+    ws.cell(row=5_000, column=2, value="poor_households")
+    ws.cell(row=5_000, column=3, value=3)
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(InvalidInput) as exc:
+        parse(out.getvalue(), XLSX_TYPE, max_bytes=1_000_000, max_rows=100)
+    assert fields(exc) == {"body": "more than 100 rows: split the file"}
+    assert len(parse(out.getvalue(), XLSX_TYPE, max_bytes=1_000_000, max_rows=5_000)) == 2
+    # blank lines of a CSV count too
+    body = csv_body("2019,1,poor_households,1", *[""] * 20, "2019,2,poor_households,1")
+    with pytest.raises(InvalidInput):
+        parse(body, CSV_TYPE, max_bytes=1_000_000, max_rows=10)
+
+
+@pytest.mark.parametrize("when", ["0001-01-01", "1990-01-01", "2017-12-31", "9999-12-31",
+                                  "2999-01-01T10:00"])
+def test_a_submission_date_far_from_the_report_year_is_refused(when: str) -> None:
+    body = csv_body(f"2019,1,poor_households,1,{when}", header=HEADER.strip() + ",Ngày nộp\n")
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert list(fields(exc)) == ["sheet csv row 2: Ngày nộp"]
+    assert "must be between 2018-01-01 and now" in fields(exc)["sheet csv row 2: Ngày nộp"]
+
+
+def test_the_backfill_note_dates_the_recording_in_vietnam(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the server's time zone, "recorded on" is today in Vietnam."""
+    today_vn = datetime.now(VN).date()
+    # one of the two is on another day than Vietnam at any instant (UTC-12 and UTC+14)
+    zone = next(z for z in ("Etc/GMT+12", "Pacific/Kiritimati")
+                if datetime.now(ZoneInfo(z)).date() != today_vn)
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert date.today() != today_vn  # the server's day is another one
+        note = import_service._note(None, datetime(2019, 11, 18, 9, tzinfo=VN), "admin")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert note is not None and note.endswith(f"recorded by admin on {today_vn.isoformat()}")
