@@ -6,7 +6,6 @@ Ctrl-C stops the services, and the stack too when this script started it.
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 import re
 import signal
@@ -158,16 +157,19 @@ async def load_indicators_demo(token: str, ids: dict[str, str]) -> None:
         for year, (rate, source) in NATIONAL_AVERAGES.items():
             (await client.put(f"/v1/national-averages/{year}",
                               json={"poor_rate_pct": rate, "source": source})).raise_for_status()
-        with DEMO_TARGETS.open(encoding="utf-8") as f:
-            for t in csv.DictReader(f):
-                (await client.put(
-                    f"/v1/campaigns/{campaign_id}/targets/2017/{ids[t['district_code']]}",
-                    json={"reduction_pp_min": float(t["reduction_pp_min"]),
-                          "reduction_pp_max": float(t["reduction_pp_max"]),
-                          "households_out_min": int(t["households_out_min"]),
-                          "households_out_max": int(t["households_out_max"]),
-                          "source": "Báo Quảng Bình, 3/2017 (chỉ tiêu giảm nghèo năm 2017)"},
-                )).raise_for_status()
+        # the plan's province-wide target: 2-2.5 points a year; by 2020 at most the national rate
+        for year in range(2017, 2021):
+            (await client.put(
+                f"/v1/campaigns/{campaign_id}/targets/{year}/{ids['44']}",
+                json={"reduction_pp_min": 2.0, "reduction_pp_max": 2.5,
+                      "at_most_national_average": year == 2020,
+                      "source": "Kế hoạch của UBND tỉnh Quảng Bình, mục I.1"},
+            )).raise_for_status()
+        (await client.post(
+            f"/v1/campaigns/{campaign_id}/targets/2017/import",
+            params={"source": "Báo Quảng Bình, 3/2017 (chỉ tiêu giảm nghèo năm 2017)"},
+            content=DEMO_TARGETS.read_bytes(), headers={"content-type": "text/csv"},
+        )).raise_for_status()
         started = time.perf_counter()
         r = await client.post(
             f"/v1/campaigns/{campaign_id}/reports/import",

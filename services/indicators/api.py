@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
+from chungtay_common.context import Context
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.errors import UnsupportedMediaType, responses
+from chungtay_common.db import Conn
+from chungtay_common.errors import InvalidInput, UnsupportedMediaType, responses
 from chungtay_common.http import (
     CorrelationId,
     Database,
@@ -314,6 +316,39 @@ async def import_reports(
     return await idempotent_write(
         request, db, principal.subject, idempotency_key,
         lambda conn: import_service.import_reports(conn, ctx, campaign_id, rows, submit, note))
+
+
+@router.post("/campaigns/{campaign_id}/targets/{year}/import", response_model=list[TargetOut],
+             tags=["campaigns"], responses=responses(401, 403, 404, 413, 415, 422),
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": {"schema": {"type": "string"}}}}})
+async def import_targets(
+    campaign_id: uuid.UUID, year: YearPath, request: Request, principal: PrincipalDep,
+    db: DatabaseDep,
+    source: Annotated[str | None, Query(min_length=1, max_length=500,
+                                        description="where the targets come from")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=8,
+                                                  max_length=200)] = None,
+    x_correlation_id: CorrelationId = None,
+) -> JSONResponse:
+    """Set many units' targets for a year from a CSV file in the format of the province's
+    2017 district targets (board); all or nothing."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
+        raise UnsupportedMediaType("send the file as text/csv (UTF-8)")
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.on("body", "must be UTF-8") from exc
+    ctx = request_context(request, principal, x_correlation_id)
+    return await idempotent_write(
+        request, db, principal.subject, idempotency_key,
+        lambda conn: _targets(conn, ctx, campaign_id, year, text, source))
+
+
+async def _targets(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year: int, text: str,
+                   source: str | None) -> list[dict[str, Any]]:
+    done = await import_service.import_targets(conn, ctx, campaign_id, year, text, source)
+    return [t.model_dump(mode="json") for t in done]
 
 
 TemplateYear = Annotated[int, Query(ge=1990, le=2100)]

@@ -9,9 +9,13 @@ nothing.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+
+from pydantic import ValidationError
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import Role
@@ -31,7 +35,7 @@ from services.indicators.imports import (
     ImportRow,
     TemplateRow,
 )
-from services.indicators.schemas import ImportReportsOut
+from services.indicators.schemas import ImportReportsOut, TargetIn, TargetOut
 
 # messages of domain.check_values that are about the indicator, not about its value
 _ABOUT_INDICATOR = ("unknown indicator", "is computed", "is retired", "is not reported by")
@@ -176,3 +180,65 @@ async def template_rows(conn: Conn, campaign_id: uuid.UUID, year: int,
             for u in units if u.code and u.kind.value in campaign["participating_kinds"]
             for ind in entered if u.kind in ind.reported_by]
 
+
+
+TARGET_COLUMNS = ("reduction_pp_min", "reduction_pp_max", "households_out_min",
+                  "households_out_max")
+
+
+def parse_targets_csv(text: str) -> list[tuple[int, str, dict[str, str]]]:
+    """Rows of a targets file in the format of the province's 2017 district targets
+    (``district_code,district_name,reduction_pp_min,reduction_pp_max,households_out_min,
+    households_out_max``; ``unit_code``/``unit_name`` also accepted): (row, code, values)."""
+    if "\x00" in text:
+        raise InvalidInput.on("body", "must not contain the NUL character")
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    fields = reader.fieldnames or []
+    code_col = next((c for c in ("district_code", "unit_code") if c in fields), None)
+    missing = [c for c in TARGET_COLUMNS if c not in fields]
+    if code_col is None or missing:
+        raise InvalidInput.on("header", "needs district_code (or unit_code) and "
+                                        + ", ".join(TARGET_COLUMNS))
+    try:
+        return [(n, (row.get(code_col) or "").strip(), row)
+                for n, row in enumerate(reader, start=2) if any((v or "").strip()
+                                                                for v in row.values())]
+    except csv.Error as exc:
+        raise InvalidInput.on("body", f"is not a readable CSV file: {exc}") from exc
+
+
+async def import_targets(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year: int,
+                         text: str, source: str | None) -> list[TargetOut]:
+    """Set the targets of many units for a year from a CSV file; all or nothing."""
+    rows = parse_targets_csv(text)
+    if len(rows) > 10_000:
+        raise InvalidInput.on("body", "more than 10,000 rows")
+    units = await hierarchy.by_codes(conn, sorted({code for _, code, _ in rows}),
+                                     date(year, 1, 1), date(year, 12, 31))
+    errors: list[FieldError] = []
+    planned: list[tuple[int, uuid.UUID, TargetIn]] = []
+    for n, code, row in rows:
+        unit = units.get(code)
+        if unit is None:
+            errors.append(FieldError(field=f"row {n}: unit code",
+                                     message=f"no unit holds code {code!r} in {year}"))
+            continue
+        data: dict[str, object] = {c: (row.get(c) or "").strip() or None for c in TARGET_COLUMNS}
+        try:
+            target = TargetIn.model_validate({**data, "source": source})
+        except ValidationError as exc:
+            errors.extend(FieldError(field=f"row {n}: {'.'.join(map(str, e['loc']))}",
+                                     message=e["msg"]) for e in exc.errors())
+            continue
+        planned.append((n, unit.unit_id, target))
+    if errors:
+        raise InvalidInput(f"{len(errors)} problem(s) in the file", errors)
+    out = []
+    for n, unit_id, target in planned:
+        try:
+            out.append(await service.set_target(conn, ctx, campaign_id, year, unit_id, target))
+        except InvalidInput as exc:
+            raise InvalidInput(f"row {n}: {exc.detail}",
+                               [FieldError(field=f"row {n}: {e.field}", message=e.message)
+                                for e in exc.errors]) from exc
+    return out

@@ -806,3 +806,37 @@ async def test_the_seeded_catalogue_is_in_the_audit_log(
         " ORDER BY id")
     assert [r["entity_id"] for r in rows] == [i.code for i in domain.SEED_CATALOGUE]
     assert {(r["actor"], r["entity_type"]) for r in rows} == {("system", "indicator")}
+
+
+async def test_targets_are_imported_from_a_file_like_the_2017_district_targets(
+    api: httpx.AsyncClient, registration: httpx.AsyncClient, stack: TestStack, tree: Tree,
+    board: Headers, past: str,
+) -> None:
+    admin = bearer(stack, Role.ADMIN, sub="admin")
+    codes = [(await ok(registration.get(f"/v1/units/{u}", headers=admin)))["versions"][0]["code"]
+             for u in (tree.district_a, tree.district_b)]
+    header = ("district_code,district_name,reduction_pp_min,reduction_pp_max,"
+              "households_out_min,households_out_max")
+    path = f"/v1/campaigns/{past}/targets/2017/import"
+    csv_type = {"content-type": "text/csv"}
+    bad = "\n".join([header, "99999999,Huyện Không Có,2.0,2.2,950,1050",
+                     f"{codes[0]},Huyện A,nhiều,2.2,950,1050"]) + "\n"
+    r = await api.post(path, headers={**board, **csv_type}, content=bad.encode())
+    assert r.status_code == 422, r.text
+    assert {e["field"] for e in r.json()["errors"]} == {
+        "row 2: unit code", "row 3: reduction_pp_min"}
+    assert await ok(api.get(f"/v1/campaigns/{past}/targets", headers=board,
+                            params={"year": 2017})) == []  # nothing written
+
+    good = "\n".join([header, f"{codes[0]},Huyện A,6.5,7.2,840,930",
+                      f"{codes[1]},Huyện B,4.5,5.0,1070,1190"]) + "\n"
+    done = await ok(api.post(path, headers={**board, **csv_type}, content=good.encode(),
+                             params={"source": "Báo Quảng Bình, 3/2017"}))
+    assert sorted((t["unit_id"], t["reduction_pp_min"], t["households_out_max"]) for t in done) \
+        == sorted([(str(tree.district_a), 6.5, 930), (str(tree.district_b), 4.5, 1190)])
+    listed = await ok(api.get(f"/v1/campaigns/{past}/targets", headers=board,
+                              params={"year": 2017}))
+    assert {t["source"] for t in listed} == {"Báo Quảng Bình, 3/2017"} and len(listed) == 2
+    r = await api.post(path, headers={**reviewer(stack, tree.province), **csv_type},
+                       content=good.encode())
+    assert r.status_code == 403, r.text
