@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +29,18 @@ class Context:
     producer: str  # the service
     topic: str  # the service's topic
     correlation_id: uuid.UUID
+    # side effects that must wait for the commit (metrics): run by ``committed``
+    _after_commit: list[Callable[[], object]] = field(default_factory=list, compare=False,
+                                                      repr=False)
+
+    def after_commit(self, effect: Callable[[], object]) -> None:
+        self._after_commit.append(effect)
+
+    def committed(self) -> None:
+        """Called by the edge once the request's transaction has committed."""
+        effects, self._after_commit[:] = list(self._after_commit), []
+        for effect in effects:
+            effect()
 
     @property
     def actor(self) -> Actor:

@@ -113,9 +113,12 @@ class Database:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Conn]:
+    async def transaction(self, ctx: Context | None = None) -> AsyncIterator[Conn]:
+        """One unit of work; ``ctx``'s after-commit effects run once it has committed."""
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
+        if ctx is not None:
+            ctx.committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
@@ -192,18 +195,19 @@ def configure_logging() -> None:
 async def idempotent_write(
     request: Request, db: Database, actor: str, key: str | None,
     run: Callable[[Any], Awaitable[Any]], status_code: int = 200,
+    ctx: Context | None = None,
 ) -> JSONResponse:
     """Run a write once per ``Idempotency-Key``: a retry gets the first response back
     (with ``Idempotency-Replayed: true``) and changes nothing. Without a key, just run it."""
     if key is None:
-        async with db.transaction() as conn:
+        async with db.transaction(ctx) as conn:
             result = await run(conn)
         body = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
         return JSONResponse(body, status_code=status_code)
 
     digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
                                       await request.body())
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         stored = await idempotency.lookup(conn, actor, key, digest)
         if stored is not None:
             return JSONResponse(stored.body, status_code=stored.status_code,

@@ -77,7 +77,7 @@ async def add_form(body: FormIn, request: Request, principal: PrincipalDep, db: 
                    x_correlation_id: CorrelationId = None) -> FormOut:
     """Add a title or form of commendation with its criteria (board)."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.add_form(conn, ctx, body)
 
 
@@ -87,7 +87,7 @@ async def change_rule(code: str, body: RuleIn, request: Request, principal: Prin
                       db: DatabaseDep, x_correlation_id: CorrelationId = None) -> FormOut:
     """Change a form's criteria: a new rule version (board)."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.change_rule(conn, ctx,
                                          code, body.rule, body.note)
 
@@ -110,7 +110,7 @@ async def set_window(year: Annotated[int, PathParam(ge=1990, le=2100)], body: Wi
                      x_correlation_id: CorrelationId = None) -> dict[str, Any]:
     """Set the day registrations for a year close (board)."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.set_window(conn, ctx,
                                         year, body.closes_on)
 
@@ -121,7 +121,7 @@ async def enroll(body: EnrollmentIn, request: Request, principal: PrincipalDep,
                  db: DatabaseDep, x_correlation_id: CorrelationId = None) -> EnrollmentOut:
     """Register the titles and forms a unit aims for in a year (đăng ký thi đua)."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.enroll(conn, ctx, body)
 
 
@@ -145,7 +145,7 @@ async def create_nomination(body: NominationIn, request: Request, principal: Pri
     ctx = request_context(request, principal, x_correlation_id)
     return await idempotent_write(request, db, principal.subject, idempotency_key,
                                   lambda conn: service.create_nomination(conn, ctx, body),
-                                  status_code=201)
+                                  status_code=201, ctx=ctx)
 
 
 @router.get("/nominations", response_model=NominationPage, tags=["nominations"],
@@ -179,7 +179,8 @@ async def _step(step: Step, nomination_id: uuid.UUID, request: Request,
                 correlation: uuid.UUID | None) -> JSONResponse:
     ctx = request_context(request, principal, correlation)
     return await idempotent_write(request, db, principal.subject, idempotency_key,
-                                  lambda conn: service.step(conn, ctx, nomination_id, step, body))
+                                  lambda conn: service.step(conn, ctx, nomination_id, step, body),
+                                  ctx=ctx)
 
 
 STEP = "/nominations/{nomination_id}"
@@ -293,7 +294,7 @@ async def add_evidence(nomination_id: uuid.UUID, request: Request, principal: Pr
         raise PayloadTooLarge(f"evidence files are at most {settings.evidence_max_bytes} bytes")
     media_type = request.headers.get("content-type", "application/octet-stream")
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.add_evidence(conn, ctx,
                                           nomination_id, x_file_name, media_type, content)
 

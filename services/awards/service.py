@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -143,7 +144,7 @@ async def change_rule(conn: Conn, ctx: Context, code: str, rule_data: dict[str, 
                     before.model_dump(mode="json"), out.model_dump(mode="json"))
     await ctx.publish(conn, code,
                    ev.AwardRuleChanged(form_code=code, version=version, rule=rule))
-    m.RULE_CHANGES.inc()
+    ctx.after_commit(m.RULE_CHANGES.inc)
     return out
 
 
@@ -291,7 +292,7 @@ async def create_nomination(conn: Conn, ctx: Context, body: NominationIn) -> Nom
     out = await get_nomination(conn, nomination_id)
     await ctx.audit(conn, "nomination.draft", "nomination", str(nomination_id),
                     None, out.model_dump(mode="json"))
-    m.NOMINATION_STEPS.labels("draft").inc()
+    ctx.after_commit(m.NOMINATION_STEPS.labels("draft").inc)
     return out
 
 
@@ -468,7 +469,7 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
                     before, out.model_dump(mode="json", exclude={"steps", "evidence"}))
     if payload is not None:
         await ctx.publish(conn, row["nominee_id"], payload)
-    m.NOMINATION_STEPS.labels(action.value).inc()
+    ctx.after_commit(m.NOMINATION_STEPS.labels(action.value).inc)
     return out
 
 
@@ -502,7 +503,7 @@ async def _flag_award_readers(conn: Conn, ctx: Context, row: asyncpg.Record,
                         {"needs_reappraisal": other["needs_reappraisal"]},
                         {"needs_reappraisal": True, "reason": reason, **details})
         flagged += 1
-    m.REAPPRAISAL_FLAGS.inc(flagged)
+    ctx.after_commit(partial(m.REAPPRAISAL_FLAGS.inc, flagged))
 
 
 async def _chairman_level(conn: Conn, ctx: Context, row: asyncpg.Record) -> AuthorityLevel:

@@ -72,7 +72,7 @@ async def create_campaign(body: CampaignIn, request: Request, principal: Princip
                           ) -> CampaignOut:
     """Create a campaign with one reporting cycle per year."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.create_campaign(conn, ctx,
                                              body)
 
@@ -102,7 +102,7 @@ async def set_target(campaign_id: uuid.UUID, year: YearPath, unit_id: uuid.UUID,
     """Set a unit's poverty-reduction target for a year (the province's is the province-wide
     target)."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.set_target(conn, ctx,
                                         campaign_id, year, unit_id, body)
 
@@ -124,7 +124,7 @@ async def set_national_average(year: YearPath, body: NationalAverageIn, request:
                                x_correlation_id: CorrelationId = None) -> NationalAverageOut:
     """Record the national poor-household rate of a year, with its source."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.set_national_average(
             conn, ctx, year, body)
 
@@ -156,7 +156,7 @@ async def define_indicator(body: IndicatorIn, request: Request, principal: Princ
                            ) -> IndicatorOut:
     """Add an entered indicator or change one (its version grows)."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.define_indicator(conn, ctx,
                                               body)
 
@@ -168,7 +168,7 @@ async def retire_indicator(code: str, request: Request, principal: PrincipalDep,
                            ) -> IndicatorOut:
     """Retire an indicator: no longer entered; values already reported are kept."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.retire_indicator(conn, ctx,
                                               code)
 
@@ -187,7 +187,7 @@ async def _report_write(request: Request, principal: PrincipalDep, db: Database,
     return await idempotent_write(
         request, db, principal.subject, key,
         lambda conn: service.write_report(conn, ctx, campaign_id, unit_id, year, action,
-                                          values, reason))
+                                          values, reason), ctx=ctx)
 
 
 @router.put(REPORT, response_model=ReportOut, tags=["reports"], responses=WRITE_ERRORS)
@@ -315,7 +315,8 @@ async def import_reports(
     ctx = request_context(request, principal, x_correlation_id)
     return await idempotent_write(
         request, db, principal.subject, idempotency_key,
-        lambda conn: import_service.import_reports(conn, ctx, campaign_id, rows, submit, note))
+        lambda conn: import_service.import_reports(conn, ctx, campaign_id, rows, submit, note),
+        ctx=ctx)
 
 
 @router.post("/campaigns/{campaign_id}/targets/{year}/import", response_model=list[TargetOut],
@@ -342,7 +343,7 @@ async def import_targets(
     ctx = request_context(request, principal, x_correlation_id)
     return await idempotent_write(
         request, db, principal.subject, idempotency_key,
-        lambda conn: _targets(conn, ctx, campaign_id, year, text, source))
+        lambda conn: _targets(conn, ctx, campaign_id, year, text, source), ctx=ctx)
 
 
 async def _targets(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year: int, text: str,

@@ -14,6 +14,7 @@ import io
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from pydantic import ValidationError
 
@@ -117,7 +118,7 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
     if errors:
         raise InvalidInput(f"{len(errors)} problem(s) in the file; nothing was imported",
                            errors)
-    m.IMPORTED_VALUES.inc(len(rows))
+    ctx.after_commit(partial(m.IMPORTED_VALUES.inc, len(rows)))
     return ImportReportsOut(
         campaign_id=campaign_id, submitted=submit, reports=written, values=len(rows),
         units=len({unit_id for _, unit_id in groups}), years=sorted({y for y, _ in groups}),

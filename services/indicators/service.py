@@ -361,7 +361,7 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
                                  ctx.principal.subject)
     await ctx.audit(conn, f"report.{action.value}", "report", report["report_id"], before,
                  _jsonable(report) | ({"reason": reason} if reason else {}))
-    m.REPORT_ACTIONS.labels(action.value).inc()
+    ctx.after_commit(m.REPORT_ACTIONS.labels(action.value).inc)
     common = {"report_id": report["report_id"], "campaign_id": campaign_id,
               "unit_id": unit_id, "year": year, "version": report["version"]}
     payload: BaseModel | None = None
@@ -371,7 +371,8 @@ async def write_report(conn: Conn, ctx: Context, campaign_id: uuid.UUID, unit_id
             due_at=s.due_at,
             on_time=report["on_time"], resubmission=resubmission,
             warnings=[ReportWarning(**w) for w in report["warnings"]])
-        m.REPORTS_SUBMITTED.labels("on_time" if report["on_time"] else "late").inc()
+        punctuality = "on_time" if report["on_time"] else "late"
+        ctx.after_commit(m.REPORTS_SUBMITTED.labels(punctuality).inc)
     elif action is Action.RETURN:
         payload = ev.ReportReturned(**common, reason=reason or "")
     elif action is Action.ACCEPT:

@@ -59,7 +59,7 @@ async def register_unit(body: NewUnit, request: Request, principal: PrincipalDep
                         db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
     """Register a unit."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.register(conn, ctx, body)
 
 
@@ -128,7 +128,7 @@ async def rename_unit(unit_id: uuid.UUID, body: Rename, request: Request,
                       x_correlation_id: CorrelationId = None) -> UnitOut:
     """Rename a unit from a date."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.rename(conn, ctx, unit_id,
                                     body)
 
@@ -139,7 +139,7 @@ async def move_unit(unit_id: uuid.UUID, body: Move, request: Request, principal:
                     db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
     """Put a unit under another parent from a date."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.move(conn, ctx, unit_id, body)
 
 
@@ -149,7 +149,7 @@ async def close_unit(unit_id: uuid.UUID, body: Close, request: Request, principa
                      db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
     """Close a unit: it no longer exists from the effective date."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.close(conn, ctx, unit_id,
                                    body)
 
@@ -160,7 +160,7 @@ async def merge_units(body: Merge, request: Request, principal: PrincipalDep, db
                       x_correlation_id: CorrelationId = None) -> ChangeResult:
     """Merge several units into one (new or existing) on a date."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         units = await service.merge(conn, ctx, body)
     return ChangeResult(units=units)
 
@@ -172,7 +172,7 @@ async def split_unit(unit_id: uuid.UUID, body: Split, request: Request,
                      x_correlation_id: CorrelationId = None) -> ChangeResult:
     """Split a unit into several on a date."""
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         units = await service.split(conn, ctx, unit_id,
                                     body)
     return ChangeResult(units=units)
@@ -195,7 +195,7 @@ async def import_units(request: Request, principal: PrincipalDep, db: DatabaseDe
         raise InvalidInput.on("body", "must be UTF-8") from exc
     settings: RegistrationSettings = request.app.state.settings
     ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction() as conn:
+    async with db.transaction(ctx) as conn:
         return await service.import_units(conn, ctx, text,
                                           valid_from, settings.import_max_rows)
 

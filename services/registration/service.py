@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import Role, ensure_may_act_on, require_role
@@ -70,7 +71,7 @@ async def register(conn: Conn, ctx: Context, new: NewUnit) -> UnitOut:
     snap = await _create(conn, ctx, new, new.valid_from, new.valid_to)
     await ctx.publish(conn, snap.unit_id, events.UnitRegistered(unit_id=snap.unit_id,
                                                                   units=[snap]))
-    m.UNIT_CHANGES.labels("registered").inc()
+    ctx.after_commit(m.UNIT_CHANGES.labels("registered").inc)
     return await _unit_out(conn, snap)
 
 
@@ -142,7 +143,7 @@ async def rename(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     await ctx.publish(conn, unit_id, events.UnitRenamed(
         unit_id=unit_id, effective_date=change.effective_date, old_name=old.name,
         new_name=change.name, units=[after]))
-    m.UNIT_CHANGES.labels("renamed").inc()
+    ctx.after_commit(m.UNIT_CHANGES.labels("renamed").inc)
     return await _unit_out(conn, after)
 
 
@@ -157,7 +158,7 @@ async def move(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     await ctx.publish(conn, unit_id, events.UnitMoved(
         unit_id=unit_id, effective_date=change.effective_date, old_parent_id=old.parent_id,
         new_parent_id=change.parent_id, units=[after]))
-    m.UNIT_CHANGES.labels("moved").inc()
+    ctx.after_commit(m.UNIT_CHANGES.labels("moved").inc)
     return await _unit_out(conn, after)
 
 
@@ -186,7 +187,7 @@ async def close(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     await ctx.publish(conn, unit_id, events.UnitClosed(
         unit_id=unit_id, effective_date=change.effective_date, reason=change.reason,
         units=[after]))
-    m.UNIT_CHANGES.labels("closed").inc()
+    ctx.after_commit(m.UNIT_CHANGES.labels("closed").inc)
     return await _unit_out(conn, after)
 
 
@@ -241,7 +242,7 @@ async def merge(conn: Conn, ctx: Context, change: Merge) -> list[UnitOut]:
     await ctx.publish(conn, successor.unit_id, events.UnitMerged(
         successor_id=successor.unit_id, predecessor_ids=[p.unit_id for p in preds],
         effective_date=eff, successor_created=created, units=changed))
-    m.UNIT_CHANGES.labels("merged").inc()
+    ctx.after_commit(m.UNIT_CHANGES.labels("merged").inc)
     return [await _unit_out(conn, s) for s in changed]
 
 
@@ -295,7 +296,7 @@ async def split(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     await ctx.publish(conn, unit_id, events.UnitSplit(
         predecessor_id=unit_id, successor_ids=[s.unit_id for s in successors],
         effective_date=eff, predecessor_closed=change.close_predecessor, units=changed))
-    m.UNIT_CHANGES.labels("split").inc()
+    ctx.after_commit(m.UNIT_CHANGES.labels("split").inc)
     return [await _unit_out(conn, s) for s in changed]
 
 
@@ -452,8 +453,8 @@ async def import_units(conn: Conn, ctx: Context, text: str, valid_from: date,
                        events.UnitRegistered(unit_id=snap.unit_id, units=[snap]))
         ids[p.code] = snap.unit_id
         created += 1
-    m.IMPORTED_ROWS.labels("created").inc(created)
-    m.IMPORTED_ROWS.labels("unchanged").inc(unchanged)
-    m.UNIT_CHANGES.labels("registered").inc(created)
+    ctx.after_commit(partial(m.IMPORTED_ROWS.labels("created").inc, created))
+    ctx.after_commit(partial(m.IMPORTED_ROWS.labels("unchanged").inc, unchanged))
+    ctx.after_commit(partial(m.UNIT_CHANGES.labels("registered").inc, created))
     return ImportResult(valid_from=valid_from, created=created, unchanged=unchanged,
                         unit_ids_by_code=ids)

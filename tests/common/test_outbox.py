@@ -9,6 +9,7 @@ from datetime import date
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 from chungtay_common.contracts.registration import UnitRenamed, UnitSnapshot, UnitVersion
 from chungtay_common.db import apply_migrations
@@ -72,6 +73,15 @@ async def test_events_written_while_the_relay_is_down_are_published_in_order_per
     await relay.start()
     try:
         messages = await _read_all(common_settings, topic, len(written))
+        # the last batch is marked published when its transaction commits, just after Kafka
+        # acknowledged it: wait for that before stopping the relay
+        async for attempt in AsyncRetrying(wait=wait_fixed(0.1), stop=stop_after_delay(10),
+                                           reraise=True):
+            with attempt:
+                async with pool.acquire() as conn:
+                    assert await conn.fetchval(
+                        "SELECT count(*) FROM outbox WHERE topic = $1"
+                        " AND published_at IS NULL", topic) == 0
     finally:
         await relay.stop()
     assert sorted(m["event_id"] for m in messages) == sorted(str(e) for e in written)
