@@ -60,12 +60,14 @@ class InvalidInput(AppError):
     def on(cls, field: str, message: str) -> InvalidInput:
         return cls(f"{field}: {message}", [FieldError(field=field, message=message)])
 
+    @classmethod
+    def of(cls, errors: list[FieldError]) -> InvalidInput:
+        return cls("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
     def within(self, prefix: str) -> InvalidInput:
         """The same error about a part of the request (``successor.name``, not ``name``)."""
-        errors = [FieldError(field=f"{prefix}.{e.field}", message=e.message)
-                  for e in self.errors]
-        return InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors) or self.detail,
-                            errors)
+        return InvalidInput.of([FieldError(field=f"{prefix}.{e.field}", message=e.message)
+                                for e in self.errors])
 
 
 class NotFound(AppError):
@@ -128,30 +130,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.problem(), headers)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = [
+        # the route's own validation, or a model built from request data deeper down
+        assert isinstance(exc, RequestValidationError | ValidationError)
+        return problem_response(InvalidInput.of([
             FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "")))
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-        return problem_response(
-            Problem(
-                type=InvalidInput.type,
-                title=InvalidInput.title,
-                status=422,
-                detail=detail,
-                errors=errors,
-            )
-        )
-
-    async def model_error(_: Request, exc: Exception) -> JSONResponse:
-        # a model built from request data deeper than the route's own validation
-        assert isinstance(exc, ValidationError)
-        errors = [FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "")))
-                  for e in exc.errors()]
-        return problem_response(Problem(
-            type=InvalidInput.type, title=InvalidInput.title, status=422,
-            detail="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors))
+            for e in exc.errors()]).problem())
 
     async def concurrent_change(_: Request, exc: Exception) -> JSONResponse:
         log.info("concurrent change refused: %r", exc)
@@ -165,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(ValidationError, model_error)
+    app.add_exception_handler(ValidationError, validation_error)
     app.add_exception_handler(asyncpg.TransactionRollbackError, concurrent_change)
     app.add_exception_handler(Exception, unexpected)
 

@@ -9,8 +9,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from chungtay_common.contracts.indicators import (
-    Aggregation,
     IndicatorCode,
+    IndicatorDefined,
     LegalDocument,
     ReportingCycle,
     ReportWarning,
@@ -76,21 +76,8 @@ class IndicatorIn(_In):
     required: bool = False
 
 
-class IndicatorOut(BaseModel):
-    code: str
-    version: int
-    name_vi: str
-    name_en: str
-    unit_of_measure: str
-    value_type: ValueType
-    min_value: Value | None
-    max_value: Value | None
-    reported_by: list[UnitKind]
-    aggregation: Aggregation
-    derived: bool
-    formula: str | None
-    required: bool
-    retired: bool
+class IndicatorOut(IndicatorDefined):
+    """A catalogue entry: the same fields as the ``indicator.defined`` event."""
 
 
 class TargetIn(_In):

@@ -105,15 +105,16 @@ async def _campaign_out(conn: Conn, row: asyncpg.Record) -> CampaignOut:
 # --------------------------------------------------------------------------- catalogue
 
 
+def _entry(ind: Indicator) -> dict[str, Any]:
+    return {**asdict(ind), "reported_by": list(ind.reported_by)}
+
+
 def indicator_out(ind: Indicator) -> IndicatorOut:
-    data = asdict(ind)
-    data["reported_by"] = list(ind.reported_by)
-    return IndicatorOut(**data)
+    return IndicatorOut(**_entry(ind))
 
 
 def _defined(ind: Indicator) -> ev.IndicatorDefined:
-    out = indicator_out(ind)
-    return ev.IndicatorDefined(**out.model_dump())
+    return ev.IndicatorDefined(**_entry(ind))
 
 
 async def seed_catalogue(conn: Conn, topic: str) -> int:
