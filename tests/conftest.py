@@ -3,6 +3,7 @@ databases of their own for this run, and tokens signed by a key made for the run
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -122,17 +123,20 @@ async def delete_topics(settings: ServiceSettings, namespace: str) -> None:
         await admin.close()
 
 
+# One counter for the whole run: every test's codes differ from every other test's (a random
+# start per test let two tests' ranges overlap). Each run has databases of its own.
+_CODES = itertools.count(1)
+
+
+def next_code() -> str:
+    """An official-looking code unique in this test run."""
+    return f"9{next(_CODES):06d}"
+
+
 @pytest.fixture
 def unique_code() -> Iterator[Callable[[], str]]:
     """Official-looking codes unique to this test run, so tests never collide."""
-    base = uuid.uuid4().int % 10**6
-
-    def make() -> str:
-        nonlocal base
-        base += 1
-        return f"9{base:06d}"
-
-    yield make
+    yield next_code
 
 
 REPO = Path(__file__).resolve().parent.parent

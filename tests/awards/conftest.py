@@ -5,7 +5,6 @@ indicators service sends them, and consumed into the service's own copy."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,7 +27,7 @@ from services.awards.api import build_app as build_awards
 from services.awards.settings import AwardsSettings
 from services.registration.api import build_app as build_registration
 from services.registration.settings import RegistrationSettings
-from tests.conftest import TestStack
+from tests.conftest import TestStack, next_code
 from tests.harness import in_process
 
 Json = dict[str, Any]
@@ -202,14 +201,13 @@ async def world(stack: TestStack, awards: httpx.AsyncClient,
                 facts: Facts) -> World:
     admin = bearer(stack, Role.ADMIN, sub="admin")
     tag = uuid.uuid4().hex[:6]
-    codes = (f"8{(uuid.uuid4().int + i) % 10**6:06d}" for i in itertools.count())
 
     async def register(kind: str, subkind: str, name: str,
                        parent: uuid.UUID | None = None) -> uuid.UUID:
         body: Json = {"kind": kind, "subkind": subkind, "name": f"{name} {tag}",
                       "valid_from": "2017-01-01"}
         if kind != "village":
-            body["code"] = next(codes)
+            body["code"] = next_code()
         if parent is not None:
             body["parent_id"] = str(parent)
         r = await awards_registration.post("/v1/units", json=body, headers=admin)

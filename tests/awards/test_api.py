@@ -986,11 +986,12 @@ async def test_a_correction_consumed_while_appraising_is_read_or_flags_it(
 async def test_a_unit_that_existed_for_part_of_the_year_is_enrolled(
     flow: Flow, tokens: Tokens, world: World, awards: httpx.AsyncClient,
     awards_registration: httpx.AsyncClient, awards_db: asyncpg.Connection,
+    unique_code: Callable[[], str],
 ) -> None:
     admin = tokens.admin
     r = await awards_registration.post("/v1/units", headers=admin, json={
         "kind": "commune", "subkind": "xa", "name": f"Xã Tạm {uuid.uuid4().hex[:6]}",
-        "code": f"9{uuid.uuid4().int % 10**6:06d}", "parent_id": str(world.district_a),
+        "code": unique_code(), "parent_id": str(world.district_a),
         "valid_from": f"{YEAR}-03-01"})
     assert r.status_code == 201, r.text
     unit = uuid.UUID(r.json()["unit_id"])
