@@ -13,6 +13,7 @@ STACK := bash deploy/local/stack.sh
 help:
 	@echo "make run     set everything up and run the whole system with demo data (Ctrl-C stops it)"
 	@echo "make test    set everything up and run the full test suite"
+	@echo "make test-fast  the suite without the slow groups (e2e, fuzz, deploy)"
 	@echo "make lint    ruff and mypy (strict) on the project's code"
 	@echo "make stack-up / stack-down / stack-status   the local Kafka + PostgreSQL"
 	@echo "make events  regenerate docs/events/ (JSON Schemas, AsyncAPI) from the models"
@@ -50,6 +51,10 @@ test: setup lint
 	echo "$$before" | grep -q '^kafka *running' || $(STACK) kafka-stop; \
 	echo "$$before" | grep -q '^postgres *running' || $(STACK) pg-stop; \
 	exit $$rc
+
+# What a developer runs between changes: everything but the slow groups.
+test-fast:
+	@$(MAKE) --no-print-directory test PYTEST_ARGS='-m "not e2e and not fuzz and not deploy" $(PYTEST_ARGS)'
 
 lint: setup
 	$(VENV)/bin/ruff check chungtay_common services tests deploy

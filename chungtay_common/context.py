@@ -12,7 +12,9 @@ from pydantic import BaseModel
 from chungtay_common import audit, outbox
 from chungtay_common.auth import Principal
 from chungtay_common.db import Conn
-from chungtay_common.events import Actor, new_envelope
+from chungtay_common.events import SYSTEM_ACTOR, Actor, new_envelope
+from chungtay_common.settings import ServiceSettings
+from chungtay_common.topics import topic_name
 
 
 async def publish(conn: Conn, *, topic: str, producer: str, actor: Actor, subject: object,
@@ -25,13 +27,25 @@ async def publish(conn: Conn, *, topic: str, producer: str, actor: Actor, subjec
 
 @dataclass(frozen=True)
 class Context:
+    """Who acts (a caller, or the service itself) and where the service's events go."""
+
     principal: Principal
     producer: str  # the service
     topic: str  # the service's topic
     correlation_id: uuid.UUID
+    _system: bool = field(default=False, compare=False, repr=False)
     # side effects that must wait for the commit (metrics): run by ``committed``
     _after_commit: list[Callable[[], object]] = field(default_factory=list, compare=False,
                                                       repr=False)
+
+    @classmethod
+    def system(cls, settings: ServiceSettings) -> Context:
+        """The context of what no request caused (seeding, deadlines, consumed events): the
+        service acts as ``system``, holds no role, and publishes on its own topic."""
+        return cls(principal=Principal(subject=SYSTEM_ACTOR.subject, roles=frozenset()),
+                   producer=settings.service_name,
+                   topic=topic_name(settings.service_name, settings.topic_namespace),
+                   correlation_id=uuid.uuid4(), _system=True)
 
     def after_commit(self, effect: Callable[[], object]) -> None:
         self._after_commit.append(effect)
@@ -44,7 +58,7 @@ class Context:
 
     @property
     def actor(self) -> Actor:
-        return self.principal.actor
+        return SYSTEM_ACTOR if self._system else self.principal.actor
 
     async def publish(self, conn: Conn, subject: object, payload: BaseModel) -> None:
         await publish(conn, topic=self.topic, producer=self.producer, actor=self.actor,

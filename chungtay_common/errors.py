@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from chungtay_common.refusals import DomainError, NotAllowed, RuleBroken, StateConflict
+
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +108,17 @@ class UnsupportedMediaType(AppError):
     title = "Unsupported media type"
 
 
+def from_refusal(exc: DomainError) -> AppError:
+    """The one mapping of the domain's refusals to HTTP (see ``chungtay_common.refusals``)."""
+    if isinstance(exc, RuleBroken):
+        return InvalidInput.on(exc.field, exc.message)
+    if isinstance(exc, StateConflict):
+        return Conflict(exc.message)
+    if isinstance(exc, NotAllowed):
+        return Forbidden(exc.message)
+    raise TypeError(f"no HTTP mapping for {type(exc).__name__}")
+
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
@@ -129,6 +142,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
         return problem_response(exc.problem(), headers)
 
+    async def refusal(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return problem_response(from_refusal(exc).problem())
+
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         # the route's own validation, or a model built from request data deeper down
         assert isinstance(exc, RequestValidationError | ValidationError)
@@ -147,6 +164,7 @@ def install_error_handlers(app: FastAPI) -> None:
                                         status=500, detail="an unexpected error; it is logged"))
 
     app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(DomainError, refusal)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, validation_error)
     app.add_exception_handler(asyncpg.TransactionRollbackError, concurrent_change)

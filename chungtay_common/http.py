@@ -7,21 +7,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Concatenate, ParamSpec
 
 import asyncpg
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chungtay_common import idempotency, metrics
-from chungtay_common.auth import Principal, TokenVerifier
+from chungtay_common.auth import PrincipalDep, TokenVerifier
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
 from chungtay_common.errors import (
     InvalidInput,
     PayloadTooLarge,
+    UnsupportedMediaType,
     install_error_handlers,
     problem_response,
 )
@@ -134,13 +137,119 @@ def _database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(_database)]
 CorrelationId = Annotated[uuid.UUID | None, Header(
     alias="X-Correlation-ID", description="ties this request's events together (default: new)")]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=8, max_length=200,
+    description="unique per intended change: a retry with the same key gets the first "
+                "response back and has no second effect")]
 
 
-def request_context(request: Request, principal: Principal,
-                    correlation_id: uuid.UUID | None) -> Context:
+async def _context(request: Request, principal: PrincipalDep,
+                   x_correlation_id: CorrelationId = None) -> Context:
     """The use cases' context: the caller, this service's topic, the correlation id."""
     return Context(principal=principal, producer=request.app.state.settings.service_name,
-                   topic=request.app.state.topic, correlation_id=correlation_id or uuid.uuid4())
+                   topic=request.app.state.topic, correlation_id=x_correlation_id or uuid.uuid4())
+
+
+ContextDep = Annotated[Context, Depends(_context)]
+
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True)
+class Write:
+    """One state-changing request: one transaction, run once per ``Idempotency-Key``.
+
+    ``await write(service.rename, unit_id, body)`` runs ``service.rename(conn, ctx, unit_id,
+    body)`` in the request's transaction and answers with the route's status code. A retry with
+    the same key gets the first response back (``Idempotency-Replayed: true``) and changes
+    nothing; the same key with another request is refused (422)."""
+
+    request: Request
+    db: Database
+    ctx: Context
+    key: str | None
+
+    async def __call__(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
+                       *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
+        route = self.request.scope.get("route")
+        status_code: int = getattr(route, "status_code", None) or 200
+        if self.key is None:
+            async with self.db.transaction(self.ctx) as conn:
+                body = _jsonable(await use_case(conn, self.ctx, *args, **kwargs))
+            return JSONResponse(body, status_code=status_code)
+        actor = self.ctx.principal.subject
+        request = self.request
+        digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
+                                          await request.body())
+        async with self.db.transaction(self.ctx) as conn:
+            stored = await idempotency.lookup(conn, actor, self.key, digest)
+            if stored is not None:
+                return JSONResponse(stored.body, status_code=stored.status_code,
+                                    headers={"Idempotency-Replayed": "true"})
+            body = _jsonable(await use_case(conn, self.ctx, *args, **kwargs))
+            await idempotency.remember(conn, actor, self.key, request.method, request.url.path,
+                                       digest, status_code, body)
+        return JSONResponse(body, status_code=status_code)
+
+
+def _jsonable(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    if isinstance(result, list):
+        return [_jsonable(item) for item in result]
+    return result
+
+
+async def _write(request: Request, db: DatabaseDep, ctx: ContextDep,
+                 idempotency_key: IdempotencyKey = None) -> Write:
+    return Write(request=request, db=db, ctx=ctx, key=idempotency_key)
+
+
+WriteDep = Annotated[Write, Depends(_write)]
+
+# --------------------------------------------------------------------------- uploaded files
+
+CSV_TYPE = "text/csv"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def media_type(request: Request) -> str:
+    """The body's media type without parameters, lower case (media types ignore case)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _csv_text(request: Request) -> str:
+    if media_type(request) != CSV_TYPE:
+        raise UnsupportedMediaType("send the file as text/csv (UTF-8)")
+    try:
+        return (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.on("body", "must be UTF-8") from exc
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """An uploaded table: ``media_type`` is ``CSV_TYPE`` or ``XLSX_TYPE``."""
+
+    media_type: str
+    content: bytes
+
+
+async def _sheet(request: Request) -> Sheet:
+    kind = media_type(request)
+    if kind not in (CSV_TYPE, XLSX_TYPE):
+        raise UnsupportedMediaType(f"send the file as {CSV_TYPE} (UTF-8) or as {XLSX_TYPE}")
+    return Sheet(media_type=kind, content=await request.body())
+
+
+CsvText = Annotated[str, Depends(_csv_text)]
+SheetFile = Annotated[Sheet, Depends(_sheet)]
+# what a route taking one of them declares as its body, so that the OpenAPI document is true
+CSV_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    CSV_TYPE: {"schema": {"type": "string"}}}}}
+SHEET_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    CSV_TYPE: {"schema": {"type": "string"}},
+    XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def create_app(
@@ -192,28 +301,19 @@ def configure_logging() -> None:
     )
 
 
-async def idempotent_write(
-    request: Request, db: Database, actor: str, key: str | None,
-    run: Callable[[Any], Awaitable[Any]], status_code: int = 200,
-    ctx: Context | None = None,
-) -> JSONResponse:
-    """Run a write once per ``Idempotency-Key``: a retry gets the first response back
-    (with ``Idempotency-Replayed: true``) and changes nothing. Without a key, just run it."""
-    if key is None:
-        async with db.transaction(ctx) as conn:
-            result = await run(conn)
-        body = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-        return JSONResponse(body, status_code=status_code)
+# TRANSITIONAL: removed once every service's routes use ContextDep and WriteDep.
+def request_context(request: Request, principal: Any, correlation_id: uuid.UUID | None
+                    ) -> Context:
+    return Context(principal=principal, producer=request.app.state.settings.service_name,
+                   topic=request.app.state.topic, correlation_id=correlation_id or uuid.uuid4())
 
-    digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
-                                      await request.body())
-    async with db.transaction(ctx) as conn:
-        stored = await idempotency.lookup(conn, actor, key, digest)
-        if stored is not None:
-            return JSONResponse(stored.body, status_code=stored.status_code,
-                                headers={"Idempotency-Replayed": "true"})
-        result = await run(conn)
-        body = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-        await idempotency.remember(conn, actor, key, request.method, request.url.path, digest,
-                                   status_code, body)
-    return JSONResponse(body, status_code=status_code)
+
+async def idempotent_write(request: Request, db: Database, actor: str, key: str | None,
+                           run: Callable[[Any], Awaitable[Any]], status_code: int = 200,
+                           ctx: Context | None = None) -> JSONResponse:
+    assert ctx is not None
+
+    async def use_case(conn: Conn, _: Context) -> Any:
+        return await run(conn)
+
+    return await Write(request=request, db=db, ctx=ctx, key=key)(use_case)

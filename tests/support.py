@@ -1,15 +1,95 @@
-"""Small helpers the tests share: reading metrics, walking trees, building CSV files."""
+"""The helpers every test uses, one for each need: waiting for a condition, a bearer header,
+a successful response's body, a problem body, registering units, a use case's connection rolled
+back after the test, reading metrics, building CSV files."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
+import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
+from chungtay_common.auth import Principal, Role
+from chungtay_common.context import Context
+from chungtay_common.errors import PROBLEM_MEDIA_TYPE
 from services.registration.service import IMPORT_COLUMNS
+
+Json = dict[str, Any]
+
+
+def eventually(seconds: float = 15) -> AsyncRetrying:
+    """Retry the block until its assertions hold, at most ``seconds``:
+    ``async for attempt in eventually(): with attempt: assert ...``."""
+    return AsyncRetrying(wait=wait_fixed(0.1), stop=stop_after_delay(seconds), reraise=True)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token`` (``stack.token(Role.X, unit=...)``)."""
+    return {"authorization": f"Bearer {token}"}
+
+
+def ok(r: httpx.Response, status: int | None = None) -> Any:
+    """The JSON body of a successful response (``status``, or any 2xx); fails with the body."""
+    if status is None:
+        assert r.is_success, f"{r.status_code}: {r.text}"
+    else:
+        assert r.status_code == status, f"{r.status_code} (expected {status}): {r.text}"
+    return r.json() if r.content else None
+
+
+def assert_problem(r: httpx.Response, status: int, field: str | None = None,
+                   type: str | None = None) -> Json:
+    """A problem+json refusal with ``status``, naming ``field`` (when given) in its errors;
+    returns the body."""
+    assert r.status_code == status, f"{r.status_code} (expected {status}): {r.text}"
+    assert r.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), r.headers
+    body: Json = r.json()
+    assert body["status"] == status and body["type"] and body["detail"], body
+    if type is not None:
+        assert body["type"] == type, body
+    if field is not None:
+        assert field in [e["field"] for e in body["errors"]], body
+    return body
+
+
+async def register_unit(client: httpx.AsyncClient, headers: dict[str, str], *, kind: str,
+                        subkind: str, name: str, code: str | None,
+                        parent: uuid.UUID | str | None = None,
+                        valid_from: date | str = "2017-01-01", **fields: Any) -> Json:
+    """Register one unit through the registration API; every tree of the tests is built with
+    this. Returns the registered unit."""
+    body: Json = {"kind": kind, "subkind": subkind, "code": code, "name": name,
+                  "valid_from": str(valid_from), **fields}
+    if parent is not None:
+        body["parent_id"] = str(parent)
+    return ok(await client.post("/v1/units", json=body, headers=headers), 201)  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def rolled_back(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back at the end: a use-case test
+    writes what it likes and leaves nothing behind."""
+    conn = await asyncpg.connect(dsn)
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        yield conn
+    finally:
+        await tx.rollback()
+        await conn.close()
+
+
+def context(*roles: Role, unit: uuid.UUID | None = None, sub: str = "tester",
+            producer: str = "test", topic: str = "test.events") -> Context:
+    """A use case's context for a caller with ``roles`` (scoped to ``unit``)."""
+    return Context(principal=Principal(subject=sub, roles=frozenset(roles), unit_id=unit),
+                   producer=producer, topic=topic, correlation_id=uuid.uuid4())
 
 
 async def metric(client: httpx.AsyncClient, name: str, **labels: str) -> float:

@@ -27,7 +27,7 @@ from chungtay_common.topics import topic_name
 from tests.conftest import REPO, TestStack
 from tests.harness import LOG_DIR, ServiceProcess, free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.deploy
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 PROMTOOL = Path("/usr/bin/promtool")

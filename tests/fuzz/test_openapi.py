@@ -17,6 +17,8 @@ from chungtay_common.stack import ensure_topics
 from tests.conftest import TestStack, delete_topics
 from tests.harness import ServiceProcess
 
+pytestmark = pytest.mark.fuzz
+
 SERVICES = ("registration", "indicators", "awards", "reporting")
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
