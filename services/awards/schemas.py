@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
 from chungtay_common.contracts.indicators import Year
-from chungtay_common.models import RequestModel
+from chungtay_common.request_body import RequestModel
 from services.awards.domain import Category, ForWhom, Status
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]

@@ -19,7 +19,7 @@ from chungtay_common.contracts.indicators import (
     Year,
 )
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.models import RequestModel
+from chungtay_common.request_body import RequestModel
 from services.indicators.domain import VALUE_BOUND, ReportStatus
 
 MAX_HOUSEHOLDS = 10_000_000

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from chungtay_common.contracts.registration import UnitCode, UnitKind, UnitName, UnitVersion
-from chungtay_common.models import RequestModel
+from chungtay_common.request_body import RequestModel
 
 
 class _In(RequestModel):

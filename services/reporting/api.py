@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Query
 
-from chungtay_common import hierarchy
+from chungtay_common import clock, hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.errors import responses
 from chungtay_common.http import DatabaseDep, configure_logging
@@ -17,8 +16,6 @@ from services.reporting import service
 from services.reporting.consumers import REGISTRATION_HANDLERS
 from services.reporting.schemas import UnitTree
 from services.reporting.settings import ReportingSettings
-
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 router = APIRouter(prefix="/v1", tags=["units"])
 
@@ -30,7 +27,7 @@ async def unit_tree(
 ) -> UnitTree:
     """The unit hierarchy on a day, with the number of units of each kind below each node."""
     async with db.read() as conn:
-        return await service.unit_tree(conn, as_of or datetime.now(VN).date())
+        return await service.unit_tree(conn, as_of or clock.today())
 
 
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:

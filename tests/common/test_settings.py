@@ -17,7 +17,7 @@ def test_no_secret_has_a_default_outside_development() -> None:
 
 
 def test_request_models_refuse_the_nul_character_naming_the_field() -> None:
-    from chungtay_common.models import RequestModel
+    from chungtay_common.request_body import RequestModel
 
     class Body(RequestModel):
         name: str
