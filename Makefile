@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
 STACK := bash deploy/local/stack.sh
 
-.PHONY: help setup run test test-fast lint format stack-up stack-down stack-status events bench clean
+.PHONY: help setup run test test-fast lint format stack-up stack-down stack-status events bench rebuild clean
 
 help:
 	@echo "make run     set everything up and run the whole system with demo data (Ctrl-C stops it)"
@@ -17,7 +17,8 @@ help:
 	@echo "make lint    ruff and mypy (strict) on the project's code"
 	@echo "make stack-up / stack-down / stack-status   the local Kafka + PostgreSQL"
 	@echo "make events  regenerate docs/events/ (JSON Schemas, AsyncAPI) from the models"
-	@echo "make bench   measure the yearly-report import on the local stack"
+	@echo "make bench   measure the report import and the reporting views on the local stack"
+	@echo "make rebuild replay every topic into fresh reporting views and swap them in"
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON_SYS) -c 'import ensurepip, venv' 2>/dev/null || \
@@ -71,6 +72,12 @@ events: setup
 bench: setup
 	@$(STACK) up
 	$(PY) deploy/bench/import_reports.py
+	$(PY) deploy/bench/reporting.py
+
+# While `make run` (or any reporting service on the local stack) keeps serving the old views.
+rebuild: setup
+	@$(STACK) up
+	set -a && . .local/stack.env && set +a && $(PY) -m services.reporting rebuild
 
 clean: stack-down
 	rm -rf .local $(VENV)

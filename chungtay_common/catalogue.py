@@ -69,7 +69,8 @@ def asyncapi() -> dict[str, Any]:
             operations[f"publish_{spec.owner}"] = {
                 "action": "send",
                 "channel": {"$ref": f"#/channels/{spec.owner}"},
-                "summary": f"The {spec.owner} service publishes through its outbox.",
+                "summary": f"The {spec.publisher or spec.owner} service publishes through "
+                           "its outbox.",
             }
     return {
         "asyncapi": "3.0.0",

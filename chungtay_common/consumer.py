@@ -30,7 +30,10 @@ from chungtay_common.topics import TOPICS, topic_name
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
+# A handler applies one event inside the consumer's transaction. It may return an effect to run
+# once that transaction has committed (metrics): a rolled-back or retried event never counts.
+AfterCommit = Callable[[], object]
+Handler = Callable[[Conn, Envelope[Any]], Awaitable[AfterCommit | None]]
 
 # Errors that say the database is unreachable for now: retry, never dead-letter.
 # A deadlock, a serialization failure or the server shutting down also passes: try again.
@@ -143,6 +146,7 @@ class EventProcessor:
         self, handler: Handler, envelope: Envelope[Any], topic: str, partition: int, offset: int
     ) -> Outcome:
         async with self._pool.acquire() as conn, conn.transaction():
+            await self.begin(conn)
             fresh = await conn.fetchval(
                 "INSERT INTO processed_events (event_id, event_type, topic, partition, \"offset\")"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"
@@ -151,8 +155,19 @@ class EventProcessor:
             )
             if not fresh:
                 return Outcome.DUPLICATE
-            await handler(conn, envelope)
-            return Outcome.APPLIED
+            effect = await handler(conn, envelope)
+            await self.applied(conn, envelope, topic, partition, offset)
+        if effect is not None:
+            effect()
+        return Outcome.APPLIED
+
+    async def begin(self, conn: Conn) -> None:
+        """First statement of every event's transaction (a subclass may take a lock here)."""
+
+    async def applied(self, conn: Conn, envelope: Envelope[Any], topic: str, partition: int,
+                      offset: int) -> None:
+        """Last statement of an applied event's transaction (a subclass may record where it
+        is)."""
 
 
 def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
@@ -216,26 +231,39 @@ class LagMonitor:
         self._offsets: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
 
-    async def measure(self) -> None:
+    async def _connect(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._offsets is None:
             self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
             await self._admin.start()
             self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
                                              enable_auto_commit=False, group_id=None)
             await self._offsets.start()
+        if not self._partitions:
+            described = await self._admin.describe_topics(self._topics)
+            self._partitions = [TopicPartition(t["topic"], p["partition"])
+                                for t in described if not t["error_code"]
+                                for p in t["partitions"]]
+        return self._admin, self._offsets
+
+    async def ends(self) -> dict[TopicPartition, int]:
+        """Each partition's end offset (the next offset to be written)."""
         try:
-            if not self._partitions:
-                described = await self._admin.describe_topics(self._topics)
-                self._partitions = [TopicPartition(t["topic"], p["partition"])
-                                    for t in described if not t["error_code"]
-                                    for p in t["partitions"]]
-            tps = self._partitions
-            committed = await self._admin.list_consumer_group_offsets(self._group_id)
-            ends = await self._offsets.end_offsets(tps)
+            _, offsets = await self._connect()
+            ends: dict[TopicPartition, int] = await offsets.end_offsets(self._partitions)
         except Exception:
             await self.stop()
             raise
-        for tp in tps:
+        return ends
+
+    async def measure(self) -> None:
+        try:
+            admin, _ = await self._connect()
+            committed = await admin.list_consumer_group_offsets(self._group_id)
+        except Exception:
+            await self.stop()
+            raise
+        ends = await self.ends()
+        for tp in self._partitions:
             done = committed.get(tp)
             position = done.offset if done is not None and done.offset >= 0 else 0
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
@@ -247,3 +275,16 @@ class LagMonitor:
             await admin.close()
         if offsets is not None:
             await offsets.stop()
+
+
+async def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of ``topics`` (those that exist), as the broker describes them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return sorted((TopicPartition(t["topic"], p["partition"])
+                   for t in described if not t["error_code"] for p in t["partitions"]),
+                  key=lambda tp: (tp.topic, tp.partition))

@@ -39,13 +39,15 @@ class Context:
                                                       repr=False)
 
     @classmethod
-    def system(cls, settings: ServiceSettings) -> Context:
+    def system(cls, settings: ServiceSettings, correlation_id: uuid.UUID | None = None
+               ) -> Context:
         """The context of what no request caused (seeding, deadlines, consumed events): the
-        service acts as ``system``, holds no role, and publishes on its own topic."""
+        service acts as ``system``, holds no role, and publishes on its own topic. A consumer
+        passes the event's correlation id, so what it records stays tied to the event."""
         return cls(principal=Principal(subject=SYSTEM_ACTOR.subject, roles=frozenset()),
                    producer=settings.service_name,
                    topic=topic_name(settings.service_name, settings.topic_namespace),
-                   correlation_id=uuid.uuid4(), _system=True)
+                   correlation_id=correlation_id or uuid.uuid4(), _system=True)
 
     def after_commit(self, effect: Callable[[], object]) -> None:
         self._after_commit.append(effect)

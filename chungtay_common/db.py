@@ -19,7 +19,8 @@ COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x43485447  # any fixed number; serialises concurrent migrators
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def json_codecs(conn: asyncpg.Connection) -> None:
+    """jsonb in and out as Python values (every connection of a pool gets these)."""
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
             typ, encoder=lambda v: json.dumps(v, default=str), decoder=json.loads,
@@ -27,9 +28,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, max_size: int = 10, search_path: str | None = None
+                      ) -> asyncpg.Pool:
+    """``search_path`` puts a service's own schema before ``public`` (reporting's views)."""
+    settings = {"search_path": search_path} if search_path else None
     pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn, min_size=1, max_size=max_size, init=json_codecs, command_timeout=60,
+        server_settings=settings,
     )
     assert pool is not None
     return pool
@@ -42,19 +47,22 @@ async def apply_migrations(pool: asyncpg.Pool, *folders: Path) -> list[str]:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
             await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
                 " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            done = {r["name"]
+                    for r in await conn.fetch("SELECT name FROM public.schema_migrations")}
             for folder in folders:
                 for path in sorted(folder.glob("*.sql")):
                     name = f"{folder.parent.name}/{path.name}"  # e.g. registration/001_x.sql
                     if name in done:
                         continue
                     async with conn.transaction():
+                        # migrations are of the public schema, whatever the pool's search path
+                        await conn.execute("SET LOCAL search_path TO public")
                         await conn.execute(path.read_text())
                         await conn.execute(
-                            "INSERT INTO schema_migrations (name) VALUES ($1)", name
+                            "INSERT INTO public.schema_migrations (name) VALUES ($1)", name
                         )
                     applied.append(name)
                     log.info("applied migration %s", name)

@@ -73,39 +73,27 @@ class InvalidInput(AppError):
 
 
 class NotFound(AppError):
-    status_code = 404
-    type = "not_found"
-    title = "Not found"
+    status_code, type, title = 404, "not_found", "Not found"
 
 
 class Conflict(AppError):
-    status_code = 409
-    type = "conflict"
-    title = "Conflict"
+    status_code, type, title = 409, "conflict", "Conflict"
 
 
 class Unauthorized(AppError):
-    status_code = 401
-    type = "unauthorized"
-    title = "Unauthorized"
+    status_code, type, title = 401, "unauthorized", "Unauthorized"
 
 
 class Forbidden(AppError):
-    status_code = 403
-    type = "forbidden"
-    title = "Forbidden"
+    status_code, type, title = 403, "forbidden", "Forbidden"
 
 
 class PayloadTooLarge(AppError):
-    status_code = 413
-    type = "payload_too_large"
-    title = "Payload too large"
+    status_code, type, title = 413, "payload_too_large", "Payload too large"
 
 
 class UnsupportedMediaType(AppError):
-    status_code = 415
-    type = "unsupported_media_type"
-    title = "Unsupported media type"
+    status_code, type, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
 def from_refusal(exc: DomainError) -> AppError:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Concatenate, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 from fastapi import Depends, FastAPI, Header, Request, Response
@@ -207,6 +207,28 @@ async def _write(request: Request, db: DatabaseDep, ctx: ContextDep,
 
 WriteDep = Annotated[Write, Depends(_write)]
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One reading request of a caller with a valid token: ``await read(service.get_unit,
+    unit_id)`` runs ``service.get_unit(conn, unit_id)`` in a read-only transaction."""
+
+    db: Database
+
+    async def __call__(self, use_case: Callable[Concatenate[Conn, P], Awaitable[T]],
+                       *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self.db.read() as conn:
+            return await use_case(conn, *args, **kwargs)
+
+
+async def _read(principal: PrincipalDep, db: DatabaseDep) -> Read:
+    return Read(db)
+
+
+ReadDep = Annotated[Read, Depends(_read)]
+
 # --------------------------------------------------------------------------- uploaded files
 
 CSV_TYPE = "text/csv"
@@ -299,21 +321,3 @@ def configure_logging() -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-
-
-# TRANSITIONAL: removed once every service's routes use ContextDep and WriteDep.
-def request_context(request: Request, principal: Any, correlation_id: uuid.UUID | None
-                    ) -> Context:
-    return Context(principal=principal, producer=request.app.state.settings.service_name,
-                   topic=request.app.state.topic, correlation_id=correlation_id or uuid.uuid4())
-
-
-async def idempotent_write(request: Request, db: Database, actor: str, key: str | None,
-                           run: Callable[[Any], Awaitable[Any]], status_code: int = 200,
-                           ctx: Context | None = None) -> JSONResponse:
-    assert ctx is not None
-
-    async def use_case(conn: Conn, _: Context) -> Any:
-        return await run(conn)
-
-    return await Write(request=request, db=db, ctx=ctx, key=key)(use_case)

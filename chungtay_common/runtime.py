@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from chungtay_common import consumer
-from chungtay_common.db import COMMON_MIGRATIONS, apply_migrations, create_pool
+from chungtay_common.context import Context
+from chungtay_common.db import COMMON_MIGRATIONS, Conn, apply_migrations, create_pool
 from chungtay_common.http import Database, HealthCheck, create_app
 from chungtay_common.outbox import OutboxRelay
 from chungtay_common.settings import ServiceSettings
@@ -23,6 +24,21 @@ from chungtay_common.topics import topic_name
 log = logging.getLogger(__name__)
 
 Job = Callable[[Database], Awaitable[Any]]
+
+
+def system_job(settings: ServiceSettings,
+               use_case: Callable[[Conn, Context], Awaitable[Any]]) -> Job:
+    """A job that runs ``use_case`` as the service itself, in one transaction: a context of
+    its own for each run, so that a run's events share a correlation id and what a failed run
+    left to count after its commit is dropped with it."""
+
+    async def job(db: Database) -> None:
+        ctx = Context.system(settings)
+        async with db.transaction(ctx) as conn:
+            await use_case(conn, ctx)
+
+    job.__name__ = getattr(use_case, "__name__", "job")
+    return job
 
 
 @dataclass
@@ -36,6 +52,10 @@ class ServicePlan:
     periodic: Sequence[tuple[float, Job]] = ()
     # run once after migrations, before serving (e.g. seeding a catalogue)
     on_start: Sequence[Job] = ()
+    # how consumed events are applied (a subclass adds a lock or records positions)
+    processor: type[consumer.EventProcessor] = consumer.EventProcessor
+    # the pool's search path, when the service keeps tables in a schema of its own
+    search_path: str | None = None
 
 
 def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
@@ -44,7 +64,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pool = await create_pool(settings.dsn(), settings.pg_pool_max)
+            pool = await create_pool(settings.dsn(), settings.pg_pool_max, plan.search_path)
             stack.push_async_callback(pool.close)
             await apply_migrations(pool, COMMON_MIGRATIONS, *plan.migrations)
             db = Database(pool)
@@ -59,6 +79,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                 await relay.start()
                 stack.push_async_callback(relay.stop)
             app.state.stream_app = None
+            app.state.lag = None
             if plan.subscriptions:
                 dead_letters = consumer.DeadLetters(
                     settings.kafka_bootstrap, topic_name("deadletter", settings.topic_namespace),
@@ -69,7 +90,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                     settings, f"{settings.topic_namespace}-{settings.service_name}")
                 for owner, handlers in plan.subscriptions.items():
                     consumer.subscribe(stream_app, settings, owner,
-                                       consumer.EventProcessor(pool, handlers, dead_letters))
+                                       plan.processor(pool, handlers, dead_letters))
                 await stream_app.start()
                 stack.push_async_callback(stream_app.stop)
                 app.state.stream_app = stream_app
@@ -78,6 +99,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                     [topic_name(owner, settings.topic_namespace)
                      for owner in plan.subscriptions])
                 stack.push_async_callback(lag.stop)
+                app.state.lag = lag
 
                 async def consumer_lag(_: Database) -> None:
                     await lag.measure()

@@ -15,6 +15,7 @@ class TopicSpec:
     version: int
     partitions: int
     description: str
+    publisher: str = ""  # the service that publishes on it (default: the owner)
 
     def name(self, namespace: str) -> str:
         return f"{namespace}.{self.owner}.v{self.version}"
@@ -33,6 +34,13 @@ TOPICS: dict[str, TopicSpec] = {
         "awards", 1, 6,
         "Emulation registrations, nominations through appraisal to decision, revocations, "
         "award rule changes.",
+    ),
+    "feed": TopicSpec(
+        "feed", 1, 3,
+        "The ministry feed: central summaries published by the board (summary.published), "
+        "immutable numbered snapshots; a correction is a new snapshot naming the one it "
+        "supersedes.",
+        publisher="reporting",
     ),
     "deadletter": TopicSpec(
         "deadletter", 1, 3,

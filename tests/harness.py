@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from tests.conftest import REPO, TestStack
+from tests.support import eventually
 
 LOG_DIR = REPO / ".local" / "logs" / "tests"
 
@@ -50,10 +50,7 @@ class ServiceProcess:
             cwd=REPO, env=env, stdout=log, stderr=log,
         )
         log.close()
-        async for attempt in AsyncRetrying(
-            wait=wait_fixed(0.25), stop=stop_after_delay(timeout), reraise=True,
-            retry=retry_if_exception_type((httpx.HTTPError, AssertionError)),
-        ):
+        async for attempt in eventually(timeout):
             with attempt:
                 assert self.proc.returncode is None, f"{self.service} exited: see {self.log_path}"
                 async with httpx.AsyncClient(base_url=self.url, timeout=2) as client:
@@ -70,9 +67,19 @@ class ServiceProcess:
             self.proc.kill()
             await self.proc.wait()
 
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+    def client(self) -> httpx.AsyncClient:
+        """A client of the process; requests carry their own ``bearer(...)`` header."""
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+
+@asynccontextmanager
+async def running(*procs: ServiceProcess) -> AsyncIterator[None]:
+    """The services started side by side for the block, and stopped however it ends."""
+    try:
+        await asyncio.gather(*(proc.start() for proc in procs))
+        yield
+    finally:
+        await asyncio.gather(*(proc.stop() for proc in procs))
 
 
 @asynccontextmanager

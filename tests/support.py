@@ -17,8 +17,9 @@ from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 from chungtay_common.auth import Principal, Role
 from chungtay_common.context import Context
+from chungtay_common.db import json_codecs
 from chungtay_common.errors import PROBLEM_MEDIA_TYPE
-from services.registration.service import IMPORT_COLUMNS
+from services.registration.imports import IMPORT_COLUMNS
 
 Json = dict[str, Any]
 
@@ -72,17 +73,22 @@ async def register_unit(client: httpx.AsyncClient, headers: dict[str, str], *, k
 
 
 @asynccontextmanager
-async def rolled_back(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection inside a transaction that is rolled back at the end: a use-case test
-    writes what it likes and leaves nothing behind."""
-    conn = await asyncpg.connect(dsn)
-    tx = conn.transaction()
+async def rolled_back(target: str | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """A connection (a new one to the DSN ``target``, or ``target`` itself) inside a
+    transaction rolled back at the end: a use-case test writes what it likes and leaves nothing
+    behind. Reuse one connection per module: a new one prepares every statement again."""
+    own = isinstance(target, str)
+    conn = await asyncpg.connect(target) if isinstance(target, str) else target
+    if own:
+        await json_codecs(conn)  # jsonb as the pools read it
+    tx = conn.transaction()  # nested in a transaction of ``target``: a savepoint
     await tx.start()
     try:
         yield conn
     finally:
         await tx.rollback()
-        await conn.close()
+        if own:
+            await conn.close()
 
 
 def context(*roles: Role, unit: uuid.UUID | None = None, sub: str = "tester",

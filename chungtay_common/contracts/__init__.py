@@ -1,5 +1,5 @@
 """Event contracts: the payload models of every event, by owning service."""
 
-from chungtay_common.contracts import awards, indicators, registration
+from chungtay_common.contracts import awards, feed, indicators, registration
 
-__all__ = ["awards", "indicators", "registration"]
+__all__ = ["awards", "feed", "indicators", "registration"]

@@ -79,11 +79,15 @@ class EnrollmentRegistered(EventPayload):
 
 @CATALOGUE.register(OWNER, "nomination.submitted")
 class NominationSubmitted(_NominationEvent):
+    """The proposing unit submitted a dossier (hồ sơ đề nghị khen thưởng)."""
+
     enrolled: bool  # False: the nominee was not registered for this title or form
 
 
 @CATALOGUE.register(OWNER, "nomination.reviewed")
 class NominationReviewed(_NominationEvent):
+    """The district or department council reviewed the dossier; its votes."""
+
     council_unit_id: uuid.UUID
     votes_for: int
     votes_against: int
@@ -92,6 +96,8 @@ class NominationReviewed(_NominationEvent):
 
 @CATALOGUE.register(OWNER, "nomination.appraised")
 class NominationAppraised(_NominationEvent):
+    """The Board appraised the dossier: each rule's result and the facts it used."""
+
     rule_version: int
     eligible: bool
     results: list[RuleResult]
@@ -99,26 +105,36 @@ class NominationAppraised(_NominationEvent):
 
 @CATALOGUE.register(OWNER, "nomination.approved")
 class NominationApproved(_NominationEvent):
+    """The award was granted by a decision at the form's authority level."""
+
     decision: Decision
 
 
 @CATALOGUE.register(OWNER, "nomination.rejected")
 class NominationRejected(_NominationEvent):
+    """The dossier was rejected, with the reason."""
+
     reason: str
 
 
 @CATALOGUE.register(OWNER, "nomination.returned")
 class NominationReturned(_NominationEvent):
+    """The dossier went back to the proposing unit for correction."""
+
     reason: str
 
 
 @CATALOGUE.register(OWNER, "nomination.forwarded")
 class NominationForwarded(_NominationEvent):
+    """A form above the province's authority was proposed to the central level."""
+
     authority_level: AuthorityLevel
 
 
 @CATALOGUE.register(OWNER, "award.revoked")
 class AwardRevoked(_NominationEvent):
+    """A granted award was revoked by a decision (e.g. a falsified dossier)."""
+
     reason: str
     decision: Decision
 

@@ -62,6 +62,8 @@ class ReportWarning(BaseModel):
 
 @CATALOGUE.register(OWNER, "campaign.created")
 class CampaignCreated(EventPayload):
+    """A campaign (phong trào thi đua) with its period and yearly reporting cycles."""
+
     campaign_id: uuid.UUID
     code: str
     name: str
@@ -94,6 +96,8 @@ class IndicatorDefined(EventPayload):
 
 @CATALOGUE.register(OWNER, "target.set")
 class TargetSet(EventPayload):
+    """A unit's target for a campaign year (set or changed)."""
+
     campaign_id: uuid.UUID
     year: Year
     unit_id: uuid.UUID
@@ -107,6 +111,8 @@ class TargetSet(EventPayload):
 
 @CATALOGUE.register(OWNER, "national_average.set")
 class NationalAverageSet(EventPayload):
+    """The national poor-household rate of a year (MOLISA's count), an input."""
+
     year: Year
     poor_rate_pct: float
     source: str
@@ -122,6 +128,8 @@ class _ReportEvent(EventPayload):
 
 @CATALOGUE.register(OWNER, "report.submitted")
 class ReportSubmitted(_ReportEvent):
+    """A yearly report was submitted (or corrected): all its values, as submitted."""
+
     values: dict[IndicatorCode, Value]
     submitted_at: AwareDatetime
     due_at: AwareDatetime
@@ -132,16 +140,22 @@ class ReportSubmitted(_ReportEvent):
 
 @CATALOGUE.register(OWNER, "report.returned")
 class ReportReturned(_ReportEvent):
+    """A submitted report went back to its unit for correction, with the reason."""
+
     reason: str
 
 
 @CATALOGUE.register(OWNER, "report.accepted")
 class ReportAccepted(_ReportEvent):
+    """The level above accepted a submitted report; it is locked."""
+
     accepted_by_unit_id: uuid.UUID | None
 
 
 @CATALOGUE.register(OWNER, "report.reopened")
 class ReportReopened(_ReportEvent):
+    """The Board reopened an accepted report, with the reason."""
+
     reason: str
 
 

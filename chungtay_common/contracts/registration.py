@@ -64,11 +64,15 @@ class UnitEvent(EventPayload):
 
 @CATALOGUE.register(OWNER, "unit.registered")
 class UnitRegistered(UnitEvent):
+    """A unit was registered."""
+
     unit_id: uuid.UUID
 
 
 @CATALOGUE.register(OWNER, "unit.renamed")
 class UnitRenamed(UnitEvent):
+    """A unit has a new name from ``effective_date``."""
+
     unit_id: uuid.UUID
     effective_date: date
     old_name: UnitName
@@ -77,6 +81,8 @@ class UnitRenamed(UnitEvent):
 
 @CATALOGUE.register(OWNER, "unit.moved")
 class UnitMoved(UnitEvent):
+    """A unit has a new parent from ``effective_date``."""
+
     unit_id: uuid.UUID
     effective_date: date
     old_parent_id: uuid.UUID | None
@@ -85,6 +91,8 @@ class UnitMoved(UnitEvent):
 
 @CATALOGUE.register(OWNER, "unit.closed")
 class UnitClosed(UnitEvent):
+    """A unit no longer exists from ``effective_date``."""
+
     unit_id: uuid.UUID
     effective_date: date
     reason: str = Field(max_length=500)

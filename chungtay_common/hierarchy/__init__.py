@@ -7,11 +7,10 @@ Validity is ``[valid_from, valid_to)``: a unit closed or merged on D is no longe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -19,9 +18,13 @@ from chungtay_common.contracts.registration import UnitEvent, UnitKind, UnitSnap
 from chungtay_common.db import Conn
 from chungtay_common.events import Envelope
 
+if TYPE_CHECKING:
+    from chungtay_common.consumer import Handler
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-_ACTIVE = "v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to > $1)"
+# a unit version `v` in force on the day `$1` (validity is [valid_from, valid_to))
+ACTIVE_ON = "v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to > $1)"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def _on_date(r: asyncpg.Record) -> UnitOnDate:
 async def unit_on(conn: Conn, unit_id: uuid.UUID, on: date) -> UnitOnDate | None:
     row = await conn.fetchrow(
         "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
-        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE} AND u.unit_id = $2",
+        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {ACTIVE_ON} AND u.unit_id = $2",
         on, unit_id,
     )
     return _on_date(row) if row else None
@@ -53,7 +56,7 @@ async def unit_on(conn: Conn, unit_id: uuid.UUID, on: date) -> UnitOnDate | None
 async def active_on(conn: Conn, on: date) -> list[UnitOnDate]:
     rows = await conn.fetch(
         "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
-        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE}"
+        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {ACTIVE_ON}"
         " ORDER BY v.code NULLS LAST, v.name",
         on,
     )
@@ -66,11 +69,11 @@ async def ancestry(conn: Conn, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
         f"""
         WITH RECURSIVE up(unit_id, parent_id, depth) AS (
             SELECT v.unit_id, v.parent_id, 0 FROM unit_versions v
-             WHERE v.unit_id = $2 AND {_ACTIVE}
+             WHERE v.unit_id = $2 AND {ACTIVE_ON}
             UNION ALL
             SELECT v.unit_id, v.parent_id, up.depth + 1
               FROM up JOIN unit_versions v ON v.unit_id = up.parent_id
-             WHERE {_ACTIVE} AND up.depth < 20
+             WHERE {ACTIVE_ON} AND up.depth < 20
         )
         SELECT unit_id FROM up ORDER BY depth
         """,
@@ -84,15 +87,15 @@ async def subtree(conn: Conn, root: uuid.UUID, on: date) -> list[UnitOnDate]:
     rows = await conn.fetch(
         f"""
         WITH RECURSIVE down(unit_id, depth) AS (
-            SELECT v.unit_id, 0 FROM unit_versions v WHERE v.unit_id = $2 AND {_ACTIVE}
+            SELECT v.unit_id, 0 FROM unit_versions v WHERE v.unit_id = $2 AND {ACTIVE_ON}
             UNION ALL
             SELECT v.unit_id, down.depth + 1
               FROM down JOIN unit_versions v ON v.parent_id = down.unit_id
-             WHERE {_ACTIVE} AND down.depth < 20
+             WHERE {ACTIVE_ON} AND down.depth < 20
         )
         SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id
           FROM down JOIN units u USING (unit_id) JOIN unit_versions v USING (unit_id)
-         WHERE {_ACTIVE}
+         WHERE {ACTIVE_ON}
          ORDER BY down.depth, v.code NULLS LAST, v.name
         """,
         on, root,
@@ -164,7 +167,7 @@ async def apply_unit_event(conn: Conn, envelope: Envelope[Any]) -> None:
         await apply_snapshot(conn, snap)
 
 
-def unit_event_handlers() -> dict[str, Callable[[Conn, Envelope[Any]], Awaitable[None]]]:
+def unit_event_handlers() -> dict[str, Handler]:
     """Handlers that keep a service's own copy of the hierarchy from the registration topic."""
     return dict.fromkeys(UNIT_EVENT_TYPES, apply_unit_event)
 

@@ -206,6 +206,56 @@ async def _print_boards(client: httpx.AsyncClient, campaign_id: str) -> None:
                              or "no units in the local hierarchy that year"))
 
 
+async def show_summaries(token: str, ids: dict[str, str]) -> None:
+    """The demo campaign's years in the reporting views (fed by the events), the 2020 central
+    summary published to the ministry feed, and a curl for each."""
+    province = ids["44"]
+    base = f"http://127.0.0.1:{SERVICES['reporting']}"
+    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"},
+                                 timeout=30) as client:
+        started = time.perf_counter()
+        async for attempt in AsyncRetrying(wait=wait_fixed(0.5), stop=stop_after_delay(300),
+                                           reraise=True):
+            with attempt:
+                fresh = (await client.get("/v1/freshness")).json()
+                assert all(t["lag"] == 0 for t in fresh["topics"]), fresh
+                campaigns = [c for c in (await client.get("/v1/campaigns")).json()
+                             if c["code"] == DEMO_CAMPAIGN["code"]]
+                assert campaigns, "the demo campaign is not in the views yet"
+        campaign_id = campaigns[0]["campaign_id"]
+        say(f"reporting views caught up with the event stream in "
+            f"{time.perf_counter() - started:.1f} s")
+        say("  year  poor rate  reduction  target met  on time / late / missing")
+        for year in demo.YEARS:
+            r = await client.get("/v1/summaries/provincial", params={
+                "campaign_id": campaign_id, "year": year, "province_id": province})
+            if r.status_code != 200:
+                continue
+            p = r.json()["province"]
+            c = p["compliance"]
+            rate = f"{p['poor_rate_pct']:.2f} %" if p["poor_rate_pct"] is not None else "-"
+            cut = f"{p['reduction_pp']:.2f} pp" if p["reduction_pp"] is not None else "-"
+            met = "-" if p["target"] is None or p["target"]["met"] is None else (
+                "yes" if p["target"]["met"] else "no")
+            say(f"  {year}  {rate:>9}  {cut:>9}  {met:>10}  "
+                f"{c['on_time']} / {c['late']} / {c['missing']}")
+        published = await client.post("/v1/feed", json={
+            "campaign_id": campaign_id, "year": 2020, "province_id": province})
+        if published.status_code == 201:
+            say(f"central summary 2020 published to the ministry feed as snapshot "
+                f"{published.json()['seq']}")
+    q = f"campaign_id={campaign_id}&province_id={province}"
+    say("Summaries (any valid token reads them):")
+    for path in (f"/v1/summaries/provincial?{q}&year=2020",
+                 f"/v1/summaries/provincial?{q}&year=2019&hierarchy=current",
+                 f"/v1/summaries/central?{q}&year=2020",
+                 f"/v1/compliance?campaign_id={campaign_id}&year=2020&punctuality=missing",
+                 f"/v1/rankings?campaign_id={campaign_id}&year=2020&level=district",
+                 f"/v1/trends/{province}?campaign_id={campaign_id}",
+                 "/v1/feed?after=0", "/v1/freshness"):
+        say(f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}{path}'")
+
+
 def main() -> int:
     # From the first moment, Ctrl-C or SIGTERM (also when started in the background, where
     # SIGINT comes in ignored) lands in the `finally` below, which stops what was started.
@@ -236,6 +286,7 @@ def main() -> int:
             ids, lambda sub, role, unit: mint(key, subject=sub, roles=[role],
                                               unit_id=uuid.UUID(unit) if unit else None),
             say).load())
+        asyncio.run(show_summaries(token, ids))
         say("")
         say("The yearly reports 2016-2020 of campaign chung-tay-2017-2020 are SYNTHETIC demo "
             "data (invented figures; see services/indicators/demo.py).")
@@ -252,6 +303,7 @@ def main() -> int:
         say("Try:  TOKEN=$(.venv/bin/python -m chungtay_common.tokens mint --sub me --role admin)")
         say(f"      curl -H \"Authorization: Bearer $TOKEN\" "
             f"'http://127.0.0.1:{SERVICES['reporting']}/v1/units/tree?as_of=2020-01-01'")
+        say("Rebuild the reporting views from the topics: make rebuild")
         say(f"Logs: {LOGS}.  Ctrl-C stops everything this command started.")
         while all(p.poll() is None for p in procs.values()):
             time.sleep(1)

@@ -1,61 +1,42 @@
 """Kafka consumers of the awards service: its own copies of the unit hierarchy (registration
-events) and of reported facts and targets (indicators events), to check award criteria."""
+events) and of reported facts and targets (indicators events), to check award criteria. Each
+handler parses nothing itself (the envelope's payload is typed) and calls a use case."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chungtay_common import audit, hierarchy
-from chungtay_common.consumer import Handler
-from chungtay_common.contracts import indicators as ev
+from chungtay_common import hierarchy
+from chungtay_common.consumer import AfterCommit, Handler
+from chungtay_common.context import Context
 from chungtay_common.db import Conn
-from chungtay_common.events import SYSTEM_ACTOR, Envelope
-from services.awards import metrics as m
-from services.awards import repository
-
-
-async def on_report_submitted(conn: Conn, envelope: Envelope[Any]) -> None:
-    """Replace the unit-year's facts; a correction after appraisal flags the nominations that
-    used them for re-appraisal."""
-    p: ev.ReportSubmitted = envelope.payload
-    replaced = await repository.save_report_facts(
-        conn, p.campaign_id, p.unit_id, p.year, p.version, dict(p.values), p.on_time,
-        "submitted")
-    if replaced is not None and replaced < p.version:
-        reason = f"the {p.year} report was corrected (version {replaced} → {p.version})"
-        flagged = await repository.flag_reappraisal(conn, p.unit_id, p.year, reason)
-        # the flag changes the nomination: recorded like every other change, by the system
-        details = {"event_id": str(envelope.event_id), "unit_id": str(p.unit_id),
-                   "year": p.year, "from_version": replaced, "to_version": p.version}
-        for nomination_id, status in flagged:
-            await repository.add_step(conn, nomination_id, "flag_reappraisal", status,
-                                      SYSTEM_ACTOR.subject, SYSTEM_ACTOR.roles, reason, details)
-            await audit.record(conn, actor=SYSTEM_ACTOR, action="nomination.flag_reappraisal",
-                               entity_type="nomination", entity_id=str(nomination_id),
-                               before={"needs_reappraisal": False},
-                               after={"needs_reappraisal": True, **details},
-                               correlation_id=envelope.correlation_id)
-        m.REAPPRAISAL_FLAGS.inc(len(flagged))
-
-
-async def on_report_status(conn: Conn, envelope: Envelope[Any]) -> None:
-    p = envelope.payload
-    status = envelope.event_type.removeprefix("report.")
-    await repository.set_report_status(conn, p.campaign_id, p.unit_id, p.year, p.version,
-                                       status)
-
-
-async def on_target_set(conn: Conn, envelope: Envelope[Any]) -> None:
-    p: ev.TargetSet = envelope.payload
-    await repository.save_target(conn, p.campaign_id, p.unit_id, p.year, p.reduction_pp_min,
-                                 p.households_out_min)
-
+from chungtay_common.events import Envelope
+from services.awards import service
+from services.awards.settings import AwardsSettings
 
 REGISTRATION_HANDLERS: dict[str, Handler] = hierarchy.unit_event_handlers()
-INDICATOR_HANDLERS: dict[str, Handler] = {
-    "report.submitted": on_report_submitted,
-    "report.accepted": on_report_status,
-    "report.returned": on_report_status,
-    "report.reopened": on_report_status,
-    "target.set": on_target_set,
-}
+
+
+def indicator_handlers(settings: AwardsSettings) -> dict[str, Handler]:
+    """Handlers of the indicators topic; what they change is the system's doing, tied to the
+    event that caused it."""
+
+    async def on_report_submitted(conn: Conn, envelope: Envelope[Any]) -> AfterCommit:
+        ctx = Context.system(settings, envelope.correlation_id)
+        await service.record_report(conn, ctx, envelope.payload, envelope.event_id)
+        return ctx.committed  # its metrics count once the event's transaction has committed
+
+    async def on_report_status(conn: Conn, envelope: Envelope[Any]) -> None:
+        await service.record_report_status(conn, envelope.payload,
+                                           envelope.event_type.removeprefix("report."))
+
+    async def on_target_set(conn: Conn, envelope: Envelope[Any]) -> None:
+        await service.record_target(conn, envelope.payload)
+
+    return {
+        "report.submitted": on_report_submitted,
+        "report.accepted": on_report_status,
+        "report.returned": on_report_status,
+        "report.reopened": on_report_status,
+        "target.set": on_target_set,
+    }

@@ -1,17 +1,25 @@
-"""Pure rules of the awards service: the catalogue, award criteria as data, authority levels
-and the nomination lifecycle. No I/O here."""
+"""Pure rules of the awards service: the catalogue, award criteria as data, authority levels,
+the nomination lifecycle and who may take each step. No I/O here; a rule that refuses raises
+one of ``chungtay_common.refusals``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from chungtay_common.auth import Role
 from chungtay_common.contracts.awards import AuthorityLevel, NomineeKind, RuleResult
 from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 
 LEVELS = list(AuthorityLevel)
 PROVINCE_LIMIT = AuthorityLevel.PROVINCIAL_CHAIRMAN  # above it, a nomination is forwarded
@@ -135,6 +143,29 @@ def rule_json(rule: Rule) -> dict[str, Any]:
     return dumped
 
 
+def checked_rule(data: dict[str, Any]) -> dict[str, Any]:
+    """A rule given by a caller, validated and normalised; refused naming ``rule``."""
+    try:
+        return rule_json(parse_rule(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RuleBroken("rule", f"not a valid rule ({where}: {first['msg']})") from exc
+
+
+def _parts(rule: Rule) -> Sequence[Rule]:
+    return rule.all if isinstance(rule, AllOf) else rule.any if isinstance(rule, AnyOf) else ()
+
+
+def leaves(rule: Rule) -> Iterator[Rule]:
+    """The criteria a rule is made of (itself, when it is one)."""
+    if isinstance(rule, AllOf | AnyOf):
+        for part in _parts(rule):
+            yield from leaves(part)
+    else:
+        yield rule
+
+
 # --------------------------------------------------------------------------- facts
 
 @dataclass(frozen=True)
@@ -181,7 +212,7 @@ def reduction_pp(facts: Facts, year: int) -> float | None:
 def evaluate(rule: Rule, facts: Facts) -> RuleResult:
     """Evaluate a rule; the result explains itself and lists the facts it used."""
     if isinstance(rule, AllOf | AnyOf):
-        parts = [evaluate(r, facts) for r in (rule.all if isinstance(rule, AllOf) else rule.any)]
+        parts = [evaluate(r, facts) for r in _parts(rule)]
         passed = (all if isinstance(rule, AllOf) else any)(p.passed for p in parts)
         word = "all" if isinstance(rule, AllOf) else "any"
         return RuleResult(
@@ -273,6 +304,12 @@ class Status(StrEnum):
 
 OPEN = frozenset({Status.DRAFTED, Status.SUBMITTED, Status.REVIEWED, Status.APPRAISED,
                   Status.RETURNED, Status.FORWARDED})
+# no longer holds its nominee, form and year: the nominee may be nominated for it again
+CLOSED = frozenset({Status.REJECTED, Status.REVOKED})
+# a nominee's award history: granted, or granted and then revoked
+DECIDED = frozenset({Status.APPROVED, Status.REVOKED})
+# appraised or decided: when a fact its appraisal read changes, it is appraised again
+REAPPRAISABLE = frozenset({Status.APPRAISED, Status.FORWARDED, Status.APPROVED})
 
 
 class Step(StrEnum):
@@ -305,19 +342,117 @@ TRANSITIONS: dict[Step, tuple[frozenset[Status], Status]] = {
 }
 
 
-def next_status(current: Status, step: Step) -> Status | str:
+def next_status(current: Status, step: Step) -> Status:
+    """The status ``step`` leads to; refused when a nomination in ``current`` cannot take it."""
     allowed, after = TRANSITIONS[step]
     if current not in allowed:
-        return f"cannot {step.value} a nomination that is {current.value}"
+        raise StateConflict(f"cannot {step.value} a nomination that is {current.value}")
     return after
 
 
-def check_approval_level(form_level: AuthorityLevel, approver: AuthorityLevel) -> str | None:
-    """A form is approved only at its own authority level; a message when it is not."""
+def check_open(status: Status) -> None:
+    """Evidence is added to a dossier still on its way, not to a decided one."""
+    if status not in OPEN:
+        raise StateConflict(f"evidence cannot be added to a nomination that is {status.value}")
+
+
+# --------------------------------------------------------------------------- who acts
+
+# Who takes each step (``admin`` always may). Approving and revoking belong to whoever signs at
+# the form's level (see ``deciders``).
+STEP_ROLES: dict[Step, tuple[Role, ...]] = {
+    Step.EDIT: (Role.REPORTER,), Step.SUBMIT: (Role.REPORTER,), Step.REVIEW: (Role.COUNCIL,),
+    Step.APPRAISE: (Role.BOARD,), Step.FORWARD: (Role.BOARD,),
+}
+# Returning and rejecting belong to each stage's own decider: the council before its review,
+# the board after it; the signing chairman may decline what is put before it.
+STAGE_DECIDERS: dict[Step, dict[Status, tuple[Role, ...]]] = {
+    Step.RETURN: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
+                  Status.APPRAISED: (Role.BOARD,)},
+    Step.REJECT: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
+                  Status.APPRAISED: (Role.BOARD, Role.CHAIRMAN),
+                  Status.FORWARDED: (Role.BOARD,)},
+}
+
+
+def deciders(step: Step, status: Status, level: AuthorityLevel) -> tuple[Role, ...]:
+    """The roles that take ``step`` on a nomination in ``status`` of a form of ``level``: a
+    chairman signs what the province grants, the board records the central decision."""
+    if step in (Step.APPROVE, Step.REVOKE):
+        return (Role.BOARD,) if above_province(level) else (Role.CHAIRMAN,)
+    if step in STAGE_DECIDERS:
+        return STAGE_DECIDERS[step][status]
+    return STEP_ROLES[step]
+
+
+def may_take(step: Step, status: Status, level: AuthorityLevel, roles: frozenset[Role]
+             ) -> None:
+    """Refuse unless ``roles`` hold one of the step's deciders (``admin`` always may)."""
+    wanted = deciders(step, status, level)
+    if not roles & {Role.ADMIN, *wanted}:
+        raise NotAllowed("this action needs one of the roles: "
+                         + ", ".join(r.value for r in wanted))
+
+
+def declines_as_chairman(step: Step, status: Status, roles: frozenset[Role]) -> bool:
+    """Whether the caller declines as the signing chairman (then only the chairman who would
+    sign it may): a chairman's refusal, not the board's."""
+    return (Role.CHAIRMAN in STAGE_DECIDERS.get(step, {}).get(status, ())
+            and not roles & {Role.ADMIN, Role.BOARD})
+
+
+def chairman_level(unit_kind: UnitKind | None) -> AuthorityLevel:
+    """The level the chairman of a unit of ``unit_kind`` signs at."""
+    level = CHAIRMAN_LEVEL.get(unit_kind) if unit_kind is not None else None
+    if level is None:
+        raise NotAllowed("only the chairman of a commune, district or province signs")
+    return level
+
+
+def check_approval_level(form_level: AuthorityLevel, approver: AuthorityLevel) -> None:
+    """A form is approved only at its own authority level, by no higher and no lower one."""
     if form_level != approver:
-        return (f"this form is granted by the {form_level.value.replace('_', ' ')}, "
-                f"not the {approver.value.replace('_', ' ')}")
-    return None
+        raise NotAllowed(f"this form is granted by the {form_level.value.replace('_', ' ')}, "
+                         f"not the {approver.value.replace('_', ' ')}")
+
+
+def check_central_decision(step: Step, status: Status, level: AuthorityLevel) -> None:
+    """The central decision on a form above the province is recorded once it was forwarded."""
+    if step is Step.APPROVE and above_province(level) and status is not Status.FORWARDED:
+        raise StateConflict("a form above the province's authority is forwarded first")
+
+
+def check_forwardable(form_code: str, level: AuthorityLevel) -> None:
+    """Only a form above the province's authority is forwarded."""
+    if not above_province(level):
+        raise StateConflict(f"{form_code} is granted within the province ({level.value}); "
+                            "approve it instead")
+
+
+def check_decidable(needs_reappraisal: bool, appraisal: Mapping[str, Any] | None) -> None:
+    """A nomination is approved or forwarded on an appraisal that still holds and found the
+    nominee eligible."""
+    if needs_reappraisal:
+        raise StateConflict("a report or award this appraisal used has changed: appraise it "
+                            "again")
+    if not (appraisal or {}).get("eligible"):
+        raise StateConflict("the appraisal found the nominee not eligible")
+
+
+def check_votes(votes_for: int, votes_against: int) -> None:
+    """The council's review carries a nomination only with more votes for than against."""
+    if votes_for <= votes_against:
+        raise RuleBroken("votes_for", "the council did not vote for it; reject or return the "
+                                      "nomination instead")
+
+
+def check_window(year: int, closes_on: date | None, today: date) -> None:
+    """Registrations for a year are taken until the day the board set (inclusive)."""
+    if closes_on is None:
+        raise StateConflict(f"registrations for {year} are not open (the board sets the date "
+                            "they close)")
+    if today > closes_on:
+        raise StateConflict(f"registrations for {year} closed on {closes_on}")
 
 
 @dataclass(frozen=True)
@@ -329,83 +464,125 @@ class Form:
     authority_level: AuthorityLevel
 
 
-SEED_FORMS: tuple[tuple[Form, dict[str, Any]], ...] = (
-    # titles for individuals
-    (Form("lao_dong_tien_tien", "Lao động tiên tiến", Category.TITLE, ForWhom.INDIVIDUAL,
-          AuthorityLevel.DISTRICT_CHAIRMAN), {"all": [{"type": "no_award_within",
-                                                      "years": 1}]}),
-    (Form("chien_si_thi_dua_co_so", "Chiến sĩ thi đua cơ sở", Category.TITLE,
-          ForWhom.INDIVIDUAL, AuthorityLevel.DISTRICT_CHAIRMAN),
-     {"type": "held_title_consecutive", "form_code": "lao_dong_tien_tien", "years": 1}),
-    (Form("chien_si_thi_dua_cap_tinh", "Chiến sĩ thi đua cấp tỉnh", Category.TITLE,
-          ForWhom.INDIVIDUAL, AuthorityLevel.PROVINCIAL_CHAIRMAN),
-     {"type": "held_title_consecutive", "form_code": "chien_si_thi_dua_co_so", "years": 3}),
-    (Form("chien_si_thi_dua_toan_quoc", "Chiến sĩ thi đua toàn quốc", Category.TITLE,
-          ForWhom.INDIVIDUAL, AuthorityLevel.PRIME_MINISTER),
-     {"type": "held_title_consecutive", "form_code": "chien_si_thi_dua_cap_tinh", "years": 2}),
-    # titles for collectives
-    (Form("tap_the_lao_dong_tien_tien", "Tập thể lao động tiên tiến", Category.TITLE,
-          ForWhom.COLLECTIVE, AuthorityLevel.DISTRICT_CHAIRMAN),
-     {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"}]}),
-    (Form("tap_the_lao_dong_xuat_sac", "Tập thể lao động xuất sắc", Category.TITLE,
-          ForWhom.COLLECTIVE, AuthorityLevel.PROVINCIAL_CHAIRMAN),
-     {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"},
-              {"type": "held_title_consecutive", "form_code": "tap_the_lao_dong_tien_tien",
-               "years": 1}]}),
-    (Form("co_thi_dua_ubnd_tinh", "Cờ thi đua của UBND tỉnh", Category.TITLE,
-          ForWhom.COLLECTIVE, AuthorityLevel.PROVINCIAL_CHAIRMAN),
-     {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"},
-              {"type": "no_award_within", "years": 1}]}),
-    (Form("co_thi_dua_chinh_phu", "Cờ thi đua của Chính phủ", Category.TITLE,
-          ForWhom.COLLECTIVE, AuthorityLevel.PRIME_MINISTER),
-     {"all": [{"type": "held_title_consecutive", "form_code": "co_thi_dua_ubnd_tinh",
-               "years": 1}, {"type": "reduction_meets_target"}]}),
-    # households and villages
-    (Form("gia_dinh_van_hoa", "Gia đình văn hóa", Category.TITLE, ForWhom.HOUSEHOLD,
-          AuthorityLevel.COMMUNE_CHAIRMAN), {"all": [{"type": "no_award_within",
-                                                     "years": 1}]}),
-    (Form("thon_van_hoa", "Thôn, tổ dân phố văn hóa", Category.TITLE, ForWhom.VILLAGE,
-          AuthorityLevel.DISTRICT_CHAIRMAN), {"all": [{"type": "no_award_within",
-                                                      "years": 1}]}),
-    # forms of commendation
-    (Form("giay_khen_chu_tich_xa", "Giấy khen của Chủ tịch UBND cấp xã", Category.COMMENDATION,
-          ForWhom.HOUSEHOLD, AuthorityLevel.COMMUNE_CHAIRMAN),
-     {"type": "no_award_within", "years": 1}),
-    (Form("giay_khen_chu_tich_huyen", "Giấy khen của Chủ tịch UBND cấp huyện",
-          Category.COMMENDATION, ForWhom.COLLECTIVE, AuthorityLevel.DISTRICT_CHAIRMAN),
-     {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"}]}),
-    (Form("bang_khen_chu_tich_tinh", "Bằng khen của Chủ tịch UBND tỉnh", Category.COMMENDATION,
-          ForWhom.COLLECTIVE, AuthorityLevel.PROVINCIAL_CHAIRMAN),
-     {"all": [{"type": "report_on_time"}, {"type": "reduction_meets_target"},
-              {"type": "no_award_within", "years": 2}]}),
-    (Form("bang_khen_thu_tuong", "Bằng khen của Thủ tướng Chính phủ", Category.COMMENDATION,
-          ForWhom.COLLECTIVE, AuthorityLevel.PRIME_MINISTER),
-     {"all": [{"type": "held_title_consecutive", "form_code": "bang_khen_chu_tich_tinh",
-               "years": 1}, {"type": "reduction_meets_target"},
-              {"type": "no_award_within", "years": 3}]}),
-    (Form("huan_chuong_lao_dong", "Huân chương Lao động", Category.COMMENDATION,
-          ForWhom.COLLECTIVE, AuthorityLevel.STATE_PRESIDENT),
-     {"all": [{"type": "held_title_consecutive", "form_code": "bang_khen_thu_tuong",
-               "years": 1}, {"type": "no_award_within", "years": 5}]}),
-)
+def seed_forms(table: str) -> list[tuple[Form, dict[str, Any]]]:
+    """The forms and rules of a seed table (CSV: code, name_vi, category, for_whom,
+    authority_level, rule as JSON)."""
+    return [(Form(row["code"], row["name_vi"], Category(row["category"]),
+                  ForWhom(row["for_whom"]), AuthorityLevel(row["authority_level"])),
+             json.loads(row["rule"]))
+            for row in csv.DictReader(io.StringIO(table))]
+
+
+# --------------------------------------------------------------------------- nominees
+
+_IDS = uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10")  # namespace of person/household ids
+
+
+def nominee_id(kind: NomineeKind, unit_id: uuid.UUID, name: str | None) -> str:
+    """A unit is its own id; people and households get a stable id from their unit and name,
+    so registrations, nominations and award history meet. A person's position is not part of
+    it (a promotion does not make another person)."""
+    if kind is NomineeKind.UNIT:
+        return str(unit_id)
+    key = f"{kind}:{unit_id}:{' '.join((name or '').lower().split())}"
+    return str(uuid.uuid5(_IDS, key))
+
+
+def check_nominee(kind: NomineeKind, name: str | None, unit_kind: UnitKind, field: str
+                  ) -> None:
+    """A person or household is named; a household belongs to a village."""
+    if kind is NomineeKind.UNIT:
+        return
+    if not name:
+        raise RuleBroken(f"{field}.name", f"a {kind} nominee needs a name")
+    if kind is NomineeKind.HOUSEHOLD and unit_kind is not UnitKind.VILLAGE:
+        raise RuleBroken(f"{field}.unit_id", "a household belongs to a village")
+
+
+def check_for_whom(form_code: str, for_whom: ForWhom, kind: NomineeKind, unit_kind: UnitKind,
+                   field: str) -> None:
+    """A form is for one kind of nominee: a collective unit, a village, a person, a household."""
+    if NOMINEE_KINDS[for_whom] is not kind:
+        raise RuleBroken(f"{field}.kind", f"{form_code} is for a {for_whom.value}, "
+                                          f"not a {kind.value}")
+    if for_whom is ForWhom.VILLAGE and unit_kind is not UnitKind.VILLAGE:
+        raise RuleBroken(f"{field}.unit_id", f"{form_code} is for a village")
+    if for_whom is ForWhom.COLLECTIVE and unit_kind is UnitKind.VILLAGE:
+        raise RuleBroken(f"{field}.unit_id", f"{form_code} is for a collective unit")
+
+
+def candidate_kinds(for_whom: ForWhom) -> frozenset[UnitKind]:
+    """The units that may be candidates for a form (found from their reported data)."""
+    if NOMINEE_KINDS[for_whom] is not NomineeKind.UNIT:
+        raise RuleBroken("form_code", "candidates are found for units only")
+    if for_whom is ForWhom.VILLAGE:
+        return frozenset({UnitKind.VILLAGE})
+    return frozenset({UnitKind.COMMUNE, UnitKind.DISTRICT})
 
 
 def years_used(rule: Rule, year: int) -> list[int]:
     """Report years a rule reads for a nomination of ``year`` (to flag re-appraisal)."""
-    if isinstance(rule, AllOf | AnyOf):
-        parts: Sequence[Rule] = rule.all if isinstance(rule, AllOf) else rule.any
-        return sorted({y for r in parts for y in years_used(r, year)})
-    if isinstance(rule, ReductionMeetsTarget | ReductionAtLeast):
-        return [year - 1, year]
-    if isinstance(rule, EscapedMeetsTarget | ReportOnTime | IndicatorAtLeast):
-        return [year]
-    return []
+    used: set[int] = set()
+    for leaf in leaves(rule):
+        if isinstance(leaf, ReductionMeetsTarget | ReductionAtLeast):
+            used.update((year - 1, year))
+        elif isinstance(leaf, EscapedMeetsTarget | ReportOnTime | IndicatorAtLeast):
+            used.add(year)
+    return sorted(used)
 
 
 def reads_awards(rule: Rule) -> bool:
     """Whether a rule reads the nominee's awards (so granting or revoking one of them calls
     for a new appraisal)."""
-    if isinstance(rule, AllOf | AnyOf):
-        parts: Sequence[Rule] = rule.all if isinstance(rule, AllOf) else rule.any
-        return any(reads_awards(r) for r in parts)
-    return isinstance(rule, HeldTitleConsecutive | NoAwardWithin)
+    return any(isinstance(leaf, HeldTitleConsecutive | NoAwardWithin) for leaf in leaves(rule))
+
+
+# --------------------------------------------------------------------------- appraisal
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    """A rule checked against the facts, with what it read: kept on the nomination."""
+
+    result: RuleResult
+    rule_version: int
+    years_used: list[int]
+    reads_awards: bool
+    report_versions: dict[str, int]
+    at: datetime
+
+    @property
+    def eligible(self) -> bool:
+        return self.result.passed
+
+    def record(self) -> dict[str, Any]:
+        return {"eligible": self.eligible, "rule_version": self.rule_version,
+                "result": self.result.model_dump(mode="json"), "years_used": self.years_used,
+                "reads_awards": self.reads_awards, "report_versions": self.report_versions,
+                "appraised_at": self.at.isoformat()}
+
+
+def appraise(rule: Rule, rule_version: int, facts: Facts, at: datetime) -> Appraisal:
+    used = years_used(rule, facts.year)
+    return Appraisal(result=evaluate(rule, facts), rule_version=rule_version, years_used=used,
+                     reads_awards=reads_awards(rule),
+                     report_versions={str(y): facts.reports[y].version for y in used
+                                      if y in facts.reports}, at=at)
+
+
+def read_year(appraisal: Mapping[str, Any], year: int) -> bool:
+    """Whether an appraisal read the reports of ``year``: a correction of one calls for a new
+    appraisal."""
+    return year in appraisal.get("years_used", [])
+
+
+def read_award_of(appraisal: Mapping[str, Any], nomination_year: int, award_year: int) -> bool:
+    """Whether an appraisal read an award of ``award_year``: rules read the awards of the years
+    before the nominated one only, so granting or revoking it calls for a new appraisal of the
+    nominee's later nominations whose rule reads awards."""
+    if nomination_year <= award_year:
+        return False
+    reads = appraisal.get("reads_awards")
+    if reads is None:  # appraised before this was recorded: look at the rule it used
+        reads = reads_awards(parse_rule(appraisal["result"]["rule"]))
+    return bool(reads)

@@ -9,8 +9,22 @@ from typing import Any
 import asyncpg
 
 from chungtay_common.db import Conn
-from chungtay_common.errors import Conflict
-from services.awards.domain import Form, YearReport, YearTarget
+from chungtay_common.refusals import StateConflict
+from services.awards.domain import (
+    CLOSED,
+    DECIDED,
+    REAPPRAISABLE,
+    Form,
+    Status,
+    YearReport,
+    YearTarget,
+)
+
+
+def _values(statuses: frozenset[Status]) -> list[str]:
+    """Statuses as a query parameter (``status = ANY($n)``): the domain names them once."""
+    return sorted(s.value for s in statuses)
+
 
 # --------------------------------------------------------------------------- catalogue and rules
 
@@ -36,7 +50,7 @@ async def insert_form(conn: Conn, f: Form) -> None:
             " VALUES ($1, $2, $3, $4, $5)",
             f.code, f.name_vi, f.category.value, f.for_whom.value, f.authority_level.value)
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"award form {f.code} exists") from exc
+        raise StateConflict(f"award form {f.code} exists") from exc
 
 
 async def add_rule_version(conn: Conn, code: str, rule: dict[str, Any], note: str | None,
@@ -118,7 +132,7 @@ async def insert_nomination(conn: Conn, n: dict[str, Any]) -> None:
             n["nominee_name"], n["nominee_unit"], n["nominee_details"],
             n["proposing_unit_id"], n["achievements"], n["status"], n["enrolled"])
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict("this nominee already has an open or granted nomination for this form "
+        raise StateConflict("this nominee already has an open or granted nomination for this form "
                        "and year") from exc
 
 
@@ -180,42 +194,28 @@ async def nominee_awards(conn: Conn, nominee_kind: str, nominee_id: str
                          ) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT * FROM nominations WHERE nominee_kind = $1 AND nominee_id = $2"
-        " AND status IN ('approved', 'revoked') ORDER BY year, form_code",
-        nominee_kind, nominee_id))
+        " AND status = ANY($3) ORDER BY year, form_code",
+        nominee_kind, nominee_id, _values(DECIDED)))
 
 
 async def granted(conn: Conn, nominee_kind: str, nominee_id: str) -> list[tuple[str, int]]:
     rows = await conn.fetch(
         "SELECT form_code, year FROM nominations WHERE nominee_kind = $1 AND nominee_id = $2"
-        " AND status = 'approved'", nominee_kind, nominee_id)
+        " AND status = $3", nominee_kind, nominee_id, Status.APPROVED.value)
     return [(r["form_code"], r["year"]) for r in rows]
 
 
 async def approved_in(conn: Conn, year: int) -> list[asyncpg.Record]:
     return list(await conn.fetch(
-        "SELECT * FROM nominations WHERE year = $1 AND status = 'approved'"
-        " ORDER BY form_code, nominee_name", year))
+        "SELECT * FROM nominations WHERE year = $1 AND status = $2"
+        " ORDER BY form_code, nominee_name", year, Status.APPROVED.value))
 
 
 async def nominated(conn: Conn, form_code: str, year: int) -> set[str]:
     rows = await conn.fetch(
         "SELECT nominee_id FROM nominations WHERE form_code = $1 AND year = $2"
-        " AND status NOT IN ('rejected', 'revoked')", form_code, year)
+        " AND status <> ALL($3)", form_code, year, _values(CLOSED))
     return {r["nominee_id"] for r in rows}
-
-
-async def flag_reappraisal(conn: Conn, unit_id: uuid.UUID, year: int, reason: str
-                           ) -> list[tuple[uuid.UUID, str]]:
-    """Flag the appraised or decided nominations of a unit whose appraisal read ``year``;
-    return each one's id and status."""
-    rows = await conn.fetch(
-        "UPDATE nominations SET needs_reappraisal = true, reappraisal_reason = $3,"
-        " version = version + 1, updated_at = now()"
-        " WHERE nominee_kind = 'unit' AND nominee_unit = $1 AND appraisal IS NOT NULL"
-        " AND status IN ('appraised', 'forwarded', 'approved')"
-        " AND (appraisal -> 'years_used') @> to_jsonb($2::int)"
-        " RETURNING nomination_id, status", unit_id, year, reason)
-    return [(r["nomination_id"], r["status"]) for r in rows]
 
 
 async def lock_nominee(conn: Conn, nominee_kind: str, nominee_id: str) -> None:
@@ -224,15 +224,24 @@ async def lock_nominee(conn: Conn, nominee_kind: str, nominee_id: str) -> None:
                        f"awards.nominee:{nominee_kind}:{nominee_id}")
 
 
-async def lock_award_readers(conn: Conn, nominee_kind: str, nominee_id: str,
-                             nomination_id: uuid.UUID, year: int) -> list[asyncpg.Record]:
-    """The nominee's other appraised or decided nominations of years after ``year``, locked
-    (in a fixed order), to flag those whose rule reads the nominee's awards."""
+_REAPPRAISABLE = ("SELECT nomination_id, year, status, appraisal, needs_reappraisal"
+                  " FROM nominations WHERE appraisal IS NOT NULL AND status = ANY($1)")
+
+
+async def reappraisable(conn: Conn, nominee_kind: str, nominee_id: str
+                        ) -> list[asyncpg.Record]:
+    """The nominee's appraised or decided nominations."""
+    return list(await conn.fetch(_REAPPRAISABLE + " AND nominee_kind = $2 AND nominee_id = $3",
+                                 _values(REAPPRAISABLE), nominee_kind, nominee_id))
+
+
+async def lock_reappraisable(conn: Conn, nomination_ids: list[uuid.UUID]
+                             ) -> list[asyncpg.Record]:
+    """Those of the nominations that are still appraised or decided, locked in a fixed order
+    (to flag them for re-appraisal)."""
     return list(await conn.fetch(
-        "SELECT nomination_id, status, appraisal, needs_reappraisal FROM nominations"
-        " WHERE nominee_kind = $1 AND nominee_id = $2 AND nomination_id <> $3 AND year > $4"
-        " AND appraisal IS NOT NULL AND status IN ('appraised', 'forwarded', 'approved')"
-        " ORDER BY nomination_id FOR UPDATE", nominee_kind, nominee_id, nomination_id, year))
+        _REAPPRAISABLE + " AND nomination_id = ANY($2) ORDER BY nomination_id FOR UPDATE",
+        _values(REAPPRAISABLE), nomination_ids))
 
 
 # --------------------------------------------------------------------------- reported facts

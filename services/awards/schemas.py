@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -56,6 +57,11 @@ class RuleVersionOut(BaseModel):
 
 
 class WindowIn(_In):
+    closes_on: date
+
+
+class WindowOut(BaseModel):
+    year: int
     closes_on: date
 
 
@@ -134,6 +140,15 @@ class StepOut(BaseModel):
     comment: str | None
     details: Any
     at: datetime
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    """A file attached to a dossier, as sent: its name, its media type, its bytes."""
+
+    file_name: str
+    media_type: str
+    content: bytes
 
 
 class EvidenceOut(BaseModel):

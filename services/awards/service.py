@@ -4,31 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, date, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from chungtay_common import audit, hierarchy
+from chungtay_common import clock, hierarchy
 from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
-from chungtay_common.context import Context, publish
+from chungtay_common.context import Context
 from chungtay_common.contracts import awards as ev
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
-from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.contracts.indicators import (
+    ReportAccepted,
+    ReportReopened,
+    ReportReturned,
+    ReportSubmitted,
+    TargetSet,
+)
 from chungtay_common.db import Conn
-from chungtay_common.errors import Conflict, Forbidden, InvalidInput, NotFound
-from chungtay_common.events import SYSTEM_ACTOR
+from chungtay_common.errors import InvalidInput, NotFound
+from chungtay_common.refusals import RuleBroken
 from services.awards import domain, repository
 from services.awards import metrics as m
 from services.awards.domain import Facts, Form, ForWhom, Status, Step
 from services.awards.schemas import (
     Candidate,
+    CommentIn,
     DecisionIn,
+    EditIn,
     EnrollmentIn,
     EnrollmentOut,
+    EvidenceFile,
     EvidenceOut,
     FormIn,
     FormOut,
@@ -37,32 +48,20 @@ from services.awards.schemas import (
     NominationPage,
     NomineeIn,
     PublicAward,
+    ReasonIn,
+    ReviewIn,
+    RevokeIn,
+    RuleIn,
     RuleVersionOut,
     StepOut,
+    WindowIn,
+    WindowOut,
 )
 
-PRODUCER = "awards"
-
-
-async def _system_publish(conn: Conn, topic: str, subject: object, payload: BaseModel) -> None:
-    """An event of the service itself (seeding, deadlines), not of a caller."""
-    await publish(conn, topic=topic, producer=PRODUCER, actor=SYSTEM_ACTOR, subject=subject,
-                  payload=payload)
-
-STAGE_DECIDERS: dict[Step, dict[Status, tuple[Role, ...]]] = {
-    Step.RETURN: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
-                  Status.APPRAISED: (Role.BOARD,)},
-    Step.REJECT: {Status.SUBMITTED: (Role.COUNCIL,), Status.REVIEWED: (Role.BOARD,),
-                  Status.APPRAISED: (Role.BOARD, Role.CHAIRMAN),
-                  Status.FORWARDED: (Role.BOARD,)},
-}
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
-_IDS = uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10")  # namespace of person/household ids
-
-
-def _today() -> date:
-    return datetime.now(VN).date()
-
+# The catalogue a new installation starts with (Quyết định 3630/QĐ-UBND), as data.
+SEED_FORMS = domain.seed_forms(
+    (Path(__file__).parent / "data" / "seed_forms.csv").read_text(encoding="utf-8"))
+SEED_NOTE = "seed: Quyết định 3630/QĐ-UBND (configurable)"
 
 # --------------------------------------------------------------------------- catalogue
 
@@ -75,41 +74,9 @@ def _form_out(r: asyncpg.Record) -> FormOut:
                    rule_version=r["rule_version"], rule=r["rule"])
 
 
-def _checked_rule(data: dict[str, Any], field: str = "rule") -> dict[str, Any]:
-    try:
-        return domain.rule_json(domain.parse_rule(data))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput.on(field, f"not a valid rule ({where}: {first['msg']})") from exc
-
-
-async def seed_catalogue(conn: Conn, topic: str) -> int:
-    """Put the seed forms and their rules in an empty catalogue (at start-up), each recorded
-    in the audit log as the system's; return how many."""
-    await repository.lock_seed(conn)
-    if await repository.forms(conn):
-        return 0
-    for form, rule in domain.SEED_FORMS:
-        await repository.insert_form(conn, form)
-        rule = _checked_rule(rule)
-        version = await repository.add_rule_version(conn, form.code, rule,
-                                                    "seed: Quyết định 3630/QĐ-UBND (configurable)",
-                                                    SYSTEM_ACTOR.subject)
-        out = _form_out(await _form(conn, form.code, field=""))
-        await audit.record(conn, actor=SYSTEM_ACTOR, action="award_form.seed",
-                           entity_type="award_form", entity_id=form.code, before=None,
-                           after=out.model_dump(mode="json"))
-        await _system_publish(conn, topic, form.code,
-                       ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
-    return len(domain.SEED_FORMS)
-
-
-async def list_forms(conn: Conn) -> list[FormOut]:
-    return [_form_out(r) for r in await repository.forms(conn)]
-
-
 async def _form(conn: Conn, code: str, field: str = "form_code") -> asyncpg.Record:
+    """A form by its code: a form named in the body is refused naming ``field``, one named by
+    the path (``field`` empty) is not found."""
     row = await repository.form(conn, code)
     if row is None:
         raise InvalidInput.on(field, f"no award form {code}") if field else NotFound(
@@ -117,33 +84,51 @@ async def _form(conn: Conn, code: str, field: str = "form_code") -> asyncpg.Reco
     return row
 
 
-async def add_form(conn: Conn, ctx: Context, body: FormIn) -> FormOut:
-    require_role(ctx.principal, Role.BOARD)
-    rule = _checked_rule(body.rule)
-    await repository.insert_form(conn, Form(body.code, body.name_vi, body.category,
-                                            body.for_whom, body.authority_level))
-    version = await repository.add_rule_version(conn, body.code, rule, None,
-                                                ctx.principal.subject)
-    out = _form_out(await _form(conn, body.code))
-    await ctx.audit(conn, "award_form.add", "award_form", body.code,
-                    None, out.model_dump(mode="json"))
-    await ctx.publish(conn, body.code,
-                   ev.AwardRuleChanged(form_code=body.code, version=version, rule=rule))
+async def _add_form(conn: Conn, ctx: Context, form: Form, rule_data: dict[str, Any],
+                    note: str | None, action: str) -> FormOut:
+    """A new form with the first version of its rule: audited, and the rule announced."""
+    rule = domain.checked_rule(rule_data)
+    await repository.insert_form(conn, form)
+    version = await repository.add_rule_version(conn, form.code, rule, note, ctx.actor.subject)
+    out = _form_out(await _form(conn, form.code, field=""))
+    await ctx.audit(conn, action, "award_form", form.code, None, out.model_dump(mode="json"))
+    await ctx.publish(conn, form.code,
+                      ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
     return out
 
 
-async def change_rule(conn: Conn, ctx: Context, code: str, rule_data: dict[str, Any],
-                      note: str | None) -> FormOut:
+async def seed_catalogue(conn: Conn, ctx: Context) -> int:
+    """Put the seed forms and their rules in an empty catalogue (at start-up, as the system);
+    return how many."""
+    await repository.lock_seed(conn)
+    if await repository.forms(conn):
+        return 0
+    for form, rule in SEED_FORMS:
+        await _add_form(conn, ctx, form, rule, SEED_NOTE, "award_form.seed")
+    return len(SEED_FORMS)
+
+
+async def list_forms(conn: Conn) -> list[FormOut]:
+    return [_form_out(r) for r in await repository.forms(conn)]
+
+
+async def add_form(conn: Conn, ctx: Context, body: FormIn) -> FormOut:
+    require_role(ctx.principal, Role.BOARD)
+    form = Form(body.code, body.name_vi, body.category, body.for_whom, body.authority_level)
+    return await _add_form(conn, ctx, form, body.rule, None, "award_form.add")
+
+
+async def change_rule(conn: Conn, ctx: Context, code: str, body: RuleIn) -> FormOut:
     """A new version of a form's criteria; nominations keep the version they were checked on."""
     require_role(ctx.principal, Role.BOARD)
     before = _form_out(await _form(conn, code, field=""))
-    rule = _checked_rule(rule_data)
-    version = await repository.add_rule_version(conn, code, rule, note, ctx.principal.subject)
+    rule = domain.checked_rule(body.rule)
+    version = await repository.add_rule_version(conn, code, rule, body.note, ctx.actor.subject)
     out = _form_out(await _form(conn, code, field=""))
     await ctx.audit(conn, "award_rule.change", "award_form", code,
                     before.model_dump(mode="json"), out.model_dump(mode="json"))
     await ctx.publish(conn, code,
-                   ev.AwardRuleChanged(form_code=code, version=version, rule=rule))
+                      ev.AwardRuleChanged(form_code=code, version=version, rule=rule))
     ctx.after_commit(m.RULE_CHANGES.inc)
     return out
 
@@ -157,90 +142,60 @@ async def rule_history(conn: Conn, code: str) -> list[RuleVersionOut]:
 # --------------------------------------------------------------------------- nominees
 
 
-async def _nominee(conn: Conn, n: NomineeIn, year: int, field: str = "nominee") -> Nominee:
-    """Resolve a nominee: units by id; people and households get a stable id from their unit
-    and name, so registrations, nominations and award history meet. A person's position is not
-    part of it (a promotion does not make another person): it is kept in the details."""
+async def _nominee(conn: Conn, n: NomineeIn, form: asyncpg.Record, year: int,
+                   under: uuid.UUID, field: str, proposer: str) -> Nominee:
+    """The nominee of a registration or a nomination as its unit stood on its last day in the
+    year (it may have existed for part of the year only): of the kind ``form`` is for, and the
+    ``proposer`` unit ``under`` or below it."""
     day = await hierarchy.last_day_active(conn, n.unit_id, date(year, 1, 1), date(year, 12, 31))
     unit = await hierarchy.unit_on(conn, n.unit_id, day) if day else None
-    if unit is None:
+    if day is None or unit is None:
         raise InvalidInput.on(f"{field}.unit_id", f"is not a unit active in {year}")
-    if n.kind is NomineeKind.UNIT:
-        return Nominee(kind=n.kind, nominee_id=str(n.unit_id), unit_id=n.unit_id,
-                       name=unit.name)
-    if not n.name:
-        raise InvalidInput.on(f"{field}.name", f"a {n.kind} nominee needs a name")
-    if n.kind is NomineeKind.HOUSEHOLD and unit.kind is not UnitKind.VILLAGE:
-        raise InvalidInput.on(f"{field}.unit_id", "a household belongs to a village")
-    key = f"{n.kind}:{n.unit_id}:{' '.join(n.name.lower().split())}"
-    return Nominee(kind=n.kind, nominee_id=str(uuid.uuid5(_IDS, key)), unit_id=n.unit_id,
-                   name=n.name)
-
-
-def _check_for_whom(form: asyncpg.Record, nominee: Nominee, unit_kind: UnitKind,
-                    field: str) -> None:
-    for_whom = ForWhom(form["for_whom"])
-    if domain.NOMINEE_KINDS[for_whom] is not nominee.kind:
-        raise InvalidInput.on(f"{field}.kind", f"{form['code']} is for a {for_whom.value}, "
-                                               f"not a {nominee.kind.value}")
-    if for_whom is ForWhom.VILLAGE and unit_kind is not UnitKind.VILLAGE:
-        raise InvalidInput.on(f"{field}.unit_id", f"{form['code']} is for a village")
-    if for_whom is ForWhom.COLLECTIVE and unit_kind is UnitKind.VILLAGE:
-        raise InvalidInput.on(f"{field}.unit_id", f"{form['code']} is for a collective unit")
+    domain.check_nominee(n.kind, n.name, unit.kind, field)
+    domain.check_for_whom(form["code"], ForWhom(form["for_whom"]), n.kind, unit.kind, field)
+    if under not in await hierarchy.ancestry(conn, n.unit_id, day):
+        raise InvalidInput.on(f"{field}.unit_id", f"is not the {proposer} unit or below it")
+    return Nominee(kind=n.kind, nominee_id=domain.nominee_id(n.kind, n.unit_id, n.name),
+                   unit_id=n.unit_id,
+                   name=unit.name if n.kind is NomineeKind.UNIT else str(n.name))
 
 
 async def _in_scope(conn: Conn, principal: Principal, unit_id: uuid.UUID, year: int,
-                    what: str) -> list[uuid.UUID]:
+                    what: str) -> None:
     day = await hierarchy.last_day_active(conn, unit_id, date(year, 1, 1), date(year, 12, 31))
     if day is None:
         raise InvalidInput.on("unit_id", f"is not a unit active in {year}")
-    ancestry = await hierarchy.ancestry(conn, unit_id, day)
-    ensure_may_act_on(principal, ancestry, what)
-    return ancestry
+    ensure_may_act_on(principal, await hierarchy.ancestry(conn, unit_id, day), what)
 
 
 # --------------------------------------------------------------------------- enrollments
 
 
-async def set_window(conn: Conn, ctx: Context, year: int, closes_on: date) -> dict[str, Any]:
+async def set_window(conn: Conn, ctx: Context, year: int, body: WindowIn) -> WindowOut:
     require_role(ctx.principal, Role.BOARD)
     before = await repository.window(conn, year)
-    await repository.set_window(conn, year, closes_on, ctx.principal.subject)
+    await repository.set_window(conn, year, body.closes_on, ctx.actor.subject)
     await ctx.audit(conn, "enrollment_window.set", "enrollment_window", str(year),
-                    {"closes_on": str(before)} if before else None, {"closes_on": str(closes_on)})
-    return {"year": year, "closes_on": closes_on}
+                    {"closes_on": str(before)} if before else None,
+                    {"closes_on": str(body.closes_on)})
+    return WindowOut(year=year, closes_on=body.closes_on)
 
 
 async def enroll(conn: Conn, ctx: Context, body: EnrollmentIn) -> EnrollmentOut:
     """Register the titles and forms a unit aims for in a year (before the window closes)."""
     require_role(ctx.principal, Role.REPORTER, Role.REGISTRAR)
     await _in_scope(conn, ctx.principal, body.unit_id, body.year, "the registering unit")
-    closes = await repository.window(conn, body.year)
-    if closes is None:
-        raise Conflict(f"registrations for {body.year} are not open (the board sets the date "
-                       "they close)")
-    if _today() > closes:
-        raise Conflict(f"registrations for {body.year} closed on {closes}")
+    domain.check_window(body.year, await repository.window(conn, body.year), clock.today())
     items = []
     for i, item in enumerate(body.items):
-        form = await _form(conn, item.form_code, f"items.{i}.form_code")
-        nominee = await _nominee(conn, item.nominee, body.year, f"items.{i}.nominee")
-        # as for a nomination: the unit as it stood on its last day in the year (it may have
-        # existed for part of the year only)
-        day = await hierarchy.last_day_active(conn, nominee.unit_id, date(body.year, 1, 1),
-                                              date(body.year, 12, 31))
-        assert day is not None  # _nominee found it active in the year
-        unit = await hierarchy.unit_on(conn, nominee.unit_id, day)
-        assert unit is not None
-        _check_for_whom(form, nominee, unit.kind, f"items.{i}.nominee")
-        ancestry = await hierarchy.ancestry(conn, nominee.unit_id, day)
-        if body.unit_id not in ancestry:
-            raise InvalidInput.on(f"items.{i}.nominee.unit_id",
-                                  "is not the registering unit or below it")
-        items.append((item.form_code, nominee))
+        where = f"items.{i}"
+        form = await _form(conn, item.form_code, f"{where}.form_code")
+        items.append((item.form_code, await _nominee(
+            conn, item.nominee, form, body.year, body.unit_id, f"{where}.nominee",
+            "registering")))
     enrollment_id = uuid.uuid4()
     await repository.insert_enrollment(
-        conn, enrollment_id, body.unit_id, body.year, ctx.principal.subject,
+        conn, enrollment_id, body.unit_id, body.year, ctx.actor.subject,
         [(code, n.kind.value, n.nominee_id, n.name, n.unit_id) for code, n in items])
     out = EnrollmentOut(enrollment_id=enrollment_id, unit_id=body.unit_id, year=body.year,
                         items=[{"form_code": c, "nominee": n.model_dump(mode="json")}
@@ -267,28 +222,20 @@ async def create_nomination(conn: Conn, ctx: Context, body: NominationIn) -> Nom
     await _in_scope(conn, ctx.principal, body.proposing_unit_id, body.year,
                     "the proposing unit")
     form = await _form(conn, body.form_code)
-    nominee = await _nominee(conn, body.nominee, body.year)
-    day = await hierarchy.last_day_active(conn, nominee.unit_id, date(body.year, 1, 1),
-                                          date(body.year, 12, 31))
-    assert day is not None
-    unit = await hierarchy.unit_on(conn, nominee.unit_id, day)
-    assert unit is not None
-    _check_for_whom(form, nominee, unit.kind, "nominee")
-    if body.proposing_unit_id not in await hierarchy.ancestry(conn, nominee.unit_id, day):
-        raise InvalidInput.on("nominee.unit_id", "is not the proposing unit or below it")
+    nominee = await _nominee(conn, body.nominee, form, body.year, body.proposing_unit_id,
+                             "nominee", "proposing")
     enrolled = await repository.is_enrolled(conn, body.year, body.form_code,
                                             nominee.kind.value, nominee.nominee_id)
     nomination_id = uuid.uuid4()
-    details = {"position": body.nominee.position} if body.nominee.position else {}
     await repository.insert_nomination(conn, {
         "nomination_id": nomination_id, "form_code": body.form_code, "year": body.year,
         "nominee_kind": nominee.kind.value, "nominee_id": nominee.nominee_id,
         "nominee_name": nominee.name, "nominee_unit": nominee.unit_id,
-        "nominee_details": details, "proposing_unit_id": body.proposing_unit_id,
-        "achievements": body.achievements, "status": Status.DRAFTED.value,
-        "enrolled": enrolled})
+        "nominee_details": {"position": body.nominee.position} if body.nominee.position else {},
+        "proposing_unit_id": body.proposing_unit_id, "achievements": body.achievements,
+        "status": Status.DRAFTED.value, "enrolled": enrolled})
     await repository.add_step(conn, nomination_id, "draft", Status.DRAFTED.value,
-                              ctx.principal.subject, sorted(ctx.principal.roles), None, None)
+                              ctx.actor.subject, ctx.actor.roles, None, None)
     out = await get_nomination(conn, nomination_id)
     await ctx.audit(conn, "nomination.draft", "nomination", str(nomination_id),
                     None, out.model_dump(mode="json"))
@@ -331,6 +278,184 @@ def _nomination_out(row: asyncpg.Record) -> NominationOut:
         updated_at=row["updated_at"])
 
 
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass(frozen=True)
+class _Dossier:
+    """A nomination a step is taken on (its row locked), with its form."""
+
+    row: asyncpg.Record
+    form: asyncpg.Record
+
+    @property
+    def status(self) -> Status:
+        return Status(self.row["status"])
+
+    @property
+    def level(self) -> AuthorityLevel:
+        return AuthorityLevel(self.form["authority_level"])
+
+    @property
+    def year(self) -> int:
+        year: int = self.row["year"]
+        return year
+
+    def event(self) -> dict[str, Any]:
+        """What every nomination event says."""
+        return {"nomination_id": self.row["nomination_id"], "form_code": self.row["form_code"],
+                "year": self.year, "nominee": _nominee_of(self.row),
+                "proposing_unit_id": self.row["proposing_unit_id"]}
+
+
+@dataclass
+class _Change:
+    """What a step changes besides the status, what its record says, what it announces."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    comment: str | None = None
+    details: Any = None
+    event: BaseModel | None = None
+
+
+async def _dossier(conn: Conn, nomination_id: uuid.UUID, action: Step) -> _Dossier:
+    if action in (Step.APPROVE, Step.REVOKE):
+        # these also lock the nominee's other nominations (to flag them): one at a time per
+        # nominee, taken before any row lock, or two of them could wait for each other
+        found = await repository.nomination(conn, nomination_id)
+        if found is not None:
+            await repository.lock_nominee(conn, found["nominee_kind"], found["nominee_id"])
+    row = await repository.lock_nomination(conn, nomination_id)
+    if row is None:
+        raise NotFound(f"nomination {nomination_id} not found")
+    return _Dossier(row, await _form(conn, row["form_code"], field=""))
+
+
+async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
+               body: BaseModel | None = None) -> NominationOut:
+    """Take one step on a nomination, by a role with the authority for it; recorded."""
+    d = await _dossier(conn, nomination_id, action)
+    after = domain.next_status(d.status, action)
+    domain.may_take(action, d.status, d.level, ctx.principal.roles)
+    await _in_scope(conn, ctx.principal, d.row["proposing_unit_id"], d.year,
+                    "the proposing unit")
+    change = await STEPS[action](conn, ctx, d, body)
+    before = _nomination_out(d.row).model_dump(mode="json")
+    await repository.update_nomination(conn, nomination_id, status=after.value, **change.fields)
+    await repository.add_step(conn, nomination_id, action.value, after.value,
+                              ctx.actor.subject, ctx.actor.roles, change.comment or None,
+                              change.details)
+    if action in (Step.APPROVE, Step.REVOKE):
+        await _flag_award_readers(conn, ctx, d, action)
+    out = await get_nomination(conn, nomination_id)
+    await ctx.audit(conn, f"nomination.{action.value}", "nomination", str(nomination_id),
+                    before, out.model_dump(mode="json", exclude={"steps", "evidence"}))
+    if change.event is not None:
+        await ctx.publish(conn, d.row["nominee_id"], change.event)
+    ctx.after_commit(m.NOMINATION_STEPS.labels(action.value).inc)
+    return out
+
+
+async def _edit(conn: Conn, ctx: Context, d: _Dossier, body: EditIn) -> _Change:
+    return _Change({"achievements": body.achievements})
+
+
+async def _submit(conn: Conn, ctx: Context, d: _Dossier, body: None) -> _Change:
+    # registrations may have been made since the draft: look again
+    enrolled = await repository.is_enrolled(conn, d.year, d.row["form_code"],
+                                            d.row["nominee_kind"], d.row["nominee_id"])
+    return _Change({"enrolled": enrolled},
+                   event=ev.NominationSubmitted(**d.event(), enrolled=enrolled))
+
+
+async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Change:
+    domain.check_votes(body.votes_for, body.votes_against)
+    council = {**body.model_dump(mode="json"), "council_unit_id": str(ctx.principal.unit_id)}
+    return _Change({"council": council}, body.comment, council, ev.NominationReviewed(
+        **d.event(), council_unit_id=ctx.principal.unit_id or d.row["proposing_unit_id"],
+        votes_for=body.votes_for, votes_against=body.votes_against,
+        votes_abstain=body.votes_abstain))
+
+
+async def _appraise(conn: Conn, ctx: Context, d: _Dossier, body: CommentIn) -> _Change:
+    appraisal = domain.appraise(domain.parse_rule(d.form["rule"]), d.form["rule_version"],
+                                await _facts(conn, d.row), clock.now())
+    return _Change(
+        {"appraisal": appraisal.record(), "rule_version": appraisal.rule_version,
+         "needs_reappraisal": False, "reappraisal_reason": None}, body.comment,
+        {"eligible": appraisal.eligible, "rule_version": appraisal.rule_version},
+        ev.NominationAppraised(**d.event(), rule_version=appraisal.rule_version,
+                               eligible=appraisal.eligible, results=[appraisal.result]))
+
+
+async def _approve(conn: Conn, ctx: Context, d: _Dossier, body: DecisionIn) -> _Change:
+    decision = await _decision(conn, ctx, d, Step.APPROVE, body)
+    domain.check_decidable(d.row["needs_reappraisal"], d.row["appraisal"])
+    record = decision.model_dump(mode="json")
+    return _Change({"decision": record}, None, record,
+                   ev.NominationApproved(**d.event(), decision=decision))
+
+
+async def _forward(conn: Conn, ctx: Context, d: _Dossier, body: CommentIn) -> _Change:
+    domain.check_forwardable(d.row["form_code"], d.level)
+    domain.check_decidable(d.row["needs_reappraisal"], d.row["appraisal"])
+    return _Change(comment=body.comment,
+                   event=ev.NominationForwarded(**d.event(), authority_level=d.level))
+
+
+async def _reject(conn: Conn, ctx: Context, d: _Dossier, body: ReasonIn) -> _Change:
+    if domain.declines_as_chairman(Step.REJECT, d.status, ctx.principal.roles):
+        # only the chairman who would sign it declines it
+        domain.check_approval_level(d.level, await _chairman_level(conn, ctx, d.year))
+    return _Change(comment=body.reason,
+                   event=ev.NominationRejected(**d.event(), reason=body.reason))
+
+
+async def _return(conn: Conn, ctx: Context, d: _Dossier, body: ReasonIn) -> _Change:
+    return _Change(comment=body.reason,
+                   event=ev.NominationReturned(**d.event(), reason=body.reason))
+
+
+async def _revoke(conn: Conn, ctx: Context, d: _Dossier, body: RevokeIn) -> _Change:
+    decision = await _decision(conn, ctx, d, Step.REVOKE, body.decision)
+    revocation = {"reason": body.reason, "decision": decision.model_dump(mode="json")}
+    return _Change({"revocation": revocation}, body.reason, revocation,
+                   ev.AwardRevoked(**d.event(), reason=body.reason, decision=decision))
+
+
+STEPS: dict[Step, Callable[[Conn, Context, _Dossier, Any], Awaitable[_Change]]] = {
+    Step.EDIT: _edit, Step.SUBMIT: _submit, Step.REVIEW: _review, Step.APPRAISE: _appraise,
+    Step.APPROVE: _approve, Step.FORWARD: _forward, Step.REJECT: _reject,
+    Step.RETURN: _return, Step.REVOKE: _revoke,
+}
+
+
+async def _decision(conn: Conn, ctx: Context, d: _Dossier, action: Step, body: DecisionIn
+                    ) -> Decision:
+    """The decision as signed: by the chairman of a unit of the form's level above the
+    proposing unit; for a form above the province (forwarded), the board records the central
+    decision."""
+    domain.check_central_decision(action, d.status, d.level)
+    signer = d.level
+    if not domain.above_province(d.level) and Role.ADMIN not in ctx.principal.roles:
+        signer = await _chairman_level(conn, ctx, d.year)
+        domain.check_approval_level(d.level, signer)
+    return Decision(number=body.number, signed_on=body.signed_on, signer=body.signer,
+                    authority_level=signer)
+
+
+async def _chairman_level(conn: Conn, ctx: Context, year: int) -> AuthorityLevel:
+    """The level the calling chairman signs at (by its unit's kind)."""
+    assert ctx.principal.unit_id is not None
+    # the chairman signs today, as its unit stands now; the period starts no later than
+    # today, or a nomination of a year not yet begun made PostgreSQL fail (500)
+    today = clock.today()
+    day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
+                                          min(date(year, 1, 1), today), today)
+    unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
+    return domain.chairman_level(unit.kind if unit else None)
+
+
 async def _facts(conn: Conn, row: asyncpg.Record) -> Facts:
     """The facts an appraisal checks. The unit's reported facts are read FOR SHARE: a
     correction being consumed meanwhile either commits first (and is read here) or waits for
@@ -343,238 +468,98 @@ async def _facts(conn: Conn, row: asyncpg.Record) -> Facts:
     return facts
 
 
-async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
-               body: BaseModel | None = None) -> NominationOut:
-    """Take one step on a nomination, by a role with the authority for it; recorded."""
-    if action in (Step.APPROVE, Step.REVOKE):
-        # these also lock the nominee's other nominations (to flag them): one at a time per
-        # nominee, taken before any row lock, or two of them could wait for each other
-        found = await repository.nomination(conn, nomination_id)
-        if found is not None:
-            await repository.lock_nominee(conn, found["nominee_kind"], found["nominee_id"])
-    row = await repository.lock_nomination(conn, nomination_id)
-    if row is None:
-        raise NotFound(f"nomination {nomination_id} not found")
-    current = Status(row["status"])
-    after = domain.next_status(current, action)
-    if not isinstance(after, Status):
-        raise Conflict(after)
-    form = await _form(conn, row["form_code"], field="")
-    level = AuthorityLevel(form["authority_level"])
-    year, proposer = row["year"], row["proposing_unit_id"]
-    data: dict[str, Any] = body.model_dump(mode="json") if body is not None else {}
-    comment: str | None = data.get("comment") or data.get("reason")
-    changes: dict[str, Any] = {"status": after.value}
-    details: Any = None
-    payload: BaseModel | None = None
-    common = {"nomination_id": nomination_id, "form_code": row["form_code"], "year": year,
-              "nominee": _nominee_of(row), "proposing_unit_id": proposer}
-
-    if action in (Step.EDIT, Step.SUBMIT):
-        require_role(ctx.principal, Role.REPORTER)
-        await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
-        if action is Step.EDIT:
-            changes["achievements"] = data["achievements"]
-        else:
-            # registrations may have been made since the draft: look again
-            enrolled = await repository.is_enrolled(conn, year, row["form_code"],
-                                                    row["nominee_kind"], row["nominee_id"])
-            changes["enrolled"] = enrolled
-            payload = ev.NominationSubmitted(**common, enrolled=enrolled)
-    elif action is Step.REVIEW:
-        require_role(ctx.principal, Role.COUNCIL)
-        await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
-        if data["votes_for"] <= data["votes_against"]:
-            raise InvalidInput.on("votes_for", "the council did not vote for it; reject or "
-                                               "return the nomination instead")
-        council = {**data, "council_unit_id": str(ctx.principal.unit_id)}
-        changes["council"] = council
-        details = council
-        payload = ev.NominationReviewed(
-            **common, council_unit_id=ctx.principal.unit_id or proposer,
-            votes_for=data["votes_for"], votes_against=data["votes_against"],
-            votes_abstain=data["votes_abstain"])
-    elif action is Step.APPRAISE:
-        require_role(ctx.principal, Role.BOARD)
-        await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
-        rule = domain.parse_rule(form["rule"])
-        facts = await _facts(conn, row)
-        result = domain.evaluate(rule, facts)
-        used = domain.years_used(rule, year)
-        appraisal = {
-            "eligible": result.passed, "rule_version": form["rule_version"],
-            "result": result.model_dump(mode="json"), "years_used": used,
-            "reads_awards": domain.reads_awards(rule),
-            "report_versions": {str(y): facts.reports[y].version for y in used
-                                if y in facts.reports},
-            "appraised_at": datetime.now(UTC).isoformat(),
-        }
-        changes.update(appraisal=appraisal, rule_version=form["rule_version"],
-                       needs_reappraisal=False, reappraisal_reason=None)
-        details = {"eligible": result.passed, "rule_version": form["rule_version"]}
-        payload = ev.NominationAppraised(
-            **common, rule_version=form["rule_version"], eligible=result.passed,
-            results=[result])
-    elif action is Step.APPROVE:
-        decision = await _decision(conn, ctx, row, level, current, data)
-        if row["needs_reappraisal"]:
-            raise Conflict("a report or award this appraisal used has changed (a report was "
-                           "corrected): appraise it again")
-        if not (row["appraisal"] or {}).get("eligible"):
-            raise Conflict("the appraisal found the nominee not eligible")
-        changes["decision"] = decision.model_dump(mode="json")
-        details = changes["decision"]
-        payload = ev.NominationApproved(**common, decision=decision)
-    elif action is Step.FORWARD:
-        require_role(ctx.principal, Role.BOARD)
-        await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
-        if not domain.above_province(level):
-            raise Conflict(f"{row['form_code']} is granted within the province "
-                           f"({level.value}); approve it instead")
-        if row["needs_reappraisal"]:
-            raise Conflict("facts this appraisal used have changed: appraise it again")
-        if not (row["appraisal"] or {}).get("eligible"):
-            raise Conflict("the appraisal found the nominee not eligible")
-        payload = ev.NominationForwarded(**common, authority_level=level)
-    elif action in (Step.REJECT, Step.RETURN):
-        # each stage's own decider: the council before its review, the board after it, the
-        # signing chairman may decline what is put before it
-        require_role(ctx.principal, *STAGE_DECIDERS[action][current])
-        await _in_scope(conn, ctx.principal, proposer, year, "the proposing unit")
-        if (Role.CHAIRMAN in STAGE_DECIDERS[action][current]
-                and not ctx.principal.has_any(Role.ADMIN, Role.BOARD)):
-            # declined as the signing chairman: only the chairman who would sign it
-            problem = domain.check_approval_level(level, await _chairman_level(conn, ctx, row))
-            if problem:
-                raise Forbidden(problem)
-        reason = data["reason"]
-        payload = (ev.NominationRejected(**common, reason=reason) if action is Step.REJECT
-                   else ev.NominationReturned(**common, reason=reason))
-    elif action is Step.REVOKE:
-        decision = await _decision(conn, ctx, row, level, Status.APPRAISED, data["decision"])
-        changes["revocation"] = {"reason": data["reason"],
-                                 "decision": decision.model_dump(mode="json")}
-        details = changes["revocation"]
-        payload = ev.AwardRevoked(**common, reason=data["reason"], decision=decision)
-
-    before = _nomination_out(row).model_dump(mode="json")
-    await repository.update_nomination(conn, nomination_id, **changes)
-    await repository.add_step(conn, nomination_id, action.value, after.value,
-                              ctx.principal.subject, sorted(ctx.principal.roles), comment,
-                              details)
-    if action in (Step.APPROVE, Step.REVOKE):
-        await _flag_award_readers(conn, ctx, row, action)
-    out = await get_nomination(conn, nomination_id)
-    await ctx.audit(conn, f"nomination.{action.value}", "nomination", str(nomination_id),
-                    before, out.model_dump(mode="json", exclude={"steps", "evidence"}))
-    if payload is not None:
-        await ctx.publish(conn, row["nominee_id"], payload)
-    ctx.after_commit(m.NOMINATION_STEPS.labels(action.value).inc)
-    return out
+# --------------------------------------------------------------------------- re-appraisal
 
 
-async def _flag_award_readers(conn: Conn, ctx: Context, row: asyncpg.Record,
-                              action: Step) -> None:
-    """Granting or revoking an award changes what the rules reading the nominee's awards
-    (``held_title_consecutive``, ``no_award_within``) see: the nominee's other appraised or
-    decided nominations of later years whose rule reads awards are flagged for re-appraisal
-    (those rules read only the years before the nominated one)."""
-    verb = "granted" if action is Step.APPROVE else "revoked"
-    reason = (f"the nominee's award {row['form_code']} of {row['year']} was {verb}: "
-              "appraise again")
-    details = {"nomination_id": str(row["nomination_id"]), "form_code": row["form_code"],
-               "year": row["year"], "change": verb}
-    flagged = 0
-    for other in await repository.lock_award_readers(
-            conn, row["nominee_kind"], row["nominee_id"], row["nomination_id"], row["year"]):
-        appraisal: dict[str, Any] = other["appraisal"]
-        reads = appraisal.get("reads_awards")
-        if reads is None:  # appraised before this was recorded: look at the rule it used
-            reads = domain.reads_awards(domain.parse_rule(appraisal["result"]["rule"]))
-        if not reads:
-            continue
-        await repository.update_nomination(conn, other["nomination_id"],
-                                           needs_reappraisal=True, reappraisal_reason=reason)
-        await repository.add_step(conn, other["nomination_id"], "flag_reappraisal",
-                                  other["status"], ctx.principal.subject,
-                                  sorted(ctx.principal.roles), reason, details)
-        await ctx.audit(conn, "nomination.flag_reappraisal", "nomination",
-                        other["nomination_id"],
-                        {"needs_reappraisal": other["needs_reappraisal"]},
+async def _flag_for_reappraisal(conn: Conn, ctx: Context, nominee_kind: str, nominee_id: str,
+                                read: Callable[[asyncpg.Record], bool], reason: str,
+                                details: dict[str, Any]) -> None:
+    """Flag the nominee's appraised or decided nominations whose appraisal ``read`` the fact
+    that changed: each is locked (in a fixed order), looked at again, flagged, recorded as a
+    step and audited."""
+    candidates = await repository.reappraisable(conn, nominee_kind, nominee_id)
+    ids = [r["nomination_id"] for r in candidates if read(r)]
+    flagged = [r for r in await repository.lock_reappraisable(conn, ids) if read(r)]
+    for r in flagged:
+        await repository.update_nomination(conn, r["nomination_id"], needs_reappraisal=True,
+                                           reappraisal_reason=reason)
+        await repository.add_step(conn, r["nomination_id"], "flag_reappraisal", r["status"],
+                                  ctx.actor.subject, ctx.actor.roles, reason, details)
+        await ctx.audit(conn, "nomination.flag_reappraisal", "nomination", r["nomination_id"],
+                        {"needs_reappraisal": r["needs_reappraisal"]},
                         {"needs_reappraisal": True, "reason": reason, **details})
-        flagged += 1
-    ctx.after_commit(partial(m.REAPPRAISAL_FLAGS.inc, flagged))
+    ctx.after_commit(partial(m.REAPPRAISAL_FLAGS.inc, len(flagged)))
 
 
-async def _chairman_level(conn: Conn, ctx: Context, row: asyncpg.Record) -> AuthorityLevel:
-    """The level a chairman in scope of the proposing unit signs at (by its unit's kind)."""
-    require_role(ctx.principal, Role.CHAIRMAN)
-    assert ctx.principal.unit_id is not None
-    await _in_scope(conn, ctx.principal, row["proposing_unit_id"], row["year"],
-                    "the proposing unit")
-    # the chairman signs today, as its unit stands now; the period starts no later than
-    # today, or a nomination of a year not yet begun made PostgreSQL fail (500)
-    today = _today()
-    day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
-                                          min(date(row["year"], 1, 1), today), today)
-    unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
-    chair = domain.CHAIRMAN_LEVEL.get(unit.kind) if unit else None
-    if chair is None:
-        raise Forbidden("only the chairman of a commune, district or province signs")
-    return chair
+async def _flag_award_readers(conn: Conn, ctx: Context, d: _Dossier, action: Step) -> None:
+    """Granting or revoking an award changes what the rules reading the nominee's awards
+    (``held_title_consecutive``, ``no_award_within``) see in the later years."""
+    verb = "granted" if action is Step.APPROVE else "revoked"
+    form_code = d.row["form_code"]
+    await _flag_for_reappraisal(
+        conn, ctx, d.row["nominee_kind"], d.row["nominee_id"],
+        lambda r: domain.read_award_of(r["appraisal"], r["year"], d.year),
+        f"the nominee's award {form_code} of {d.year} was {verb}: appraise again",
+        {"nomination_id": str(d.row["nomination_id"]), "form_code": form_code, "year": d.year,
+         "change": verb})
 
 
-async def _decision(conn: Conn, ctx: Context, row: asyncpg.Record, level: AuthorityLevel,
-                    current: Status, data: dict[str, Any]) -> Decision:
-    """Who may sign at ``level``: the chairman of a unit of that level above the proposing
-    unit; for a form above the province (forwarded), the board records the central decision."""
-    if domain.above_province(level):
-        require_role(ctx.principal, Role.BOARD)
-        if current is not Status.FORWARDED and row["status"] != Status.APPROVED.value:
-            raise Conflict("a form above the province's authority is forwarded first")
-        await _in_scope(conn, ctx.principal, row["proposing_unit_id"], row["year"],
-                        "the proposing unit")
-        signer_level = level
-    else:
-        if Role.ADMIN in ctx.principal.roles:
-            signer_level = level
-        else:
-            chair = await _chairman_level(conn, ctx, row)
-            problem = domain.check_approval_level(level, chair)
-            if problem:
-                raise Forbidden(problem)
-            signer_level = chair
-    d = DecisionIn.model_validate(data) if not isinstance(data, DecisionIn) else data
-    return Decision(number=d.number, signed_on=d.signed_on, signer=d.signer,
-                    authority_level=signer_level)
+async def record_report(conn: Conn, ctx: Context, report: ReportSubmitted,
+                        event_id: uuid.UUID) -> None:
+    """Keep a unit's submitted report (the latest version of each year); a correction flags
+    the nominations whose appraisal read that year for re-appraisal."""
+    replaced = await repository.save_report_facts(
+        conn, report.campaign_id, report.unit_id, report.year, report.version,
+        dict(report.values), report.on_time, "submitted")
+    if replaced is None or replaced >= report.version:
+        return
+    await _flag_for_reappraisal(
+        conn, ctx, NomineeKind.UNIT.value, str(report.unit_id),
+        lambda r: domain.read_year(r["appraisal"], report.year),
+        f"the {report.year} report was corrected (version {replaced} → {report.version})",
+        {"event_id": str(event_id), "unit_id": str(report.unit_id), "year": report.year,
+         "from_version": replaced, "to_version": report.version})
 
 
-async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID, file_name: str,
-                       media_type: str, content: bytes) -> EvidenceOut:
+async def record_report_status(conn: Conn, report: ReportAccepted | ReportReturned
+                               | ReportReopened, status: str) -> None:
+    """A report accepted, returned or reopened."""
+    await repository.set_report_status(conn, report.campaign_id, report.unit_id, report.year,
+                                       report.version, status)
+
+
+async def record_target(conn: Conn, target: TargetSet) -> None:
+    await repository.save_target(conn, target.campaign_id, target.unit_id, target.year,
+                                 target.reduction_pp_min, target.households_out_min)
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
+                       file: EvidenceFile) -> EvidenceOut:
+    """Attach a file to a dossier still on its way; its name, type, size and sha256 are kept."""
     row = await repository.lock_nomination(conn, nomination_id)
     if row is None:
         raise NotFound(f"nomination {nomination_id} not found")
     require_role(ctx.principal, Role.REPORTER, Role.COUNCIL, Role.BOARD)
     await _in_scope(conn, ctx.principal, row["proposing_unit_id"], row["year"],
                     "the proposing unit")
-    if Status(row["status"]) not in domain.OPEN:
-        raise Conflict(f"evidence cannot be added to a nomination that is {row['status']}")
-    if not content:
-        raise InvalidInput.on("body", "the file is empty")
-    evidence_id = uuid.uuid4()
-    digest = hashlib.sha256(content).hexdigest()
-    await repository.add_evidence(conn, evidence_id, nomination_id, file_name, media_type,
-                                  content, digest, ctx.principal.subject)
-    meta = {"evidence_id": str(evidence_id), "file_name": file_name, "media_type": media_type,
-            "size_bytes": len(content), "sha256": digest}
+    domain.check_open(Status(row["status"]))
+    if not file.content:
+        raise RuleBroken("body", "the file is empty")
+    out = EvidenceOut(evidence_id=uuid.uuid4(), file_name=file.file_name,
+                      media_type=file.media_type, size_bytes=len(file.content),
+                      sha256=hashlib.sha256(file.content).hexdigest(),
+                      added_by=ctx.actor.subject, added_at=clock.now())
+    await repository.add_evidence(conn, out.evidence_id, nomination_id, file.file_name,
+                                  file.media_type, file.content, out.sha256, out.added_by)
+    meta = out.model_dump(mode="json", include={"evidence_id", "file_name", "media_type",
+                                                "size_bytes", "sha256"})
     await repository.add_step(conn, nomination_id, "evidence", row["status"],
-                              ctx.principal.subject, sorted(ctx.principal.roles), file_name,
-                              meta)
-    await ctx.audit(conn, "nomination.evidence", "nomination", str(nomination_id),
-                    None, meta)
-    return EvidenceOut(evidence_id=evidence_id, file_name=file_name, media_type=media_type,
-                       size_bytes=len(content), sha256=digest, added_by=ctx.principal.subject,
-                       added_at=datetime.now(UTC))
+                              ctx.actor.subject, ctx.actor.roles, file.file_name, meta)
+    await ctx.audit(conn, "nomination.evidence", "nomination", str(nomination_id), None, meta)
+    return out
 
 
 async def evidence_file(conn: Conn, principal: Principal, nomination_id: uuid.UUID,
@@ -601,7 +586,7 @@ async def search(conn: Conn, *, year: int | None, status: Status | None,
     unit_ids = None
     if unit_id is not None:
         unit_ids = [u.unit_id for u in await hierarchy.subtree(
-            conn, unit_id, date(year, 12, 31) if year else _today())]
+            conn, unit_id, date(year, 12, 31) if year else clock.today())]
     total, rows = await repository.search_nominations(
         conn, year=year, status=status.value if status else None, form_code=form_code,
         unit_ids=unit_ids, limit=limit, offset=offset)
@@ -628,15 +613,11 @@ async def candidates(conn: Conn, form_code: str, year: int, root: uuid.UUID | No
                      ) -> list[Candidate]:
     """Units whose reported data meets the form's rules and that have no nomination yet."""
     form = await _form(conn, form_code)
-    for_whom = ForWhom(form["for_whom"])
-    if domain.NOMINEE_KINDS[for_whom] is not NomineeKind.UNIT:
-        raise InvalidInput.on("form_code", "candidates are found for units only")
+    kinds = domain.candidate_kinds(ForWhom(form["for_whom"]))
     rule = domain.parse_rule(form["rule"])
     day = date(year, 12, 31)
     units = (await hierarchy.subtree(conn, root, day) if root
              else await hierarchy.active_on(conn, day))
-    kinds = {UnitKind.VILLAGE} if for_whom is ForWhom.VILLAGE else {UnitKind.COMMUNE,
-                                                                    UnitKind.DISTRICT}
     taken = await repository.nominated(conn, form_code, year)
     out = []
     for u in units:

@@ -22,15 +22,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from services.indicators import domain
-from services.indicators.domain import (
+from chungtay_common.clock import VN
+from chungtay_common.poverty import (
     ESCAPED,
     FELL_BACK,
     HOUSEHOLDS,
     NEAR_POOR,
     NEWLY_POOR,
     POOR,
+    RESOURCES,
+    RESOURCES_CREDIT,
+    RESOURCES_SOCIAL,
+    RESOURCES_STATE_BUDGET,
 )
+from services.indicators import domain
 
 SYNTHETIC_NOTE = ("DỮ LIỆU GIẢ LẬP / SYNTHETIC DEMO DATA: số liệu minh họa, không phải số "
                   "liệu thật (invented figures, consistent with a few public facts only)")
@@ -38,15 +43,12 @@ YEARS = tuple(range(2016, 2021))
 BASELINE = 2016
 SEED = 20171016  # the date of Decision 3630/QĐ-UBND
 
-STATE_BUDGET = "resources_state_budget_vnd"
-CREDIT = "resources_preferential_credit_vnd"
-SOCIAL = "resources_social_contributions_vnd"
 HOUSES = "houses_built_or_repaired"
 MODELS = "livelihood_models"
 INITIATIVES = "initiatives"
 TRAINED = "people_trained_or_employed"
-ENTERED = (HOUSEHOLDS, POOR, NEAR_POOR, ESCAPED, NEWLY_POOR, FELL_BACK, STATE_BUDGET, CREDIT,
-           SOCIAL, HOUSES, MODELS, INITIATIVES, TRAINED)
+ENTERED = (HOUSEHOLDS, POOR, NEAR_POOR, ESCAPED, NEWLY_POOR, FELL_BACK, *RESOURCES, HOUSES,
+           MODELS, INITIATIVES, TRAINED)
 
 # Per district: households in 2016 and the poor-household rate (%) of 2016..2020 (synthetic,
 # except where a public fact pins it: the 2017 reductions sit inside the real target ranges,
@@ -157,10 +159,10 @@ def generate(communes: Sequence[Commune], seed: int = SEED) -> DemoData:
                 values[(c.code, year)] = {
                     HOUSEHOLDS: hh[j], POOR: p, NEAR_POOR: near, ESCAPED: escaped,
                     NEWLY_POOR: newly, FELL_BACK: fell,
-                    STATE_BUDGET: round(p * rng.uniform(3, 8) + rng.uniform(150, 400))
+                    RESOURCES_STATE_BUDGET: round(p * rng.uniform(3, 8) + rng.uniform(150, 400))
                     * 1_000_000,
-                    CREDIT: round(p * rng.uniform(15, 35)) * 1_000_000,
-                    SOCIAL: round(rng.uniform(40, 600)) * 1_000_000,
+                    RESOURCES_CREDIT: round(p * rng.uniform(15, 35)) * 1_000_000,
+                    RESOURCES_SOCIAL: round(rng.uniform(40, 600)) * 1_000_000,
                     HOUSES: round(p * rng.uniform(0.01, 0.04)),
                     MODELS: rng.randint(0, 6), INITIATIVES: rng.randint(0, 4),
                     TRAINED: rng.randint(15, 160),
@@ -215,7 +217,7 @@ def _submitted(rng: random.Random, year: int, late: bool,
         day = due.date() - timedelta(days=rng.randint(1, 5) if after_communes
                                      else rng.randint(2, 19))
     moment = time(rng.randint(7, 16), rng.choice((0, 15, 30, 45)))
-    return datetime.combine(day, moment, tzinfo=domain.VN)
+    return datetime.combine(day, moment, tzinfo=VN)
 
 
 def _when(d: date | datetime) -> str:

@@ -1,34 +1,41 @@
-"""Pure rules of the indicators service: catalogue, validation, derived values, aggregation,
-deadlines and the report lifecycle. No I/O here."""
+"""Pure rules of the indicators service: the catalogue, validation and warnings, sums above a
+unit, deadlines, who acts on a report and its lifecycle. No I/O here."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
+from chungtay_common import clock
+from chungtay_common.auth import Role
+from chungtay_common.clock import VN
 from chungtay_common.contracts.indicators import Aggregation, ReportWarning, Value, ValueType
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.errors import FieldError
+from chungtay_common.poverty import (
+    ATTAINMENT,
+    ESCAPED,
+    FELL_BACK,
+    HOUSEHOLDS,
+    NEAR_POOR,
+    NEAR_POOR_RATE,
+    NEWLY_POOR,
+    POOR,
+    POOR_RATE,
+    REDUCTION,
+    RESOURCES_CREDIT,
+    RESOURCES_SOCIAL,
+    RESOURCES_STATE_BUDGET,
+    rate,
+    sum_values,
+)
+from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
-
-# Entered indicators (codes are stable identifiers; names are in the catalogue).
-HOUSEHOLDS = "households_total"
-POOR = "poor_households"
-NEAR_POOR = "near_poor_households"
-ESCAPED = "escaped_poverty"
-NEWLY_POOR = "newly_poor"
-FELL_BACK = "fell_back_into_poverty"
-# Derived indicators: computed, never entered.
-POOR_RATE = "poor_rate_pct"
-NEAR_POOR_RATE = "near_poor_rate_pct"
-REDUCTION = "reduction_pp"
-ATTAINMENT = "target_attainment_pct"
-DERIVED = (POOR_RATE, NEAR_POOR_RATE, REDUCTION, ATTAINMENT)
+# The codes and formulas of the movement are in ``chungtay_common.poverty`` (shared with the
+# reporting service); the catalogue, validation, deadlines and the lifecycle are here.
 
 VALUE_BOUND = 10**15  # no reported value is larger in magnitude (VND totals of a province fit)
 RATE_JUMP_PP = 10.0  # a rate that moves more than this in a year is worth a second look
@@ -58,33 +65,28 @@ class Indicator:
 
 
 SEED_CATALOGUE: tuple[Indicator, ...] = (
-    Indicator(HOUSEHOLDS, "Tổng số hộ", "Total households", "households", required=True),
-    Indicator(POOR, "Số hộ nghèo", "Poor households", "households", required=True),
-    Indicator(NEAR_POOR, "Số hộ cận nghèo", "Near-poor households", "households", required=True),
-    Indicator(ESCAPED, "Số hộ thoát nghèo trong năm", "Households that escaped poverty",
-              "households", required=True),
-    Indicator(NEWLY_POOR, "Số hộ nghèo phát sinh", "Newly poor households", "households",
-              required=True),
-    Indicator(FELL_BACK, "Số hộ tái nghèo", "Households that fell back into poverty",
-              "households", required=True),
-    Indicator("resources_state_budget_vnd", "Nguồn lực huy động: ngân sách nhà nước",
-              "Resources mobilised: state budget", "VND",
-              reported_by=tuple(REPORTING_KINDS)),
-    Indicator("resources_preferential_credit_vnd", "Nguồn lực huy động: tín dụng ưu đãi",
-              "Resources mobilised: preferential credit", "VND",
-              reported_by=tuple(REPORTING_KINDS)),
-    Indicator("resources_social_contributions_vnd", "Nguồn lực huy động: xã hội hóa",
-              "Resources mobilised: social contributions", "VND",
-              reported_by=tuple(REPORTING_KINDS)),
-    Indicator("houses_built_or_repaired", "Nhà ở xây mới, sửa chữa cho hộ nghèo",
-              "Houses built or repaired for poor households", "count",
-              reported_by=tuple(REPORTING_KINDS)),
-    Indicator("livelihood_models", "Mô hình sinh kế", "Livelihood models", "count",
-              reported_by=tuple(REPORTING_KINDS)),
-    Indicator("initiatives", "Sáng kiến, cách làm hay", "Initiatives", "count",
-              reported_by=tuple(REPORTING_KINDS)),
-    Indicator("people_trained_or_employed", "Số người được đào tạo nghề, giải quyết việc làm",
-              "People trained or given jobs", "people", reported_by=tuple(REPORTING_KINDS)),
+    *(Indicator(code, name_vi, name_en, "households", required=True)
+      for code, name_vi, name_en in (
+          (HOUSEHOLDS, "Tổng số hộ", "Total households"),
+          (POOR, "Số hộ nghèo", "Poor households"),
+          (NEAR_POOR, "Số hộ cận nghèo", "Near-poor households"),
+          (ESCAPED, "Số hộ thoát nghèo trong năm", "Households that escaped poverty"),
+          (NEWLY_POOR, "Số hộ nghèo phát sinh", "Newly poor households"),
+          (FELL_BACK, "Số hộ tái nghèo", "Households that fell back into poverty"))),
+    *(Indicator(code, name_vi, name_en, unit, reported_by=tuple(REPORTING_KINDS))
+      for code, name_vi, name_en, unit in (
+          (RESOURCES_STATE_BUDGET, "Nguồn lực huy động: ngân sách nhà nước",
+           "Resources mobilised: state budget", "VND"),
+          (RESOURCES_CREDIT, "Nguồn lực huy động: tín dụng ưu đãi",
+           "Resources mobilised: preferential credit", "VND"),
+          (RESOURCES_SOCIAL, "Nguồn lực huy động: xã hội hóa",
+           "Resources mobilised: social contributions", "VND"),
+          ("houses_built_or_repaired", "Nhà ở xây mới, sửa chữa cho hộ nghèo",
+           "Houses built or repaired for poor households", "count"),
+          ("livelihood_models", "Mô hình sinh kế", "Livelihood models", "count"),
+          ("initiatives", "Sáng kiến, cách làm hay", "Initiatives", "count"),
+          ("people_trained_or_employed", "Số người được đào tạo nghề, giải quyết việc làm",
+           "People trained or given jobs", "people"))),
     Indicator(POOR_RATE, "Tỷ lệ hộ nghèo", "Poor-household rate", "percent",
               ValueType.DECIMAL, None, None, aggregation=Aggregation.RATIO_OF_SUMS, derived=True,
               formula=f"{POOR} / {HOUSEHOLDS} * 100"),
@@ -110,8 +112,27 @@ def due_at(year: int, month: int = 11, day: int = 20) -> datetime:
     return datetime.combine(date(year, month, day), time(0, 0), tzinfo=VN)
 
 
+def cycles(first_year: int, last_year: int, month: int, day: int
+           ) -> list[tuple[int, datetime]]:
+    """A campaign's reporting cycles: each year's due date."""
+    if last_year < first_year:
+        raise RuleBroken("last_year", "must not be before first_year")
+    if last_year - first_year > 20:
+        raise RuleBroken("last_year", "a campaign spans at most 21 years")
+    try:
+        return [(y, due_at(y, month, day)) for y in range(first_year, last_year + 1)]
+    except ValueError as exc:
+        raise RuleBroken("due_day", f"is not a day of month {month}") from exc
+
+
 def is_on_time(submitted_at: datetime, due: datetime) -> bool:
     return submitted_at < due
+
+
+def eve_of(due: datetime) -> date:
+    """The day a cycle's hierarchy is read on: the last day before the due date, in Vietnam
+    (who was expected to report, and under which parent)."""
+    return due.astimezone(VN).date() - timedelta(days=1)
 
 
 def check_submitted_at(submitted_at: datetime, year: int, now: datetime | None = None
@@ -119,7 +140,7 @@ def check_submitted_at(submitted_at: datetime, year: int, now: datetime | None =
     """A back-filled submission of ``year``'s report is an instant from the start of the year
     before (a generous bound) up to now; a message when it is not."""
     earliest = datetime.combine(date(year - 1, 1, 1), time(0, 0), tzinfo=VN)
-    latest = now or datetime.now(VN)
+    latest = now or clock.now()
     if not earliest <= submitted_at <= latest:
         return (f"must be between {earliest.date().isoformat()} and now for a report of "
                 f"{year}")
@@ -128,13 +149,34 @@ def check_submitted_at(submitted_at: datetime, year: int, now: datetime | None =
 
 # --------------------------------------------------------------------------- validation
 
+def check_range(low_field: str, low: float | None, high_field: str, high: float | None
+                ) -> None:
+    """An upper bound is not below the lower one (either may be absent)."""
+    if low is not None and high is not None and high < low:
+        raise RuleBroken(high_field, f"must not be below {low_field}")
+
+
+def check_entered(ind: Indicator) -> None:
+    """Only an entered indicator is defined or retired by people."""
+    if ind.derived:
+        raise RuleBroken("code", "is a derived indicator, computed by the system")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a value is refused: every problem of a report is listed at once."""
+
+    field: str
+    message: str
+
+
 def check_values(values: Mapping[str, Value], catalogue: Mapping[str, Indicator],
-                 unit_kind: UnitKind) -> list[FieldError]:
-    """Errors that refuse a report's values, each naming its field (``values.<code>``)."""
-    errors: list[FieldError] = []
+                 unit_kind: UnitKind) -> list[Problem]:
+    """Problems that refuse a report's values, each naming its field (``values.<code>``)."""
+    errors: list[Problem] = []
 
     def err(code: str, message: str) -> None:
-        errors.append(FieldError(field=f"values.{code}", message=message))
+        errors.append(Problem(field=f"values.{code}", message=message))
 
     for code, value in values.items():
         ind = catalogue.get(code)
@@ -180,19 +222,13 @@ def check_values(values: Mapping[str, Value], catalogue: Mapping[str, Indicator]
 
 
 def missing_required(values: Mapping[str, Value], catalogue: Mapping[str, Indicator],
-                     unit_kind: UnitKind) -> list[FieldError]:
+                     unit_kind: UnitKind) -> list[Problem]:
     return [
-        FieldError(field=f"values.{ind.code}", message="is required to submit the report")
+        Problem(field=f"values.{ind.code}", message="is required to submit the report")
         for ind in catalogue.values()
         if ind.required and not ind.retired and unit_kind in ind.reported_by
         and ind.code not in values
     ]
-
-
-def rate(part: Value | None, total: Value | None) -> float | None:
-    if part is None or not total:
-        return None
-    return float(part) / float(total) * 100.0
 
 
 def warnings(values: Mapping[str, Value],
@@ -235,77 +271,14 @@ def warnings(values: Mapping[str, Value],
     return found
 
 
-# --------------------------------------------------------------------------- derived values
-
-@dataclass(frozen=True)
-class Target:
-    reduction_pp_min: float | None
-    reduction_pp_max: float | None = None
-    households_out_min: int | None = None
-    households_out_max: int | None = None
-    at_most_national_average: bool = False
-
-
-@dataclass
-class Derived:
-    poor_rate_pct: float | None = None
-    near_poor_rate_pct: float | None = None
-    reduction_pp: float | None = None
-    target_attainment_pct: float | None = None
-    target_met: bool | None = None
-    national_average_pct: float | None = None
-    at_or_below_national_average: bool | None = None
-
-    def as_values(self) -> dict[str, float | None]:
-        return {POOR_RATE: self.poor_rate_pct, NEAR_POOR_RATE: self.near_poor_rate_pct,
-                REDUCTION: self.reduction_pp, ATTAINMENT: self.target_attainment_pct}
-
-
-def derive(values: Mapping[str, Value], previous: Mapping[str, Value] | None,
-           target: Target | None, national_average: float | None = None,
-           current_for_reduction: Mapping[str, Value] | None = None) -> Derived:
-    """Rates, reduction in points and target attainment. Rounding is left to presentation;
-    attainment compares the unrounded reduction with the target. A target that also asks the
-    rate to be at or below the national average is met only when both hold.
-
-    The reduction compares ``previous`` with ``current_for_reduction`` when given (an
-    aggregate: this year's sums over the units that reported in both years), else with
-    ``values``. A minimum reduction of 0 is met by any reduction of 0 or more; attainment in
-    percent is only given for a minimum above 0."""
-    d = Derived(poor_rate_pct=rate(values.get(POOR), values.get(HOUSEHOLDS)),
-                near_poor_rate_pct=rate(values.get(NEAR_POOR), values.get(HOUSEHOLDS)))
-    now = values if current_for_reduction is None else current_for_reduction
-    if previous is not None:
-        before = rate(previous.get(POOR), previous.get(HOUSEHOLDS))
-        after = rate(now.get(POOR), now.get(HOUSEHOLDS))
-        if before is not None and after is not None:
-            d.reduction_pp = before - after
-    needed = target.reduction_pp_min if target is not None else None
-    if needed is not None and d.reduction_pp is not None:
-        if needed > 0:
-            d.target_attainment_pct = d.reduction_pp / needed * 100.0
-        # compared at the precision targets are set with (hundredths of a point)
-        d.target_met = round(d.reduction_pp, 2) >= round(needed, 2)
-    if national_average is not None and d.poor_rate_pct is not None:
-        d.national_average_pct = national_average
-        d.at_or_below_national_average = round(d.poor_rate_pct, 2) <= round(national_average, 2)
-    if target is not None and target.at_most_national_average and d.target_met is not False:
-        # unknown until the national average of the year is entered
-        d.target_met = d.at_or_below_national_average
-    return d
-
+# --------------------------------------------------------------------------- sums above a unit
 
 def aggregate(children: Iterable[Mapping[str, Value]],
               catalogue: Mapping[str, Indicator]) -> dict[str, Value]:
-    """Sum the summable indicators over children. Rates above a unit are then derived from
-    these sums (a ratio of sums), never averaged."""
-    out: dict[str, Value] = {}
-    for values in children:
-        for code, value in values.items():
-            ind = catalogue.get(code)
-            if ind is not None and ind.aggregation is Aggregation.SUM:
-                out[code] = out.get(code, 0) + value
-    return out
+    """Sum the indicators the catalogue sums over children. Rates above a unit are then
+    derived from these sums (a ratio of sums), never averaged."""
+    return sum_values(children, {code for code, ind in catalogue.items()
+                                 if ind.aggregation is Aggregation.SUM})
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -340,14 +313,47 @@ TRANSITIONS: dict[Action, tuple[frozenset[ReportStatus], ReportStatus | None]] =
 }
 
 
-def next_status(current: ReportStatus | None, action: Action) -> ReportStatus | str:
-    """The status after ``action``, or a message saying why it is refused."""
+def next_status(current: ReportStatus | None, action: Action) -> ReportStatus:
+    """The status after ``action``; refuses a transition the lifecycle does not allow."""
     allowed, after = TRANSITIONS[action]
     state = current or ReportStatus.DRAFT
     if state not in allowed:
         if state is ReportStatus.ACCEPTED:
-            return "the report is accepted and locked; the board can reopen it"
-        return f"cannot {action.value} a report that is {state.value}"
+            raise StateConflict("the report is accepted and locked; the board can reopen it")
+        raise StateConflict(f"cannot {action.value} a report that is {state.value}")
     if after is None:  # save keeps an editable status, but a submitted report becomes a draft
         return ReportStatus.DRAFT if state is ReportStatus.SUBMITTED else state
     return after
+
+
+# --------------------------------------------------------------------------- who acts
+
+# the role that enters (save, submit) or reopens a report; a review has its own rule
+ACTING_ROLE: dict[Action, Role] = {Action.SAVE: Role.REPORTER, Action.SUBMIT: Role.REPORTER,
+                                   Action.REOPEN: Role.BOARD}
+
+
+def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
+                   parent_id: uuid.UUID | None) -> None:
+    """Reports are accepted or returned by the level right above the unit."""
+    if Role.ADMIN in roles:
+        return
+    if not roles & {Role.REVIEWER, Role.BOARD}:
+        raise NotAllowed("reviewing a report needs the reviewer or board role")
+    if reviewer_unit is None or reviewer_unit != parent_id:
+        raise NotAllowed("a report is reviewed by the level right above its unit")
+
+
+def check_backfill(roles: Set[Role], action: Action, submitted_at: datetime, year: int,
+                   now: datetime) -> None:
+    """A historical submission time is only recorded by an administrator back-filling records
+    kept before the system existed; the version note and the audit row say so."""
+    if Role.ADMIN not in roles:
+        raise NotAllowed("only an administrator may record a historical submission time")
+    if action is not Action.SUBMIT:
+        raise RuleBroken("submitted_at", "is only recorded with a submission")
+    if submitted_at.tzinfo is None or submitted_at > now:
+        raise RuleBroken("submitted_at", "must be a past instant with a time zone")
+    problem = check_submitted_at(submitted_at, year, now)
+    if problem:
+        raise RuleBroken("submitted_at", problem)

@@ -13,17 +13,18 @@ import csv
 import io
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 
+import asyncpg
 from pydantic import ValidationError
 
-from chungtay_common import hierarchy
+from chungtay_common import clock, hierarchy
 from chungtay_common.auth import Role
 from chungtay_common.context import Context
-from chungtay_common.contracts.indicators import Value
 from chungtay_common.db import Conn
-from chungtay_common.errors import FieldError, Forbidden, InvalidInput, NotFound
+from chungtay_common.errors import FieldError, Forbidden, InvalidInput
+from chungtay_common.refusals import RuleBroken, StateConflict
 from services.indicators import domain, repository, service
 from services.indicators import metrics as m
 from services.indicators.domain import Action
@@ -34,9 +35,16 @@ from services.indicators.imports import (
     VALUE,
     YEAR,
     ImportRow,
+    Template,
     TemplateRow,
 )
-from services.indicators.schemas import ImportReportsOut, TargetIn, TargetOut
+from services.indicators.schemas import (
+    ImportReportsOut,
+    ReportOut,
+    ReportRef,
+    TargetIn,
+    TargetOut,
+)
 
 # messages of domain.check_values that are about the indicator, not about its value
 _ABOUT_INDICATOR = ("unknown indicator", "is computed", "is retired", "is not reported by")
@@ -46,72 +54,28 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
                          rows: list[ImportRow], submit: bool, note: str | None = None
                          ) -> ImportReportsOut:
     """Save (or submit) the reports of every unit and year in ``rows``; all or nothing."""
-    campaign = await repository.campaign(conn, campaign_id)
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
-    errors: list[FieldError] = []
-    refused: list[FieldError] = []
-
-    def err(row: ImportRow, column: str, message: str) -> None:
-        errors.append(FieldError(field=row.at(column), message=message))
-
+    campaign = await service.campaign(conn, campaign_id)
     backfill = [r for r in rows if r.submitted_at is not None]
-    if backfill and not submit:
-        for r in backfill:
-            err(r, SUBMITTED_AT, "a submission time is only recorded when importing with "
-                                 "submit=true")
     if backfill and Role.ADMIN not in ctx.principal.roles:
         raise Forbidden(f"only an administrator may import historical submission times "
                         f"(column {SUBMITTED_AT!r})")
-
-    # codes are reused over time: a code means the unit holding it in the row's year
-    groups: dict[tuple[int, uuid.UUID], list[ImportRow]] = defaultdict(list)
-    units: dict[uuid.UUID, str] = {}
-    by_year: dict[int, list[ImportRow]] = defaultdict(list)
-    for r in rows:
-        by_year[r.year].append(r)
-    for year, year_rows in sorted(by_year.items()):
-        if not campaign["first_year"] <= year <= campaign["last_year"]:
-            for r in year_rows:
-                err(r, YEAR, f"is outside the campaign ({campaign['first_year']}–"
-                             f"{campaign['last_year']})")
-            continue
-        found = await hierarchy.by_codes(conn, sorted({r.unit_code for r in year_rows}),
-                                         date(year, 1, 1), date(year, 12, 31))
-        for r in year_rows:
-            unit = found.get(r.unit_code)
-            if unit is None:
-                err(r, UNIT_CODE, f"no unit has code {r.unit_code} in {year}")
-                continue
-            groups[(year, unit.unit_id)].append(r)
-            units[unit.unit_id] = r.unit_code
-
-    written = with_warnings = backfilled = 0
-    action = Action.SUBMIT if submit else Action.SAVE
-    for (year, unit_id), group in sorted(groups.items(),
-                                         key=lambda g: (g[0][0], units[g[0][1]])):
-        times = {r.submitted_at for r in group}
-        if len(times) > 1:
-            for r in group:
-                err(r, SUBMITTED_AT, f"differs between the rows of unit {r.unit_code} for "
-                                     f"{year}: a report is submitted once")
-            continue
-        submitted_at = times.pop()
-        values: dict[str, Value] = {r.indicator_code: r.value for r in group}
+    errors = [] if submit else [
+        FieldError(field=r.at(SUBMITTED_AT), message="a submission time is only recorded "
+                                                     "when importing with submit=true")
+        for r in backfill]
+    groups = await _reports(conn, campaign, rows, errors)
+    refused: list[FieldError] = []
+    written: list[tuple[ReportOut, bool]] = []  # each report, and whether it is back-filled
+    for (year, unit_id), group in groups:
         try:
-            out = await service.write_report(
-                conn, ctx, campaign_id, unit_id, year, action, values,
-                reason=_note(note, submitted_at, ctx.principal.subject),
-                submitted_at=submitted_at)
-        except InvalidInput as exc:
-            errors.extend(_on_rows(exc, group))
-            continue
+            out = await _write(conn, ctx, ReportRef(campaign_id, unit_id, year), group,
+                               submit, note)
         except Forbidden as exc:
-            refused.append(FieldError(field=group[0].at(UNIT_CODE), message=exc.detail))
-            continue
-        written += 1
-        with_warnings += bool(out.warnings)
-        backfilled += submitted_at is not None
+            refused.extend(exc.errors)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+        else:
+            written.append((out, group[0].submitted_at is not None))
     if refused:
         raise Forbidden(f"{len(refused)} report(s) outside the caller's scope; nothing was "
                         f"imported", refused)
@@ -120,26 +84,87 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
                            errors)
     ctx.after_commit(partial(m.IMPORTED_VALUES.inc, len(rows)))
     return ImportReportsOut(
-        campaign_id=campaign_id, submitted=submit, reports=written, values=len(rows),
-        units=len({unit_id for _, unit_id in groups}), years=sorted({y for y, _ in groups}),
-        reports_with_warnings=with_warnings, backfilled_submissions=backfilled)
+        campaign_id=campaign_id, submitted=submit, reports=len(written), values=len(rows),
+        units=len({unit_id for (_, unit_id), _ in groups}),
+        years=sorted({year for (year, _), _ in groups}),
+        reports_with_warnings=sum(bool(out.warnings) for out, _ in written),
+        backfilled_submissions=sum(backfilled for _, backfilled in written))
+
+
+async def _reports(conn: Conn, campaign: asyncpg.Record, rows: list[ImportRow],
+                   errors: list[FieldError]) -> list[tuple[tuple[int, uuid.UUID],
+                                                           list[ImportRow]]]:
+    """The rows of each report (year, unit), in the order of years and unit codes; a row
+    whose year or unit is not found is in ``errors``. Codes are reused over time: a code
+    means the unit holding it in the row's year."""
+    groups: dict[tuple[int, uuid.UUID], list[ImportRow]] = defaultdict(list)
+    by_year: dict[int, list[ImportRow]] = defaultdict(list)
+    for r in rows:
+        by_year[r.year].append(r)
+    for year, year_rows in sorted(by_year.items()):
+        if not campaign["first_year"] <= year <= campaign["last_year"]:
+            errors.extend(FieldError(field=r.at(YEAR), message=(
+                f"is outside the campaign ({campaign['first_year']}–{campaign['last_year']})"))
+                for r in year_rows)
+            continue
+        found = await hierarchy.by_codes(conn, sorted({r.unit_code for r in year_rows}),
+                                         date(year, 1, 1), date(year, 12, 31))
+        for r in year_rows:
+            unit = found.get(r.unit_code)
+            if unit is None:
+                errors.append(FieldError(field=r.at(UNIT_CODE),
+                                         message=f"no unit has code {r.unit_code} in {year}"))
+            else:
+                groups[(year, unit.unit_id)].append(r)
+    return sorted(groups.items(), key=lambda g: (g[0][0], g[1][0].unit_code))
+
+
+async def _write(conn: Conn, ctx: Context, ref: ReportRef, group: list[ImportRow],
+                 submit: bool, note: str | None) -> ReportOut:
+    """One report from its rows; what is refused is put on the rows (``errors`` of the
+    ``Forbidden`` or ``InvalidInput`` raised)."""
+    times = {r.submitted_at for r in group}
+    if len(times) > 1:
+        raise InvalidInput("a report is submitted once", [FieldError(
+            field=r.at(SUBMITTED_AT), message=f"differs between the rows of unit {r.unit_code} "
+                                              f"for {ref.year}: a report is submitted once")
+            for r in group])
+    submitted_at = times.pop()
+    entry = service.Entry(values={r.indicator_code: r.value for r in group},
+                          note=_note(note, submitted_at, ctx.principal.subject),
+                          submitted_at=submitted_at)
+    try:
+        return await service.write_report(conn, ctx, ref,
+                                          Action.SUBMIT if submit else Action.SAVE, entry)
+    except Forbidden as exc:
+        raise Forbidden(exc.detail, [FieldError(field=group[0].at(UNIT_CODE),
+                                                message=exc.detail)]) from exc
+    except (InvalidInput, RuleBroken, StateConflict) as exc:
+        raise InvalidInput(str(exc), _on_rows(_problems(exc), group)) from exc
 
 
 def _note(note: str | None, submitted_at: datetime | None, actor: str) -> str | None:
     parts = [note] if note else []
     if submitted_at is not None:
         parts.append(f"back-filled historical record: submitted at "
-                     f"{submitted_at.astimezone(domain.VN).isoformat()} (Vietnam time), "
-                     f"recorded by {actor} on {datetime.now(domain.VN).date().isoformat()}")
+                     f"{submitted_at.astimezone(clock.VN).isoformat()} (Vietnam time), "
+                     f"recorded by {actor} on {clock.today().isoformat()}")
     return "; ".join(parts) or None
 
 
-def _on_rows(exc: InvalidInput, group: list[ImportRow]) -> list[FieldError]:
-    """The errors ``write_report`` raised about one report, put on the rows they are about."""
+def _problems(exc: InvalidInput | RuleBroken | StateConflict) -> list[FieldError]:
+    """What a use case refused about one report or target, as a list of fields."""
+    if isinstance(exc, InvalidInput):
+        return exc.errors or [FieldError(field="report", message=exc.detail)]
+    return [FieldError(field=exc.field or "status", message=exc.message)]
+
+
+def _on_rows(problems: list[FieldError], group: list[ImportRow]) -> list[FieldError]:
+    """The problems of one report, put on the rows they are about."""
     first = group[0]
     by_code = {r.indicator_code: r for r in group}
     out: list[FieldError] = []
-    for e in exc.errors or [FieldError(field="report", message=exc.detail)]:
+    for e in problems:
         code = e.field.removeprefix("values.") if e.field.startswith("values.") else None
         row = by_code.get(code) if code else None
         if row is not None:
@@ -157,19 +182,14 @@ def _on_rows(exc: InvalidInput, group: list[ImportRow]) -> list[FieldError]:
     return out
 
 
-async def template_rows(conn: Conn, campaign_id: uuid.UUID, year: int,
-                        root_id: uuid.UUID) -> list[TemplateRow]:
+async def template(conn: Conn, campaign_id: uuid.UUID, year: int, root_id: uuid.UUID
+                   ) -> Template:
     """One row per unit expected to report under ``root_id`` (as the hierarchy stood the day
     before the due date) and entered indicator that its kind reports."""
-    campaign = await repository.campaign(conn, campaign_id)
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
-    if not campaign["first_year"] <= year <= campaign["last_year"]:
-        raise InvalidInput.on("year", f"is outside the campaign ({campaign['first_year']}–"
-                                      f"{campaign['last_year']})")
+    campaign = await service.campaign_year(conn, campaign_id, year)
     due = await repository.due_at(conn, campaign_id, year)
     assert due is not None
-    day = due.astimezone(domain.VN).date() - timedelta(days=1)
+    day = domain.eve_of(due)
     units = await hierarchy.subtree(conn, root_id, day)
     if not units:
         raise InvalidInput.on("unit_id", f"is not a unit active on {day}")
@@ -177,10 +197,10 @@ async def template_rows(conn: Conn, campaign_id: uuid.UUID, year: int,
     entered = sorted((i for i in (await repository.catalogue(conn)).values()
                       if not i.derived and not i.retired),
                      key=lambda i: (seed_order.get(i.code, len(seed_order)), i.code))
-    return [TemplateRow(u.code, u.name, ind.code, ind.name_vi)
-            for u in units if u.code and u.kind.value in campaign["participating_kinds"]
-            for ind in entered if u.kind in ind.reported_by]
-
+    return Template(year, [
+        TemplateRow(u.code, u.name, ind.code, ind.name_vi)
+        for u in units if u.code and u.kind.value in campaign["participating_kinds"]
+        for ind in entered if u.kind in ind.reported_by])
 
 
 TARGET_COLUMNS = ("reduction_pp_min", "reduction_pp_max", "households_out_min",
@@ -238,8 +258,8 @@ async def import_targets(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year:
     for n, unit_id, target in planned:
         try:
             out.append(await service.set_target(conn, ctx, campaign_id, year, unit_id, target))
-        except InvalidInput as exc:
-            raise InvalidInput(f"row {n}: {exc.detail}",
+        except (InvalidInput, RuleBroken) as exc:
+            raise InvalidInput(f"row {n}: {exc}",
                                [FieldError(field=f"row {n}: {e.field}", message=e.message)
-                                for e in exc.errors]) from exc
+                                for e in _problems(exc)]) from exc
     return out

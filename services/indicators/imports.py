@@ -24,9 +24,11 @@ from datetime import date, datetime, time
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
+from chungtay_common.clock import VN
 from chungtay_common.contracts.indicators import Value
 from chungtay_common.errors import FieldError, InvalidInput, PayloadTooLarge
-from services.indicators.domain import VN, check_submitted_at
+from chungtay_common.http import CSV_TYPE, XLSX_TYPE
+from services.indicators.domain import check_submitted_at
 
 YEAR = "Năm"
 UNIT_CODE = "Mã đơn vị"
@@ -40,8 +42,6 @@ REQUIRED = (UNIT_CODE, INDICATOR_CODE, VALUE)
 KNOWN = (YEAR, UNIT_CODE, UNIT_NAME, INDICATOR_CODE, INDICATOR_NAME, VALUE, SUBMITTED_AT)
 TEMPLATE_HEADERS = (YEAR, UNIT_CODE, UNIT_NAME, INDICATOR_CODE, INDICATOR_NAME, VALUE)
 
-CSV_TYPE = "text/csv"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_SHEET = "csv"  # the "sheet" named in the errors of a CSV file
 
 _YEAR_SHEET = re.compile(r"^\s*(\d{4})\s*$")
@@ -85,14 +85,14 @@ class _Errors:
             raise InvalidInput(f"{len(self.items)} problem(s) in the file{more}", self.items)
 
 
-def parse(body: bytes, content_type: str, *, max_bytes: int, max_rows: int) -> list[ImportRow]:
-    """The rows of a CSV or XLSX file; refuses the whole file if any row is wrong."""
+def parse(body: bytes, media_type: str, *, max_bytes: int, max_rows: int) -> list[ImportRow]:
+    """The rows of a CSV or XLSX file (``media_type``, lower case, without parameters);
+    refuses the whole file if any row is wrong."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"the file is larger than {max_bytes} bytes")
-    media = content_type.split(";")[0].strip().lower()
-    if media == CSV_TYPE:
+    if media_type == CSV_TYPE:
         return parse_csv(body, max_rows=max_rows)
-    if media == XLSX_TYPE:
+    if media_type == XLSX_TYPE:
         return parse_xlsx(body, max_rows=max_rows)
     raise UnsupportedFile(f"send the file as {CSV_TYPE} (UTF-8) or {XLSX_TYPE}")
 
@@ -355,6 +355,14 @@ class TemplateRow:
     unit_name: str
     indicator_code: str
     indicator_name: str
+
+
+@dataclass(frozen=True)
+class Template:
+    """The template of a year: one row per unit and indicator to fill in."""
+
+    year: int
+    rows: list[TemplateRow]
 
 
 def template_csv(year: int, rows: Iterable[TemplateRow]) -> bytes:

@@ -11,8 +11,9 @@ import asyncpg
 from chungtay_common.contracts.indicators import Aggregation, ValueType
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
-from chungtay_common.errors import Conflict
-from services.indicators.domain import Indicator, Target
+from chungtay_common.poverty import Target
+from chungtay_common.refusals import StateConflict
+from services.indicators.domain import Indicator
 
 # --------------------------------------------------------------------------- campaigns
 
@@ -27,7 +28,7 @@ async def insert_campaign(conn: Conn, campaign_id: uuid.UUID, code: str, name: s
             campaign_id, code, name, first_year, last_year, legal_basis, kinds, actor,
         )
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"a campaign with code {code} exists") from exc
+        raise StateConflict(f"a campaign with code {code} exists") from exc
 
 
 async def insert_cycles(conn: Conn, campaign_id: uuid.UUID,
@@ -249,13 +250,14 @@ async def reports_of_year(conn: Conn, campaign_id: uuid.UUID, year: int,
 # --------------------------------------------------------------------------- overdue
 
 
-async def cycles_past_due(conn: Conn) -> list[asyncpg.Record]:
-    """Cycles whose due date has passed since their campaign was created (a cycle already
-    past when its campaign was created is never noticed: see ``service.emit_overdue``)."""
+async def cycles_past_due(conn: Conn, now: datetime) -> list[asyncpg.Record]:
+    """Cycles whose due date has passed by ``now`` since their campaign was created (a cycle
+    already past when its campaign was created is never noticed: see
+    ``service.emit_overdue``)."""
     return list(await conn.fetch(
         "SELECT c.campaign_id, c.participating_kinds, rc.year, rc.due_at"
         " FROM reporting_cycles rc JOIN campaigns c USING (campaign_id)"
-        " WHERE rc.due_at <= now() AND rc.due_at > c.created_at ORDER BY rc.due_at"))
+        " WHERE rc.due_at <= $1 AND rc.due_at > c.created_at ORDER BY rc.due_at", now))
 
 
 async def missing_at_due(conn: Conn, campaign_id: uuid.UUID, year: int, due: datetime,

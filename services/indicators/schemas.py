@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -101,6 +102,15 @@ class NationalAverageIn(_In):
 
 
 class NationalAverageOut(NationalAverageIn):
+    year: int
+
+
+@dataclass(frozen=True)
+class ReportRef:
+    """Which report: a unit's for one year of a campaign (the path of the report routes)."""
+
+    campaign_id: uuid.UUID
+    unit_id: uuid.UUID
     year: int
 
 

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 
-from chungtay_common import audit, hierarchy
-from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.errors import InvalidInput, NotFound, UnsupportedMediaType, responses
-from chungtay_common.http import (
-    CorrelationId,
-    DatabaseDep,
-    configure_logging,
-    request_context,
-)
+from chungtay_common.errors import responses
+from chungtay_common.http import CSV_BODY, CsvText, ReadDep, WriteDep, configure_logging
 from chungtay_common.runtime import ServicePlan, service_app
-from services.registration import repository, service
-from services.registration.domain import fold
+from services.registration import service
 from services.registration.schemas import (
     AuditEntry,
     ChangeResult,
@@ -35,37 +27,36 @@ from services.registration.schemas import (
     Rename,
     Split,
     Subtree,
-    SubtreeNode,
-    UnitOnDate,
     UnitOut,
     UnitPage,
 )
 from services.registration.settings import RegistrationSettings
 
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["units"])
 AsOf = Annotated[date | None, Query(description="the day to look at (default: today in Vietnam)")]
+WRITE_ERRORS = responses(401, 403, 404, 409, 422)
 
 
-def _today() -> date:
-    return datetime.now(VN).date()
+def _import_max_rows(request: Request) -> int:
+    settings: RegistrationSettings = request.app.state.settings
+    return settings.import_max_rows
+
+
+ImportMaxRows = Annotated[int, Depends(_import_max_rows)]
 
 
 @router.post("/units", status_code=201, response_model=UnitOut,
              responses=responses(401, 403, 409, 413, 422))
-async def register_unit(body: NewUnit, request: Request, principal: PrincipalDep,
-                        db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
+async def register_unit(body: NewUnit, write: WriteDep) -> JSONResponse:
     """Register a unit."""
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        return await service.register(conn, ctx, body)
+    return await write(service.register, body)
 
 
 @router.get("/units", response_model=UnitPage, responses=responses(401, 422))
 async def search_units(
-    principal: PrincipalDep, db: DatabaseDep, as_of: AsOf = None,
+    read: ReadDep, as_of: AsOf = None,
     code: Annotated[str | None, Query(max_length=20)] = None,
     q: Annotated[str | None, Query(max_length=200,
                                    description="part of the name, with or without diacritics")
@@ -74,130 +65,67 @@ async def search_units(
     limit: Limit = 50, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> UnitPage:
     """Search units active on a day by code, name, kind or parent."""
-    on = as_of or _today()
-    async with db.read() as conn:
-        total, rows = await repository.search(
-            conn, on=on, code=code, name_folded=fold(q) if q else None, kind=kind,
-            parent_id=parent_id, limit=limit, offset=offset)
-    return UnitPage(as_of=on, total=total, limit=limit, offset=offset,
-                    items=[UnitOnDate(**dict(r)) for r in rows])
+    return await read(service.search, as_of, code=code, q=q, kind=kind,
+                                    parent_id=parent_id, limit=limit, offset=offset)
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut, responses=responses(401, 404))
-async def get_unit(unit_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep) -> UnitOut:
+async def get_unit(unit_id: uuid.UUID, read: ReadDep) -> UnitOut:
     """A unit with all its dated versions and its merge and split lineage."""
-    async with db.read() as conn:
-        return await service.get_unit(conn, unit_id)
+    return await read(service.get_unit, unit_id)
 
 
 @router.get("/units/{unit_id}/subtree", response_model=Subtree, responses=responses(401, 404))
-async def get_subtree(unit_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep,
+async def get_subtree(unit_id: uuid.UUID, read: ReadDep,
                       as_of: AsOf = None) -> Subtree:
     """The unit and everything below it, as the hierarchy stood on a day."""
-    on = as_of or _today()
-    async with db.read() as conn:
-        nodes = await hierarchy.subtree(conn, unit_id, on)
-    if not nodes:
-        raise NotFound(f"unit {unit_id} does not exist on {on}")
-    depth = {unit_id: 0}
-    out = []
-    for n in nodes:
-        d = 0 if n.unit_id == unit_id else depth[n.parent_id] + 1  # type: ignore[index]
-        depth[n.unit_id] = d
-        out.append(SubtreeNode(unit_id=n.unit_id, kind=n.kind, code=n.code, name=n.name,
-                               subkind=n.subkind, parent_id=n.parent_id, depth=d))
-    return Subtree(as_of=on, root_id=unit_id, nodes=out)
+    return await read(service.subtree, unit_id, as_of)
 
 
 @router.get("/units/{unit_id}/audit", response_model=list[AuditEntry],
             responses=responses(401, 404))
-async def get_audit(unit_id: uuid.UUID, principal: PrincipalDep, db: DatabaseDep
+async def get_audit(unit_id: uuid.UUID, read: ReadDep
                     ) -> list[AuditEntry]:
     """Every change made to the unit: who, when, what, before and after."""
-    async with db.read() as conn:
-        entries = await audit.history(conn, "unit", str(unit_id))
-    if not entries:
-        raise NotFound(f"unit {unit_id} not found")
-    return [AuditEntry(**{**e, "at": e["at"].isoformat()}) for e in entries]
+    return await read(service.history, unit_id)
 
 
-@router.post("/units/{unit_id}/rename", response_model=UnitOut,
-             responses=responses(401, 403, 404, 409, 422))
-async def rename_unit(unit_id: uuid.UUID, body: Rename, request: Request,
-                      principal: PrincipalDep, db: DatabaseDep,
-                      x_correlation_id: CorrelationId = None) -> UnitOut:
+@router.post("/units/{unit_id}/rename", response_model=UnitOut, responses=WRITE_ERRORS)
+async def rename_unit(unit_id: uuid.UUID, body: Rename, write: WriteDep) -> JSONResponse:
     """Rename a unit from a date."""
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        return await service.rename(conn, ctx, unit_id,
-                                    body)
+    return await write(service.rename, unit_id, body)
 
 
-@router.post("/units/{unit_id}/move", response_model=UnitOut,
-             responses=responses(401, 403, 404, 409, 422))
-async def move_unit(unit_id: uuid.UUID, body: Move, request: Request, principal: PrincipalDep,
-                    db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
+@router.post("/units/{unit_id}/move", response_model=UnitOut, responses=WRITE_ERRORS)
+async def move_unit(unit_id: uuid.UUID, body: Move, write: WriteDep) -> JSONResponse:
     """Put a unit under another parent from a date."""
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        return await service.move(conn, ctx, unit_id, body)
+    return await write(service.move, unit_id, body)
 
 
-@router.post("/units/{unit_id}/close", response_model=UnitOut,
-             responses=responses(401, 403, 404, 409, 422))
-async def close_unit(unit_id: uuid.UUID, body: Close, request: Request, principal: PrincipalDep,
-                     db: DatabaseDep, x_correlation_id: CorrelationId = None) -> UnitOut:
+@router.post("/units/{unit_id}/close", response_model=UnitOut, responses=WRITE_ERRORS)
+async def close_unit(unit_id: uuid.UUID, body: Close, write: WriteDep) -> JSONResponse:
     """Close a unit: it no longer exists from the effective date."""
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        return await service.close(conn, ctx, unit_id,
-                                   body)
+    return await write(service.close, unit_id, body)
 
 
-@router.post("/units/merge", response_model=ChangeResult,
-             responses=responses(401, 403, 404, 409, 422))
-async def merge_units(body: Merge, request: Request, principal: PrincipalDep, db: DatabaseDep,
-                      x_correlation_id: CorrelationId = None) -> ChangeResult:
+@router.post("/units/merge", response_model=ChangeResult, responses=WRITE_ERRORS)
+async def merge_units(body: Merge, write: WriteDep) -> JSONResponse:
     """Merge several units into one (new or existing) on a date."""
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        units = await service.merge(conn, ctx, body)
-    return ChangeResult(units=units)
+    return await write(service.merge, body)
 
 
-@router.post("/units/{unit_id}/split", response_model=ChangeResult,
-             responses=responses(401, 403, 404, 409, 422))
-async def split_unit(unit_id: uuid.UUID, body: Split, request: Request,
-                     principal: PrincipalDep, db: DatabaseDep,
-                     x_correlation_id: CorrelationId = None) -> ChangeResult:
+@router.post("/units/{unit_id}/split", response_model=ChangeResult, responses=WRITE_ERRORS)
+async def split_unit(unit_id: uuid.UUID, body: Split, write: WriteDep) -> JSONResponse:
     """Split a unit into several on a date."""
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        units = await service.split(conn, ctx, unit_id,
-                                    body)
-    return ChangeResult(units=units)
+    return await write(service.split, unit_id, body)
 
 
-@router.post(
-    "/units/import", response_model=ImportResult, responses=responses(401, 403, 409, 413, 415, 422),
-    openapi_extra={"requestBody": {"required": True,
-                                   "content": {"text/csv": {"schema": {"type": "string"}}}}},
-)
-async def import_units(request: Request, principal: PrincipalDep, db: DatabaseDep,
-                       valid_from: Annotated[date, Query()],
-                       x_correlation_id: CorrelationId = None) -> ImportResult:
+@router.post("/units/import", response_model=ImportResult,
+             responses=responses(401, 403, 409, 413, 415, 422), openapi_extra=CSV_BODY)
+async def import_units(write: WriteDep, text: CsvText, valid_from: Annotated[date, Query()],
+                       max_rows: ImportMaxRows) -> JSONResponse:
     """Register the units of a CSV file in the national list's format; all or nothing."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
-        raise UnsupportedMediaType("send the file as text/csv (UTF-8)")
-    try:
-        text = (await request.body()).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput.on("body", "must be UTF-8") from exc
-    settings: RegistrationSettings = request.app.state.settings
-    ctx = request_context(request, principal, x_correlation_id)
-    async with db.transaction(ctx) as conn:
-        return await service.import_units(conn, ctx, text,
-                                          valid_from, settings.import_max_rows)
+    return await write(service.import_units, text, valid_from, max_rows)
 
 
 def build_app(settings: RegistrationSettings | None = None) -> FastAPI:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import date
 
 from chungtay_common.contracts.registration import UnitKind, UnitVersion
-from chungtay_common.errors import Conflict, InvalidInput
+from chungtay_common.refusals import RuleBroken, StateConflict
 
 # Which kinds a unit of each kind may sit under. Communes may sit directly under a province:
 # the district level was abolished on 2025-07-01.
@@ -43,11 +43,11 @@ CODED_KINDS = frozenset({UnitKind.PROVINCE, UnitKind.DISTRICT, UnitKind.COMMUNE}
 def check_name(name: str, field: str = "name") -> str:
     """A unit name: stored in Unicode NFC, without surrounding or repeated blanks."""
     if unicodedata.normalize("NFC", name) != name:
-        raise InvalidInput.on(field, "must be in Unicode NFC (it is decomposed, e.g. NFD)")
+        raise RuleBroken(field, "must be in Unicode NFC (it is decomposed, e.g. NFD)")
     if name != " ".join(name.split()):
-        raise InvalidInput.on(field, "must not have leading, trailing or repeated blanks")
+        raise RuleBroken(field, "must not have leading, trailing or repeated blanks")
     if any(unicodedata.category(c).startswith("C") for c in name):
-        raise InvalidInput.on(field, "must not contain control characters")
+        raise RuleBroken(field, "must not contain control characters")
     return name
 
 
@@ -61,12 +61,12 @@ def fold(text: str) -> str:
 def check_subkind(kind: UnitKind, subkind: str | None) -> None:
     if subkind is not None and subkind not in SUBKINDS[kind]:
         allowed = ", ".join(sorted(SUBKINDS[kind]))
-        raise InvalidInput.on("subkind", f"{subkind!r} is not a subkind of {kind}: {allowed}")
+        raise RuleBroken("subkind", f"{subkind!r} is not a subkind of {kind}: {allowed}")
 
 
 def check_code(kind: UnitKind, code: str | None) -> None:
     if kind in CODED_KINDS and code is None:
-        raise InvalidInput.on("code", f"a {kind} needs its official code")
+        raise RuleBroken("code", f"a {kind} needs its official code")
 
 
 def check_parent_kind(kind: UnitKind, parent_kind: UnitKind | None) -> None:
@@ -74,20 +74,20 @@ def check_parent_kind(kind: UnitKind, parent_kind: UnitKind | None) -> None:
     if parent_kind is None:
         if allowed:
             names = " or ".join(sorted(allowed))
-            raise InvalidInput.on("parent_id", f"a {kind} needs a parent ({names})")
+            raise RuleBroken("parent_id", f"a {kind} needs a parent ({names})")
         return
     if parent_kind not in allowed:
         if not allowed:
-            raise InvalidInput.on("parent_id", f"a {kind} has no parent")
+            raise RuleBroken("parent_id", f"a {kind} has no parent")
         names = " or ".join(sorted(allowed))
-        raise InvalidInput.on(
+        raise RuleBroken(
             "parent_id", f"a {kind} cannot sit under a {parent_kind}; its parent is a {names}"
         )
 
 
 def check_period(valid_from: date, valid_to: date | None) -> None:
     if valid_to is not None and valid_to <= valid_from:
-        raise InvalidInput.on("valid_to", "must be after valid_from")
+        raise RuleBroken("valid_to", "must be after valid_from")
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,17 @@ def lifetime(versions: Sequence[UnitVersion]) -> Period:
     return Period(versions[0].valid_from, versions[-1].valid_to)
 
 
+def check_parent_covers(parent: Sequence[UnitVersion], start: date, end: date | None) -> None:
+    """A child lives within its parent's lifetime: it cannot start before it nor outlive it."""
+    life = lifetime(parent)
+    if not life.covers(start, end):
+        raise RuleBroken(
+            "parent_id",
+            f"the parent exists from {life.start} to {life.end or 'now'}, "
+            f"which does not cover {start} to {end or 'open end'}",
+        )
+
+
 def version_on(versions: Sequence[UnitVersion], on: date) -> UnitVersion | None:
     for v in versions:
         if v.valid_from <= on and (v.valid_to is None or on < v.valid_to):
@@ -126,15 +137,16 @@ def change_from(
     """
     last = versions[-1]
     if last.valid_to is not None and effective >= last.valid_to:
-        raise Conflict(f"the unit no longer exists on {effective} (closed on {last.valid_to})")
+        raise StateConflict(
+            f"the unit no longer exists on {effective} (closed on {last.valid_to})")
     if effective < last.valid_from:
-        raise InvalidInput.on(
+        raise RuleBroken(
             "effective_date",
             f"must be on or after {last.valid_from}, the start of the unit's latest version",
         )
     updated = replace_version(last, **changes)
     if updated == last:
-        raise InvalidInput.on("effective_date", "the change changes nothing")
+        raise RuleBroken("effective_date", "the change changes nothing")
     head = list(versions[:-1])
     if effective == last.valid_from:
         return [*head, updated]
@@ -149,12 +161,19 @@ def close_at(versions: Sequence[UnitVersion], effective: date) -> list[UnitVersi
     """The history of a unit that ceases to exist on ``effective`` (it is gone that day)."""
     last = versions[-1]
     if last.valid_to is not None and effective >= last.valid_to:
-        raise Conflict(f"the unit is already closed from {last.valid_to}")
+        raise StateConflict(f"the unit is already closed from {last.valid_to}")
     if effective <= last.valid_from:
-        raise InvalidInput.on(
+        raise RuleBroken(
             "effective_date", f"must be after {last.valid_from}, the start of its latest version"
         )
     return [*versions[:-1], replace_version(last, valid_to=effective)]
+
+
+def check_closable(children: int, effective: date) -> None:
+    """A unit closes without children: they must be moved, closed or merged first."""
+    if children:
+        raise StateConflict(f"the unit still has {children} child unit(s) on or after "
+                            f"{effective}: move or close them first, or merge")
 
 
 def replace_version(v: UnitVersion, **changes: object) -> UnitVersion:
@@ -168,14 +187,50 @@ def check_merge(
     successor_kind: UnitKind,
 ) -> None:
     if len(set(predecessor_ids)) != len(predecessor_ids):
-        raise InvalidInput.on("predecessor_ids", "lists a unit twice")
+        raise RuleBroken("predecessor_ids", "lists a unit twice")
     if successor_id is not None and successor_id in predecessor_ids:
-        raise InvalidInput.on("successor.unit_id", "the successor cannot also be a predecessor")
+        raise RuleBroken("successor.unit_id", "the successor cannot also be a predecessor")
     if successor_id is None and len(predecessor_ids) < 2:
-        raise InvalidInput.on("predecessor_ids", "a merge into a new unit needs two or more units")
+        raise RuleBroken("predecessor_ids", "a merge into a new unit needs two or more units")
     for kind in predecessor_kinds:
         if kind != successor_kind:
-            raise InvalidInput.on(
+            raise RuleBroken(
                 "predecessor_ids", f"a {kind} cannot merge into a {successor_kind}"
             )
 
+
+def check_merge_into(successor: Sequence[UnitVersion]) -> None:
+    """An existing successor stays open: the units merged into it need a parent after it."""
+    end = lifetime(successor).end
+    if end is not None:
+        raise RuleBroken("successor.unit_id", f"the successor closes on {end}: the units "
+                         "merged into it would be left without a parent")
+
+
+def check_split_successor(index: int, predecessor_id: uuid.UUID,
+                          successor_id: uuid.UUID) -> None:
+    if successor_id == predecessor_id:
+        raise RuleBroken(f"successors.{index}.unit_id", "is the unit being split")
+
+
+def check_split_kind(index: int, predecessor_kind: UnitKind, successor_kind: UnitKind) -> None:
+    if successor_kind != predecessor_kind:
+        raise RuleBroken(f"successors.{index}.kind",
+                         f"a {predecessor_kind} cannot split into a {successor_kind}")
+
+
+def check_split(successor_ids: Sequence[uuid.UUID], children: Set[uuid.UUID],
+                moves: Sequence[tuple[uuid.UUID, int]], closes_predecessor: bool) -> None:
+    """The successors are distinct, and ``moves`` (child, index of its successor) sends
+    children of the unit to successors; all of them when the unit closes."""
+    if len(set(successor_ids)) != len(successor_ids):
+        raise RuleBroken("successors", "lists a unit twice")
+    for i, (child_id, successor) in enumerate(moves):
+        if child_id not in children:
+            raise RuleBroken(f"children.{i}.unit_id", "is not a child of the unit")
+        if successor >= len(successor_ids):
+            raise RuleBroken(f"children.{i}.successor", "is not an index of successors")
+    left = children - {child_id for child_id, _ in moves}
+    if closes_predecessor and left:
+        raise RuleBroken("children", f"{len(left)} child unit(s) have no successor; every "
+                         "child must go somewhere")

@@ -10,10 +10,10 @@ import asyncpg
 
 from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
 from chungtay_common.db import Conn
-from chungtay_common.errors import Conflict, NotFound
+from chungtay_common.errors import NotFound
+from chungtay_common.hierarchy import ACTIVE_ON
+from chungtay_common.refusals import StateConflict
 from services.registration.domain import fold
-
-_ACTIVE = "v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to > $1)"
 
 
 async def insert_unit(
@@ -25,7 +25,7 @@ async def insert_unit(
             unit_id, kind.value, created_by,
         )
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"unit {unit_id} already exists") from exc
+        raise StateConflict(f"unit {unit_id} already exists") from exc
 
 
 async def lock_unit(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot:
@@ -85,7 +85,7 @@ async def save_versions(
         )
     except asyncpg.ExclusionViolationError as exc:
         codes = ", ".join(sorted({v.code for v in new if v.code}))
-        raise Conflict(
+        raise StateConflict(
             f"code {codes} is held by another unit on overlapping dates"
         ) from exc
     revision: int = await conn.fetchval(
@@ -113,7 +113,7 @@ async def find_by_code(
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
-        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {_ACTIVE} AND v.code = $2",
+        f" FROM units u JOIN unit_versions v USING (unit_id) WHERE {ACTIVE_ON} AND v.code = $2",
         on, code,
     )
 
@@ -160,7 +160,7 @@ async def search(
     limit: int,
     offset: int,
 ) -> tuple[int, list[asyncpg.Record]]:
-    where = [_ACTIVE]
+    where = [ACTIVE_ON]
     args: list[object] = [on]
     if code is not None:
         args.append(code)

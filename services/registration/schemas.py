@@ -16,8 +16,8 @@ class _In(RequestModel):
     pass
 
 
-class NewUnit(_In):
-    """A unit to register. ``unit_id`` may be chosen by the caller (409 if it exists)."""
+class UnitFields(_In):
+    """The fields of every new unit, registered or created by a merge or split."""
 
     unit_id: uuid.UUID | None = None
     kind: UnitKind
@@ -25,6 +25,11 @@ class NewUnit(_In):
     code: UnitCode | None = None
     name: UnitName
     parent_id: uuid.UUID | None = None
+
+
+class NewUnit(UnitFields):
+    """A unit to register. ``unit_id`` may be chosen by the caller (409 if it exists)."""
+
     valid_from: date
     valid_to: date | None = None
 
@@ -48,15 +53,8 @@ class ExistingUnit(_In):
     unit_id: uuid.UUID
 
 
-class NewSuccessor(_In):
+class NewSuccessor(UnitFields):
     """A unit created by a merge or split; it starts on the change's effective date."""
-
-    unit_id: uuid.UUID | None = None
-    kind: UnitKind
-    subkind: str | None = Field(default=None, max_length=40)
-    code: UnitCode | None = None
-    name: UnitName
-    parent_id: uuid.UUID | None = None
 
 
 Successor = ExistingUnit | NewSuccessor
@@ -102,13 +100,20 @@ class UnitOut(BaseModel):
     successors: list[LineageLink] = []
 
 
-class UnitOnDate(BaseModel):
+class _UnitOnDay(BaseModel):
+    """A unit as it stood on the day asked about."""
+
     unit_id: uuid.UUID
     kind: UnitKind
     code: str | None
     name: str
     subkind: str | None
     parent_id: uuid.UUID | None
+
+
+class UnitFound(_UnitOnDay):
+    """A unit found by a search, with the version in force on the day searched."""
+
     valid_from: date | None = None
     valid_to: date | None = None
 
@@ -118,16 +123,10 @@ class UnitPage(BaseModel):
     total: int
     limit: int
     offset: int
-    items: list[UnitOnDate]
+    items: list[UnitFound]
 
 
-class SubtreeNode(BaseModel):
-    unit_id: uuid.UUID
-    kind: UnitKind
-    code: str | None
-    name: str
-    subkind: str | None
-    parent_id: uuid.UUID | None
+class SubtreeNode(_UnitOnDay):
     depth: int
 
 

@@ -2,41 +2,203 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query
+from aiokafka import TopicPartition
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
 
-from chungtay_common import clock, hierarchy
-from chungtay_common.auth import PrincipalDep
+from chungtay_common import clock
+from chungtay_common.contracts.feed import CentralSummary
+from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import responses
-from chungtay_common.http import DatabaseDep, configure_logging
+from chungtay_common.http import Database, ReadDep, WriteDep, configure_logging
 from chungtay_common.runtime import ServicePlan, service_app
-from services.reporting import service
-from services.reporting.consumers import REGISTRATION_HANDLERS
-from services.reporting.schemas import UnitTree
+from chungtay_common.topics import topic_name
+from services.reporting import repository
+from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
+from services.reporting.schemas import (
+    CampaignRefOut,
+    CompliancePage,
+    Exemplary,
+    FeedItem,
+    FeedPage,
+    Freshness,
+    HierarchyMode,
+    ProvincialSummary,
+    PublishIn,
+    Punctuality,
+    RankingBy,
+    RankingPage,
+    Trend,
+    UnitTree,
+)
+from services.reporting.service import feed, operations, standings, summaries
 from services.reporting.settings import ReportingSettings
 
-router = APIRouter(prefix="/v1", tags=["units"])
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+router = APIRouter(prefix="/v1")
+READ_ERRORS = responses(401, 404, 422)
+CampaignQ = Annotated[uuid.UUID, Query(description="the campaign")]
+YearQ = Annotated[int, Query(ge=1990, le=2100)]
+RootQ = Annotated[uuid.UUID | None, Query(
+    description="only the units under this one (as the hierarchy stood in the year)")]
+ProvinceQ = Annotated[uuid.UUID | None, Query(
+    description="the province (default: the campaign's only province)")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-@router.get("/units/tree", response_model=UnitTree, responses=responses(401, 422))
+async def _topic_ends(request: Request
+                      ) -> tuple[list[str], dict[TopicPartition, int] | None]:
+    """The subscribed topics, and each partition's end offset (None: the broker did not
+    answer, which must not hide what the views hold)."""
+    settings: ReportingSettings = request.app.state.settings
+    topics = [topic_name(owner, settings.topic_namespace) for owner in SUBSCRIPTIONS]
+    try:
+        return topics, await request.app.state.lag.ends()
+    except Exception:
+        log.warning("end offsets unavailable", exc_info=True)
+        return topics, None
+
+
+TopicEnds = Annotated[tuple[list[str], dict[TopicPartition, int] | None], Depends(_topic_ends)]
+
+
+@router.get("/units/tree", response_model=UnitTree, tags=["units"],
+            responses=responses(401, 422))
 async def unit_tree(
-    principal: PrincipalDep, db: DatabaseDep,
+    read: ReadDep,
     as_of: Annotated[date | None, Query(description="default: today in Vietnam")] = None,
 ) -> UnitTree:
     """The unit hierarchy on a day, with the number of units of each kind below each node."""
-    async with db.read() as conn:
-        return await service.unit_tree(conn, as_of or clock.today())
+    return await read(summaries.unit_tree, as_of or clock.today())
+
+
+@router.get("/campaigns", response_model=list[CampaignRefOut], tags=["summaries"],
+            responses=responses(401))
+async def campaigns(read: ReadDep) -> list[CampaignRefOut]:
+    """The campaigns the summaries cover."""
+    return await read(summaries.campaigns)
+
+
+@router.get("/summaries/provincial", response_model=ProvincialSummary, tags=["summaries"],
+            responses=READ_ERRORS)
+async def provincial_summary(
+    read: ReadDep, campaign_id: CampaignQ, year: YearQ,
+    province_id: ProvinceQ = None, hierarchy: HierarchyMode = HierarchyMode.AS_REPORTED,
+) -> ProvincialSummary:
+    """Per district and for the province: sums, rates (ratios of sums), reduction, target
+    attainment, national average, reports on time / late / missing, resources, nominations
+    and awards; a district's own report beside the sum of its communes."""
+    return await read(summaries.provincial, campaign_id, year, province_id, hierarchy)
+
+
+@router.get("/summaries/central", response_model=CentralSummary, tags=["summaries"],
+            responses=READ_ERRORS)
+async def central_summary(read: ReadDep, campaign_id: CampaignQ,
+                          year: YearQ, province_id: ProvinceQ = None) -> CentralSummary:
+    """The province's figures for the central Board and MOLISA (schema
+    chungtay.central-summary.v1), as they stand now; the feed holds what was published."""
+    return await read(summaries.central, campaign_id, year, province_id)
+
+
+@router.get("/compliance", response_model=CompliancePage, tags=["summaries"],
+            responses=READ_ERRORS)
+async def compliance(read: ReadDep, campaign_id: CampaignQ,
+                     year: YearQ, unit_id: RootQ = None, punctuality: Punctuality | None = None,
+                     limit: Limit = 100, offset: Offset = 0) -> CompliancePage:
+    """Who reported on time, late, or not at all, for a year's cycle."""
+    return await read(summaries.compliance, campaign_id, year, unit_id, punctuality,
+                                          limit, offset)
+
+
+@router.get("/rankings", response_model=RankingPage, tags=["summaries"], responses=READ_ERRORS)
+async def rankings(read: ReadDep, campaign_id: CampaignQ,
+                   year: YearQ, level: UnitKind = UnitKind.COMMUNE,
+                   by: RankingBy = RankingBy.REDUCTION, unit_id: RootQ = None,
+                   limit: Limit = 100, offset: Offset = 0) -> RankingPage:
+    """The units of a level ranked by reduction in points or by target attainment."""
+    return await read(standings.rankings, campaign_id, year, level, by, unit_id, limit,
+                                        offset)
+
+
+@router.get("/exemplary", response_model=Exemplary, tags=["summaries"], responses=READ_ERRORS)
+async def exemplary(read: ReadDep, campaign_id: CampaignQ,
+                    year: YearQ, unit_id: RootQ = None) -> Exemplary:
+    """Exemplary units of a year: the best reducers and the units granted an award."""
+    return await read(standings.exemplary, campaign_id, year, unit_id)
+
+
+@router.get("/trends/{unit_id}", response_model=Trend, tags=["summaries"],
+            responses=READ_ERRORS)
+async def trend(unit_id: uuid.UUID, read: ReadDep,
+                campaign_id: CampaignQ) -> Trend:
+    """A unit's figures over the campaign's years, and the period view (average yearly
+    reduction against the plan's 2–2.5 points, last rate against the national average)."""
+    return await read(standings.trend, campaign_id, unit_id)
+
+
+@router.get("/freshness", response_model=Freshness, tags=["operations"],
+            responses=responses(401))
+async def freshness(read: ReadDep, ends: TopicEnds) -> Freshness:
+    """The last event applied per topic, and how far behind the topic's end the views are."""
+    return await read(operations.freshness, *ends)
+
+
+@router.post("/feed", status_code=201, response_model=FeedItem, tags=["feed"],
+             responses=responses(401, 403, 404, 409, 413, 422))
+async def publish(body: PublishIn, write: WriteDep) -> JSONResponse:
+    """Publish a year's central summary to the ministry feed (board): a new immutable
+    snapshot, superseding the last one of the same year and province."""
+    return await write(feed.publish, body)
+
+
+@router.get("/feed", response_model=FeedPage, tags=["feed"], responses=responses(401, 422))
+async def read_feed(read: ReadDep,
+                    after: Annotated[int, Query(ge=0, le=2**62, description="the last seq read")
+                                     ] = 0,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> FeedPage:
+    """Published snapshots after a cursor, oldest first."""
+    return await read(feed.read, after, limit)
+
+
+@router.get("/feed/{seq}", response_model=FeedItem, tags=["feed"], responses=READ_ERRORS)
+async def feed_snapshot(seq: Annotated[int, PathParam(ge=1, le=2**62)], read: ReadDep
+                        ) -> FeedItem:
+    """One published snapshot."""
+    return await read(feed.snapshot, seq)
 
 
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
-    plan = ServicePlan(settings, [hierarchy.MIGRATIONS],
-                       subscriptions={"registration": REGISTRATION_HANDLERS})
+
+    async def views(db: Database) -> None:
+        async with db.transaction() as conn:
+            if await operations.ensure_views(conn):
+                log.info("created the views' schema: the consumers fill it from the topics")
+
+    async def gauges(db: Database) -> None:
+        async with db.read() as conn:
+            await operations.campaign_gauges(conn)
+            await operations.rebuild_progress(conn)
+
+    plan = ServicePlan(
+        settings, [MIGRATIONS], publishes=True, subscriptions=SUBSCRIPTIONS,
+        processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
+        periodic=[(settings.gauges_seconds, gauges)])
     return service_app(
-        plan, title="chungtay reporting", router=router,
-        description="Read models of the movement: the dated unit hierarchy, summaries.")
+        plan, title="chungtay reporting", router=router, topic_owner="feed",
+        description="Provincial and central summaries kept fresh from the event stream, "
+                    "compliance, rankings, trends, and the ministry feed of published "
+                    "snapshots.")
 
 
 def main() -> FastAPI:

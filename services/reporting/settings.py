@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from chungtay_common.settings import ServiceSettings
 
 
 class ReportingSettings(ServiceSettings):
     service_name: str = "reporting"
+    gauges_seconds: float = Field(default=5.0, gt=0)  # campaign gauges refreshed this often

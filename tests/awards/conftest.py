@@ -10,17 +10,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
-from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 from chungtay_common.auth import Role
 from chungtay_common.contracts.indicators import ReportSubmitted, TargetSet
+from chungtay_common.db import json_codecs
 from chungtay_common.events import Actor, new_envelope
 from chungtay_common.topics import topic_name
 from services.awards.api import build_app as build_awards
@@ -29,6 +29,7 @@ from services.registration.api import build_app as build_registration
 from services.registration.settings import RegistrationSettings
 from tests.conftest import TestStack, next_code
 from tests.harness import in_process
+from tests.support import assert_problem, bearer, eventually, ok, register_unit
 
 Json = dict[str, Any]
 YEAR = 2024
@@ -39,15 +40,6 @@ POOR_BEFORE = 1_000
 POOR_EXACT = 800
 POOR_SHORT = 801  # 8.01 %: a reduction of 1.99 points, 0.01 short of the target
 TARGET_PP = 2.0
-
-
-def eventually(seconds: float = 15) -> AsyncRetrying:
-    return AsyncRetrying(wait=wait_fixed(0.1), stop=stop_after_delay(seconds), reraise=True)
-
-
-def bearer(stack: TestStack, *roles: Role, unit: uuid.UUID | None = None,
-           sub: str = "tester") -> dict[str, str]:
-    return {"authorization": f"Bearer {stack.token(*roles, unit=unit, sub=sub)}"}
 
 
 def awards_settings(stack: TestStack) -> AwardsSettings:
@@ -65,16 +57,10 @@ async def awards(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 async def awards_registration(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
-    settings = stack.settings(RegistrationSettings, "registration")
-    assert isinstance(settings, RegistrationSettings)
+    """The registration API in this process: the world's units are registered through it."""
+    settings = cast(RegistrationSettings, stack.settings(RegistrationSettings, "registration"))
     async with in_process(build_registration(settings)) as client:
         yield client
-
-
-async def json_codecs(conn: asyncpg.Connection) -> None:
-    for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads,
-                                  schema="pg_catalog")
 
 
 @pytest.fixture(scope="session")
@@ -89,15 +75,66 @@ async def awards_db(stack: TestStack, awards: httpx.AsyncClient
         await conn.close()
 
 
-class Facts:
+def report_submitted(campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int, poor: int, *,
+                     version: int = 1, on_time: bool = True) -> ReportSubmitted:
+    """The ``report.submitted`` payload the indicators service would send."""
+    due = datetime(year + 1, 1, 15, tzinfo=UTC)
+    submitted = datetime(year + 1, 1, 10 if on_time else 20, tzinfo=UTC)
+    return ReportSubmitted(
+        report_id=uuid.uuid5(campaign_id, f"{unit_id}:{year}"),
+        campaign_id=campaign_id, unit_id=unit_id, year=year, version=version,
+        values={"households_total": HOUSEHOLDS, "poor_households": poor},
+        submitted_at=submitted, due_at=due, on_time=on_time, resubmission=version > 1,
+        warnings=[])
+
+
+def target_set(campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+               reduction_pp_min: float) -> TargetSet:
+    """The ``target.set`` payload of a reduction target."""
+    return TargetSet(
+        campaign_id=campaign_id, year=year, unit_id=unit_id, reduction_pp_min=reduction_pp_min,
+        reduction_pp_max=None, households_out_min=None, households_out_max=None,
+        at_most_national_average=False, source="test")
+
+
+class FactFeed:
+    """Reports and targets of one campaign, as the indicators service sends them."""
+
+    def __init__(self) -> None:
+        self.campaign_id = uuid.uuid4()
+
+    async def report(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
+                     on_time: bool = True) -> None:
+        raise NotImplementedError
+
+    async def target(self, unit_id: uuid.UUID, year: int, reduction_pp_min: float) -> None:
+        raise NotImplementedError
+
+    async def held(self, expected: dict[tuple[uuid.UUID, int], int],
+                   targets: set[tuple[uuid.UUID, int]] | None = None) -> None:
+        """Once this returns, the awards service holds the reports and targets sent."""
+
+    async def eligible(self, *units: uuid.UUID, poor_now: int = POOR_EXACT,
+                       on_time: bool = True) -> None:
+        """2023 and 2024 reports and the 2024 target of each unit (met exactly, unless
+        ``poor_now`` says otherwise), held by the service."""
+        for u in units:
+            await self.report(u, YEAR - 1, POOR_BEFORE)
+            await self.report(u, YEAR, poor_now, on_time=on_time)
+            await self.target(u, YEAR, TARGET_PP)
+        await self.held({(u, y): 1 for u in units for y in (YEAR - 1, YEAR)},
+                        {(u, YEAR) for u in units})
+
+
+class Facts(FactFeed):
     """Publishes ``report.submitted`` and ``target.set`` to the indicators topic of the run,
     exactly as the indicators service does, and waits until the awards service holds them."""
 
     def __init__(self, producer: AIOKafkaProducer, topic: str, db: asyncpg.Connection) -> None:
+        super().__init__()
         self.producer = producer
         self.topic = topic
         self.db = db
-        self.campaign_id = uuid.uuid4()
 
     async def _send(self, unit_id: uuid.UUID, payload: BaseModel) -> None:
         env = new_envelope(payload=payload, producer="indicators", subject_id=str(unit_id),
@@ -105,31 +142,13 @@ class Facts:
         body = json.dumps(env.model_dump(mode="json", serialize_as_any=True)).encode()
         await self.producer.send_and_wait(self.topic, body, key=str(unit_id).encode())
 
-    def submitted(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
-                  households: int = HOUSEHOLDS, on_time: bool = True,
-                  extra: dict[str, float] | None = None) -> ReportSubmitted:
-        """The ``report.submitted`` payload the indicators service would send."""
-        due = datetime(year + 1, 1, 15, tzinfo=UTC)
-        submitted = datetime(year + 1, 1, 10 if on_time else 20, tzinfo=UTC)
-        return ReportSubmitted(
-            report_id=uuid.uuid5(self.campaign_id, f"{unit_id}:{year}"),
-            campaign_id=self.campaign_id, unit_id=unit_id, year=year, version=version,
-            values={"households_total": households, "poor_households": poor, **(extra or {})},
-            submitted_at=submitted, due_at=due, on_time=on_time, resubmission=version > 1,
-            warnings=[])
-
     async def report(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
-                     households: int = HOUSEHOLDS, on_time: bool = True,
-                     extra: dict[str, float] | None = None) -> None:
-        await self._send(unit_id, self.submitted(unit_id, year, poor, version=version,
-                                                 households=households, on_time=on_time,
-                                                 extra=extra))
+                     on_time: bool = True) -> None:
+        await self._send(unit_id, report_submitted(self.campaign_id, unit_id, year, poor,
+                                                   version=version, on_time=on_time))
 
     async def target(self, unit_id: uuid.UUID, year: int, reduction_pp_min: float) -> None:
-        await self._send(unit_id, TargetSet(
-            campaign_id=self.campaign_id, year=year, unit_id=unit_id,
-            reduction_pp_min=reduction_pp_min, reduction_pp_max=None, households_out_min=None,
-            households_out_max=None, at_most_national_average=False, source="test"))
+        await self._send(unit_id, target_set(self.campaign_id, unit_id, year, reduction_pp_min))
 
     async def held(self, expected: dict[tuple[uuid.UUID, int], int],
                    targets: set[tuple[uuid.UUID, int]] | None = None) -> None:
@@ -146,16 +165,6 @@ class Facts:
                     self.campaign_id)
                 assert (targets or set()) <= {(r["unit_id"], r["year"]) for r in rows}
 
-    async def eligible(self, *units: uuid.UUID, poor_now: int = POOR_EXACT,
-                       on_time: bool = True) -> None:
-        """2023 and 2024 reports and the 2024 target of each unit, then wait for them."""
-        for u in units:
-            await self.report(u, YEAR - 1, POOR_BEFORE)
-            await self.report(u, YEAR, poor_now, on_time=on_time)
-            await self.target(u, YEAR, TARGET_PP)
-        await self.held({(u, y): 1 for u in units for y in (YEAR - 1, YEAR)},
-                        {(u, YEAR) for u in units})
-
 
 @pytest.fixture(scope="session")
 async def facts(stack: TestStack, awards_db: asyncpg.Connection) -> AsyncIterator[Facts]:
@@ -171,16 +180,15 @@ async def facts(stack: TestStack, awards_db: asyncpg.Connection) -> AsyncIterato
 @dataclass
 class World:
     """Province → district A (communes, one with a village) and district B (communes for the
-    candidates list). ``eligible`` communes meet their 2024 target exactly; ``short`` is 0.01
-    point short of it."""
+    candidates list). The pool's communes and ``cand_eligible`` meet their 2024 target exactly;
+    ``cand_short`` is 0.01 point short of it."""
 
     province: uuid.UUID
     district_a: uuid.UUID
     district_b: uuid.UUID
     commune: uuid.UUID  # a commune of A with a village, whose people and households are nominated
     village: uuid.UUID
-    short: uuid.UUID
-    late: uuid.UUID  # meets its target but reported late
+    short: uuid.UUID  # another commune of A
     cand_eligible: uuid.UUID  # under B
     cand_short: uuid.UUID  # under B
     cand_nominated: uuid.UUID  # under B
@@ -199,20 +207,15 @@ class World:
 async def world(stack: TestStack, awards: httpx.AsyncClient,
                 awards_registration: httpx.AsyncClient, awards_db: asyncpg.Connection,
                 facts: Facts) -> World:
-    admin = bearer(stack, Role.ADMIN, sub="admin")
+    admin = bearer(stack.token(Role.ADMIN, sub="admin"))
     tag = uuid.uuid4().hex[:6]
 
     async def register(kind: str, subkind: str, name: str,
                        parent: uuid.UUID | None = None) -> uuid.UUID:
-        body: Json = {"kind": kind, "subkind": subkind, "name": f"{name} {tag}",
-                      "valid_from": "2017-01-01"}
-        if kind != "village":
-            body["code"] = next_code()
-        if parent is not None:
-            body["parent_id"] = str(parent)
-        r = await awards_registration.post("/v1/units", json=body, headers=admin)
-        assert r.status_code == 201, r.text
-        return uuid.UUID(r.json()["unit_id"])
+        unit = await register_unit(awards_registration, admin, kind=kind, subkind=subkind,
+                                   name=f"{name} {tag}", parent=parent,
+                                   code=None if kind == "village" else next_code())
+        return uuid.UUID(unit["unit_id"])
 
     province = await register("province", "tinh", "Tỉnh Thử")
     district_a = await register("district", "huyen", "Huyện Minh Hóa", province)
@@ -220,20 +223,18 @@ async def world(stack: TestStack, awards: httpx.AsyncClient,
     commune = await register("commune", "xa", "Xã Hóa Hợp", district_a)
     village = await register("village", "thon", "Thôn Yên Hợp", commune)
     short = await register("commune", "xa", "Xã Trọng Hóa", district_a)
-    late = await register("commune", "xa", "Xã Hóa Sơn", district_a)
     cand = [await register("commune", "xa", f"Xã Thanh {i}", district_b) for i in range(3)]
-    pool = [await register("commune", "xa", f"Xã Dân Hóa {i}", district_a) for i in range(12)]
-    w = World(province, district_a, district_b, commune, village, short, late,
+    pool = [await register("commune", "xa", f"Xã Dân Hóa {i}", district_a) for i in range(4)]
+    w = World(province, district_a, district_b, commune, village, short,
               cand_eligible=cand[0], cand_short=cand[1], cand_nominated=cand[2], pool=pool)
-    everyone = [province, district_a, district_b, commune, village, short, late, *cand, *pool]
+    everyone = [province, district_a, district_b, commune, village, short, *cand, *pool]
     async for attempt in eventually():
         with attempt:
             held = await awards_db.fetchval(
                 "SELECT count(*) FROM units WHERE unit_id = ANY($1)", everyone)
             assert held == len(everyone)
     await facts.eligible(w.cand_eligible, w.cand_nominated, *pool)
-    await facts.eligible(w.short, w.cand_short, poor_now=POOR_SHORT)
-    await facts.eligible(w.late, on_time=False)
+    await facts.eligible(w.cand_short, poor_now=POOR_SHORT)
     return w
 
 
@@ -245,7 +246,7 @@ class Tokens:
 
     def __call__(self, role: Role, unit: uuid.UUID | None, sub: str | None = None
                  ) -> dict[str, str]:
-        return bearer(self.stack, role, unit=unit, sub=sub or f"{role.value}-{unit}")
+        return bearer(self.stack.token(role, unit=unit, sub=sub or f"{role.value}-{unit}"))
 
     def reporter(self, unit: uuid.UUID) -> dict[str, str]:
         return self(Role.REPORTER, unit, "reporter")
@@ -275,20 +276,20 @@ DECISION: Json = {"number": "123/QĐ-UBND", "signed_on": "2025-01-20", "signer":
 
 
 class Flow:
-    """Nominations taken through their steps over HTTP, each step asserted to succeed."""
+    """Nominations taken through their steps over HTTP, each step asserted to succeed (or to
+    be refused, with ``refused``)."""
 
     def __init__(self, client: httpx.AsyncClient, tokens: Tokens, world: World) -> None:
         self.client, self.t, self.w = client, tokens, world
 
     async def nominate(self, form_code: str, nominee: Json, proposing: uuid.UUID | None = None,
-                       year: int = YEAR, expect: int = 201) -> Json:
+                       year: int = YEAR) -> Json:
         proposing = proposing or uuid.UUID(nominee["unit_id"])
         r = await self.client.post("/v1/nominations", headers=self.t.reporter(proposing), json={
             "form_code": form_code, "year": year, "nominee": nominee,
             "proposing_unit_id": str(proposing),
             "achievements": "Hoàn thành xuất sắc nhiệm vụ giảm nghèo."})
-        assert r.status_code == expect, r.text
-        result: Json = r.json()
+        result: Json = ok(r, 201)
         return result
 
     def person(self, unit: uuid.UUID | None = None) -> Json:
@@ -299,17 +300,23 @@ class Flow:
     def unit(unit_id: uuid.UUID) -> Json:
         return {"kind": "unit", "unit_id": str(unit_id)}
 
-    async def take(self, nomination: Json, step: str, headers: dict[str, str],
-                   body: Json | None = None, expect: int = 200) -> Json:
-        nid = nomination["nomination_id"]
+    async def send(self, nomination: Json, step: str, headers: dict[str, str],
+                   body: Json | None = None) -> httpx.Response:
+        url = f"/v1/nominations/{nomination['nomination_id']}"
         if step == "edit":
-            r = await self.client.patch(f"/v1/nominations/{nid}", headers=headers, json=body)
-        else:
-            r = await self.client.post(f"/v1/nominations/{nid}/{step}", headers=headers,
-                                       json=body if body is not None else {})
-        assert r.status_code == expect, (step, r.text)
-        result: Json = r.json()
+            return await self.client.patch(url, headers=headers, json=body)
+        return await self.client.post(f"{url}/{step}", headers=headers,
+                                      json=body if body is not None else {})
+
+    async def take(self, nomination: Json, step: str, headers: dict[str, str],
+                   body: Json | None = None) -> Json:
+        result: Json = ok(await self.send(nomination, step, headers, body), 200)
         return result
+
+    async def refused(self, nomination: Json, step: str, headers: dict[str, str],
+                      body: Json | None, status: int, field: str | None = None) -> Json:
+        """The step refused with a problem of ``status`` (naming ``field``)."""
+        return assert_problem(await self.send(nomination, step, headers, body), status, field)
 
     async def submit(self, n: Json) -> Json:
         return await self.take(n, "submit", self.t.reporter(uuid.UUID(n["proposing_unit_id"])))

@@ -1,19 +1,25 @@
-"""The pure rules of services/awards/domain.py: criteria as data, the lifecycle, authority."""
+"""The pure rules of services/awards/domain.py: criteria as data, the lifecycle, who takes
+each step, authority, nominees, re-appraisal."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from chungtay_common.contracts.awards import AuthorityLevel
+from chungtay_common.auth import Role
+from chungtay_common.contracts.awards import AuthorityLevel, NomineeKind
+from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 from services.awards.domain import (
-    SEED_FORMS,
     TRANSITIONS,
     AllOf,
     AnyOf,
     Facts,
+    ForWhom,
     HeldTitleConsecutive,
     ReductionMeetsTarget,
     Status,
@@ -21,15 +27,33 @@ from services.awards.domain import (
     YearReport,
     YearTarget,
     above_province,
+    appraise,
+    candidate_kinds,
+    chairman_level,
     check_approval_level,
+    check_central_decision,
+    check_decidable,
+    check_for_whom,
+    check_forwardable,
+    check_nominee,
+    check_votes,
+    check_window,
+    checked_rule,
+    declines_as_chairman,
     evaluate,
+    may_take,
     next_status,
+    nominee_id,
     parse_rule,
+    read_award_of,
+    read_year,
     reads_awards,
     reduction_pp,
     rule_json,
+    seed_forms,
     years_used,
 )
+from services.awards.service import SEED_FORMS
 
 Y = 2024
 
@@ -93,6 +117,25 @@ def test_parse_rule_nests_all_and_any() -> None:
 def test_parse_rule_refuses_invalid_rules(data: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         parse_rule(data)
+
+
+def test_checked_rule_is_refused_naming_the_rule() -> None:
+    assert checked_rule({"all": [{"type": "report_on_time"}]}) == {
+        "all": [{"type": "report_on_time"}]}
+    with pytest.raises(RuleBroken) as refused:
+        checked_rule({"type": "reduction_at_least"})
+    assert refused.value.field == "rule" and "not a valid rule" in refused.value.message
+
+
+def test_seed_forms_are_read_from_a_table() -> None:
+    [(form, rule)] = seed_forms(
+        "code,name_vi,category,for_whom,authority_level,rule\n"
+        'thon_van_hoa,"Thôn, tổ dân phố văn hóa",title,village,district_chairman,'
+        '"{""type"": ""no_award_within"", ""years"": 1}"\n')
+    assert (form.code, form.name_vi, form.for_whom, form.authority_level) == (
+        "thon_van_hoa", "Thôn, tổ dân phố văn hóa", ForWhom.VILLAGE,
+        AuthorityLevel.DISTRICT_CHAIRMAN)
+    assert rule == {"type": "no_award_within", "years": 1}
 
 
 def test_every_seeded_rule_parses() -> None:
@@ -251,19 +294,27 @@ AFTER = {Step.EDIT: Status.DRAFTED, Step.SUBMIT: Status.SUBMITTED, Step.REVIEW: 
 @pytest.mark.parametrize("step", list(Step))
 @pytest.mark.parametrize("status", list(Status))
 def test_next_status_for_every_step_and_status(step: Step, status: Status) -> None:
-    result = next_status(status, step)
     if status in ALLOWED[step]:
-        assert result is AFTER[step]
+        assert next_status(status, step) is AFTER[step]
     else:
-        assert result == f"cannot {step.value} a nomination that is {status.value}"
+        with pytest.raises(StateConflict) as refused:
+            next_status(status, step)
+        assert refused.value.message == f"cannot {step.value} a nomination that is {status.value}"
+
+
+def allows(status: Status, step: Step) -> bool:
+    try:
+        next_status(status, step)
+    except StateConflict:
+        return False
+    return True
 
 
 def test_final_states_allow_nothing_but_revocation() -> None:
     assert set(TRANSITIONS) == set(Step)
     for final in (Status.REJECTED, Status.REVOKED):
-        assert all(not isinstance(next_status(final, s), Status) for s in Step)
-    assert [s for s in Step if isinstance(next_status(Status.APPROVED, s), Status)] == [
-        Step.REVOKE]
+        assert not any(allows(final, s) for s in Step)
+    assert [s for s in Step if allows(Status.APPROVED, s)] == [Step.REVOKE]
 
 
 # --------------------------------------------------------------------------- authority
@@ -271,19 +322,174 @@ def test_final_states_allow_nothing_but_revocation() -> None:
 
 def test_check_approval_level() -> None:
     for level in AuthorityLevel:
-        assert check_approval_level(level, level) is None
-    problem = check_approval_level(AuthorityLevel.DISTRICT_CHAIRMAN,
-                                   AuthorityLevel.PROVINCIAL_CHAIRMAN)
-    assert problem == ("this form is granted by the district chairman, not the provincial "
-                       "chairman")
+        check_approval_level(level, level)
+    with pytest.raises(NotAllowed) as refused:
+        check_approval_level(AuthorityLevel.DISTRICT_CHAIRMAN, AuthorityLevel.PROVINCIAL_CHAIRMAN)
+    assert refused.value.message == ("this form is granted by the district chairman, not the "
+                                     "provincial chairman")
     # a higher authority does not sign for a lower one either
-    assert check_approval_level(AuthorityLevel.COMMUNE_CHAIRMAN,
-                                AuthorityLevel.DISTRICT_CHAIRMAN) is not None
+    with pytest.raises(NotAllowed):
+        check_approval_level(AuthorityLevel.COMMUNE_CHAIRMAN, AuthorityLevel.DISTRICT_CHAIRMAN)
 
 
 def test_above_province() -> None:
     assert [lv for lv in AuthorityLevel if above_province(lv)] == [
         AuthorityLevel.PRIME_MINISTER, AuthorityLevel.STATE_PRESIDENT]
+
+
+# --------------------------------------------------------------------------- who acts
+
+DISTRICT, CENTRAL = AuthorityLevel.DISTRICT_CHAIRMAN, AuthorityLevel.PRIME_MINISTER
+# the one role that takes each step at each stage (``admin`` always may)
+DECIDERS = {
+    (Step.EDIT, Status.DRAFTED, DISTRICT): {Role.REPORTER},
+    (Step.SUBMIT, Status.RETURNED, DISTRICT): {Role.REPORTER},
+    (Step.REVIEW, Status.SUBMITTED, DISTRICT): {Role.COUNCIL},
+    (Step.APPRAISE, Status.REVIEWED, DISTRICT): {Role.BOARD},
+    (Step.FORWARD, Status.APPRAISED, CENTRAL): {Role.BOARD},
+    (Step.RETURN, Status.SUBMITTED, DISTRICT): {Role.COUNCIL},
+    (Step.RETURN, Status.REVIEWED, DISTRICT): {Role.BOARD},
+    (Step.RETURN, Status.APPRAISED, DISTRICT): {Role.BOARD},
+    (Step.REJECT, Status.SUBMITTED, DISTRICT): {Role.COUNCIL},
+    (Step.REJECT, Status.REVIEWED, DISTRICT): {Role.BOARD},
+    (Step.REJECT, Status.APPRAISED, DISTRICT): {Role.BOARD, Role.CHAIRMAN},
+    (Step.REJECT, Status.FORWARDED, CENTRAL): {Role.BOARD},
+    (Step.APPROVE, Status.APPRAISED, DISTRICT): {Role.CHAIRMAN},
+    (Step.APPROVE, Status.FORWARDED, CENTRAL): {Role.BOARD},
+    (Step.REVOKE, Status.APPROVED, DISTRICT): {Role.CHAIRMAN},
+    (Step.REVOKE, Status.APPROVED, CENTRAL): {Role.BOARD},
+}
+
+
+@pytest.mark.parametrize(("step", "status", "level"), list(DECIDERS))
+def test_each_step_at_each_stage_has_its_deciders(step: Step, status: Status,
+                                                   level: AuthorityLevel) -> None:
+    for role in Role:
+        roles = frozenset({role})
+        if role in DECIDERS[step, status, level] or role is Role.ADMIN:
+            may_take(step, status, level, roles)
+        else:
+            with pytest.raises(NotAllowed, match="this action needs one of the roles"):
+                may_take(step, status, level, roles)
+
+
+def test_only_a_chairman_declines_as_the_signing_chairman() -> None:
+    chairman, board = frozenset({Role.CHAIRMAN}), frozenset({Role.BOARD, Role.CHAIRMAN})
+    assert declines_as_chairman(Step.REJECT, Status.APPRAISED, chairman)
+    assert not declines_as_chairman(Step.REJECT, Status.APPRAISED, board)
+    assert not declines_as_chairman(Step.REJECT, Status.REVIEWED, chairman)
+    assert not declines_as_chairman(Step.RETURN, Status.APPRAISED, chairman)
+
+
+def test_a_chairman_signs_at_the_level_of_its_unit() -> None:
+    assert chairman_level(UnitKind.COMMUNE) is AuthorityLevel.COMMUNE_CHAIRMAN
+    assert chairman_level(UnitKind.PROVINCE) is AuthorityLevel.PROVINCIAL_CHAIRMAN
+    for kind in (UnitKind.VILLAGE, UnitKind.AGENCY, None):
+        with pytest.raises(NotAllowed, match="commune, district or province"):
+            chairman_level(kind)
+
+
+def test_a_central_decision_is_recorded_once_forwarded() -> None:
+    check_central_decision(Step.APPROVE, Status.FORWARDED, CENTRAL)
+    check_central_decision(Step.APPROVE, Status.APPRAISED, DISTRICT)
+    check_central_decision(Step.REVOKE, Status.APPROVED, CENTRAL)
+    with pytest.raises(StateConflict, match="forwarded first"):
+        check_central_decision(Step.APPROVE, Status.APPRAISED, CENTRAL)
+    check_forwardable("thu", CENTRAL)
+    with pytest.raises(StateConflict, match="approve it instead"):
+        check_forwardable("thu", DISTRICT)
+
+
+def test_a_decision_needs_an_appraisal_that_holds_and_found_it_eligible() -> None:
+    check_decidable(False, {"eligible": True})
+    with pytest.raises(StateConflict, match="appraise it again"):
+        check_decidable(True, {"eligible": True})
+    for appraisal in ({"eligible": False}, None):
+        with pytest.raises(StateConflict, match="not eligible"):
+            check_decidable(False, appraisal)
+
+
+def test_the_council_votes_for_it() -> None:
+    check_votes(4, 3)
+    for votes_for, against in ((3, 3), (2, 3)):
+        with pytest.raises(RuleBroken) as refused:
+            check_votes(votes_for, against)
+        assert refused.value.field == "votes_for"
+
+
+def test_registrations_are_taken_until_the_day_the_window_closes() -> None:
+    closes = date(2025, 3, 1)
+    check_window(Y, closes, closes)
+    with pytest.raises(StateConflict, match="not open"):
+        check_window(Y, None, closes)
+    with pytest.raises(StateConflict, match="closed on 2025-03-01"):
+        check_window(Y, closes, date(2025, 3, 2))
+
+
+# --------------------------------------------------------------------------- nominees
+
+
+def test_a_person_is_the_same_nominee_whatever_the_spelling_of_spaces_and_case() -> None:
+    unit = uuid.uuid4()
+    same = nominee_id(NomineeKind.PERSON, unit, "Trần  Thị Hoa")
+    assert same == nominee_id(NomineeKind.PERSON, unit, " trần thị HOA ")
+    assert same != nominee_id(NomineeKind.HOUSEHOLD, unit, "Trần Thị Hoa")
+    assert same != nominee_id(NomineeKind.PERSON, uuid.uuid4(), "Trần Thị Hoa")
+    assert nominee_id(NomineeKind.UNIT, unit, None) == str(unit)
+
+
+def test_a_nominee_suits_its_form() -> None:
+    check_nominee(NomineeKind.UNIT, None, UnitKind.COMMUNE, "nominee")
+    check_nominee(NomineeKind.HOUSEHOLD, "Hộ ông A", UnitKind.VILLAGE, "nominee")
+    refusals = [
+        (lambda: check_nominee(NomineeKind.PERSON, None, UnitKind.COMMUNE, "n"), "n.name"),
+        (lambda: check_nominee(NomineeKind.HOUSEHOLD, "Hộ A", UnitKind.COMMUNE, "n"),
+         "n.unit_id"),
+        (lambda: check_for_whom("f", ForWhom.INDIVIDUAL, NomineeKind.UNIT, UnitKind.COMMUNE,
+                                "n"), "n.kind"),
+        (lambda: check_for_whom("f", ForWhom.VILLAGE, NomineeKind.UNIT, UnitKind.COMMUNE,
+                                "n"), "n.unit_id"),
+        (lambda: check_for_whom("f", ForWhom.COLLECTIVE, NomineeKind.UNIT, UnitKind.VILLAGE,
+                                "n"), "n.unit_id"),
+        (lambda: candidate_kinds(ForWhom.HOUSEHOLD), "form_code"),
+    ]
+    for refuse, field in refusals:
+        with pytest.raises(RuleBroken) as refused:
+            refuse()
+        assert refused.value.field == field
+    check_for_whom("f", ForWhom.COLLECTIVE, NomineeKind.UNIT, UnitKind.DISTRICT, "n")
+    assert candidate_kinds(ForWhom.VILLAGE) == {UnitKind.VILLAGE}
+    assert candidate_kinds(ForWhom.COLLECTIVE) == {UnitKind.COMMUNE, UnitKind.DISTRICT}
+
+
+# --------------------------------------------------------------------------- re-appraisal
+
+
+def test_an_appraisal_keeps_what_it_read() -> None:
+    rule = parse_rule({"all": [{"type": "reduction_meets_target"},
+                               {"type": "no_award_within", "years": 1}]})
+    at = datetime(2025, 1, 10, tzinfo=UTC)
+    appraisal = appraise(rule, 3, facts(), at)
+    assert appraisal.eligible
+    assert appraisal.record() == {
+        "eligible": True, "rule_version": 3, "result": appraisal.result.model_dump(mode="json"),
+        "years_used": [Y - 1, Y], "reads_awards": True,
+        "report_versions": {str(Y - 1): 1, str(Y): 1}, "appraised_at": at.isoformat()}
+
+
+def test_what_calls_for_a_new_appraisal() -> None:
+    appraisal = appraise(parse_rule({"type": "reduction_meets_target"}), 1, facts(),
+                         datetime(2025, 1, 10, tzinfo=UTC)).record()
+    assert read_year(appraisal, Y) and read_year(appraisal, Y - 1)
+    assert not read_year(appraisal, Y + 1) and not read_year({}, Y)
+    # an award changes what rules reading awards see in the later years only
+    assert not read_award_of(appraisal, Y, Y - 1)  # this rule reads no award
+    reader = {**appraisal, "reads_awards": True}
+    assert read_award_of(reader, Y, Y - 1)
+    assert not read_award_of(reader, Y, Y) and not read_award_of(reader, Y - 1, Y)
+    # appraised before ``reads_awards`` was kept: the rule it used says
+    older = {"result": {"rule": {"type": "no_award_within", "years": 1}}}
+    assert read_award_of(older, Y, Y - 1)
 
 
 # --------------------------------------------------------------------------- years_used

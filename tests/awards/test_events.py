@@ -15,16 +15,9 @@ from aiokafka import AIOKafkaConsumer
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from chungtay_common.topics import topic_name
-from tests.awards.conftest import (
-    DECISION,
-    Flow,
-    Json,
-    Tokens,
-    World,
-    awards_settings,
-    eventually,
-)
+from tests.awards.conftest import DECISION, Flow, Json, Tokens, World, awards_settings
 from tests.conftest import REPO, TestStack
+from tests.support import eventually, ok
 
 SCHEMAS = REPO / "docs" / "events"
 TYPES = {"enrollment.registered", "nomination.submitted", "nomination.reviewed",
@@ -43,22 +36,18 @@ async def _every_kind_of_event(awards: httpx.AsyncClient, tokens: Tokens, flow: 
                                world: World) -> Json:
     """Take nominations through every kind of step; return the one approved then revoked."""
     year = 2025  # a year of its own: the API tests set 2024's registration window
-    r = await awards.put(f"/v1/enrollment-windows/{year}", headers=tokens.board,
-                         json={"closes_on": (date.today() + timedelta(days=7)).isoformat()})
-    assert r.status_code == 200, r.text
+    ok(await awards.put(f"/v1/enrollment-windows/{year}", headers=tokens.board,
+                        json={"closes_on": (date.today() + timedelta(days=7)).isoformat()}))
     person = flow.person()
-    r = await awards.post("/v1/enrollments", headers=tokens.reporter(world.commune), json={
+    ok(await awards.post("/v1/enrollments", headers=tokens.reporter(world.commune), json={
         "unit_id": str(world.commune), "year": year,
-        "items": [{"form_code": "lao_dong_tien_tien", "nominee": person}]})
-    assert r.status_code == 201, r.text
-    r = await awards.post("/v1/forms", headers=tokens.board, json={
+        "items": [{"form_code": "lao_dong_tien_tien", "nominee": person}]}), 201)
+    ok(await awards.post("/v1/forms", headers=tokens.board, json={
         "code": PM, "name_vi": "Bằng khen Thủ tướng (sự kiện)", "category": "commendation",
         "for_whom": "individual", "authority_level": "prime_minister",
-        "rule": {"type": "no_award_within", "years": 1}})
-    assert r.status_code == 201, r.text
-    r = await awards.put(f"/v1/forms/{PM}/rule", headers=tokens.board,
-                         json={"rule": {"type": "no_award_within", "years": 2}})
-    assert r.status_code == 200, r.text
+        "rule": {"type": "no_award_within", "years": 1}}), 201)
+    ok(await awards.put(f"/v1/forms/{PM}/rule", headers=tokens.board,
+                        json={"rule": {"type": "no_award_within", "years": 2}}))
 
     approved = await flow.to(await flow.nominate("lao_dong_tien_tien", person, year=year),
                              "appraised")

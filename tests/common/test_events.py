@@ -8,7 +8,13 @@ import pytest
 
 from chungtay_common import catalogue
 from chungtay_common.contracts.registration import UnitRegistered, UnitSnapshot, UnitVersion
-from chungtay_common.events import SYSTEM_ACTOR, InvalidEvent, new_envelope, parse_event
+from chungtay_common.events import (
+    CATALOGUE,
+    SYSTEM_ACTOR,
+    InvalidEvent,
+    new_envelope,
+    parse_event,
+)
 
 
 def _registered() -> UnitRegistered:
@@ -29,15 +35,20 @@ def test_envelope_round_trips_with_its_payload_type() -> None:
     assert parsed.event_id == env.event_id and parsed.occurred_at.tzinfo is not None
 
 
+# The reason is "<part>: <field>: <what is wrong>", the last from pydantic's own message.
 @pytest.mark.parametrize(
     ("mutate", "reason"),
     [
-        (lambda e: e.pop("event_id"), "envelope: event_id"),
-        (lambda e: e.update(occurred_at="2026-01-01T00:00:00"), "envelope: occurred_at"),
-        (lambda e: e.update(event_type="unit.teleported"), "unknown event type"),
-        (lambda e: e.update(schema_version=9), "unknown event type"),
-        (lambda e: e["payload"].update(units=[]), "payload of unit.registered: units"),
-        (lambda e: e.update(extra=1), "envelope: extra"),
+        (lambda e: e.pop("event_id"), "envelope: event_id: Field required"),
+        (lambda e: e.update(occurred_at="2026-01-01T00:00:00"),
+         "envelope: occurred_at: Input should have timezone info"),
+        (lambda e: e.update(event_type="unit.teleported"),
+         "unknown event type unit.teleported v1"),
+        (lambda e: e.update(schema_version=9), "unknown event type unit.registered v9"),
+        (lambda e: e["payload"].update(units=[]),
+         "payload of unit.registered: units: List should have at least 1 item after "
+         "validation, not 0"),
+        (lambda e: e.update(extra=1), "envelope: extra: Extra inputs are not permitted"),
     ],
 )
 def test_invalid_messages_are_refused_with_a_reason(mutate: object, reason: str) -> None:
@@ -48,7 +59,7 @@ def test_invalid_messages_are_refused_with_a_reason(mutate: object, reason: str)
     mutate(data)  # type: ignore[operator]
     with pytest.raises(InvalidEvent) as exc:
         parse_event(json.dumps(data).encode())
-    assert str(exc.value).startswith(reason) or reason in str(exc.value)
+    assert str(exc.value) == reason
 
 
 def test_garbage_is_refused() -> None:
@@ -62,7 +73,7 @@ def test_committed_event_schemas_match_the_models() -> None:
 
 
 def test_every_event_schema_pins_its_type_and_requires_the_envelope() -> None:
-    for event_type, version, _ in catalogue.CATALOGUE.items():
+    for event_type, version, _ in CATALOGUE.items():
         schema = catalogue.event_schema(event_type, version)
         assert schema["properties"]["event_type"] == {"const": event_type, "type": "string"}
         assert {"event_id", "occurred_at", "subject_id", "actor", "payload",

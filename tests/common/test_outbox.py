@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date
+from typing import Any
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 from chungtay_common.contracts.registration import UnitRenamed, UnitSnapshot, UnitVersion
 from chungtay_common.db import apply_migrations
 from chungtay_common.events import Actor, new_envelope
 from chungtay_common.outbox import OutboxRelay, enqueue
 from chungtay_common.settings import ServiceSettings
+from tests.support import eventually
 
 
 def _renamed(unit_id: uuid.UUID, n: int) -> UnitRenamed:
@@ -37,18 +39,20 @@ async def _topic(settings: ServiceSettings) -> str:
     return name
 
 
-async def _read_all(settings: ServiceSettings, topic: str, expected: int) -> list[dict[str, str]]:
+async def _read_all(settings: ServiceSettings, topic: str, expected: int) -> list[dict[str, Any]]:
+    """The ``expected`` messages of ``topic`` (a minute at most, for a loaded machine)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="earliest", group_id=None)
     await consumer.start()
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     try:
-        for _ in range(120):  # up to a minute on a loaded machine; stops once all are read
-            batch = await consumer.getmany(timeout_ms=500)
-            for tp in sorted(batch):
-                out.extend({"key": m.key.decode(), **json.loads(m.value)} for m in batch[tp])
-            if len(out) >= expected:
-                break
+        async for attempt in eventually(60):
+            with attempt:
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp in sorted(batch):
+                    out.extend({"key": m.key.decode(), **json.loads(m.value)}
+                               for m in batch[tp])
+                assert len(out) >= expected
     finally:
         await consumer.stop()
     return out
@@ -75,8 +79,7 @@ async def test_events_written_while_the_relay_is_down_are_published_in_order_per
         messages = await _read_all(common_settings, topic, len(written))
         # the last batch is marked published when its transaction commits, just after Kafka
         # acknowledged it: wait for that before stopping the relay
-        async for attempt in AsyncRetrying(wait=wait_fixed(0.1), stop=stop_after_delay(10),
-                                           reraise=True):
+        async for attempt in eventually(10):
             with attempt:
                 async with pool.acquire() as conn:
                     assert await conn.fetchval(
@@ -104,13 +107,11 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     class Boom(Exception):
         pass
 
-    try:
+    with pytest.raises(Boom):
         async with pool.acquire() as conn, conn.transaction():
             env = new_envelope(payload=_renamed(unit, 1), producer="test",
                                subject_id=str(unit), actor=Actor(subject="t"))
             await enqueue(conn, env, topic)
             raise Boom
-    except Boom:
-        pass
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic) == 0

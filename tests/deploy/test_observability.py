@@ -14,18 +14,27 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from chungtay_common.auth import Role
+from chungtay_common.contracts.awards import (
+    AuthorityLevel,
+    Decision,
+    NominationApproved,
+    Nominee,
+    NomineeKind,
+)
+from chungtay_common.events import Actor, new_envelope
 from chungtay_common.topics import topic_name
-from tests.conftest import REPO, TestStack
-from tests.harness import LOG_DIR, ServiceProcess, free_port
+from tests.conftest import REPO, TestStack, next_code
+from tests.harness import LOG_DIR, ServiceProcess, free_port, running
+from tests.support import bearer, eventually, ok, register_unit, units_csv
 
 pytestmark = pytest.mark.deploy
 
@@ -46,31 +55,55 @@ SERVICES = tuple(re.findall(r"labels:\s*\{\s*service:\s*([a-z_]+)\s*\}",
 # removed first, so a topic or a job called "chungtay..." is never taken for a metric.
 _METRIC = re.compile(r"(?<![A-Za-z0-9_:$])(chungtay_[a-z0-9_]+|up)(?![A-Za-z0-9_:])")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-# Grafana's variables, replaced by what they would be for "all services, last few minutes".
-_GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m",
-                      "$service": ".*"}
+# Grafana's own variables, replaced by what they would be for "the last few minutes"; the
+# template variables a dashboard defines become ".*": all their values.
+_GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m"}
+# a template variable of type "query": label_values(<selector>, <label>)
+_LABEL_VALUES = re.compile(r"^\s*label_values\((.+),\s*[A-Za-z_][A-Za-z0-9_]*\s*\)\s*$")
 
 
 def metric_names(expr: str) -> set[str]:
     return set(_METRIC.findall(_STRING.sub('""', expr)))
 
 
+def _substitute(expr: str, variables: dict[str, str]) -> str:
+    for name in sorted(variables, key=len, reverse=True):  # $__rate_interval before $__range
+        expr = expr.replace(name, variables[name])
+    assert "$" not in expr, f"unknown Grafana variable in {expr!r}"
+    return expr
+
+
+def _template_variables(dashboard: dict[str, Any], name: str, exprs: dict[str, str]
+                        ) -> dict[str, str]:
+    """The dashboard's variables and their replacements; the selector each "query" variable
+    reads its values from goes into ``exprs``."""
+    variables = dict(_GRAFANA_VARIABLES)
+    for variable in dashboard.get("templating", {}).get("list", []):
+        variables[f"${variable['name']}"] = variables[f"${{{variable['name']}}}"] = ".*"
+        if variable.get("type") == "query":
+            query = variable["query"]
+            query = query["query"] if isinstance(query, dict) else query
+            match = _LABEL_VALUES.match(query)
+            assert match, f"{name} / ${variable['name']}: not label_values(...): {query!r}"
+            exprs[f"{name} / ${variable['name']}"] = match.group(1)
+    return variables
+
+
 def dashboard_exprs() -> dict[str, str]:
-    """PromQL of every panel target of every dashboard, by "<dashboard> / <panel> / <ref>"."""
+    """PromQL of every panel target of every dashboard, by "<dashboard> / <panel> / <ref>",
+    and the selector of every template variable, by "<dashboard> / $<variable>"."""
     exprs: dict[str, str] = {}
 
-    def walk(panels: list[dict[str, Any]], dashboard: str) -> None:
+    def walk(panels: list[dict[str, Any]], dashboard: str, variables: dict[str, str]) -> None:
         for panel in panels:
-            walk(panel.get("panels", []), dashboard)
+            walk(panel.get("panels", []), dashboard, variables)
             for target in panel.get("targets", []):
-                expr = target["expr"]
-                for name, value in _GRAFANA_VARIABLES.items():
-                    expr = expr.replace(name, value)
-                assert "$" not in expr, f"unknown Grafana variable in {target['expr']!r}"
-                exprs[f"{dashboard} / {panel['title']} / {target['refId']}"] = expr
+                exprs[f"{dashboard} / {panel['title']} / {target['refId']}"] = _substitute(
+                    target["expr"], variables)
 
     for path in DASHBOARDS:
-        walk(json.loads(path.read_text())["panels"], path.name)
+        dashboard = json.loads(path.read_text())
+        walk(dashboard["panels"], path.name, _template_variables(dashboard, path.name, exprs))
     return exprs
 
 
@@ -134,30 +167,20 @@ def _prometheus_config(processes: dict[str, ServiceProcess]) -> dict[str, Any]:
     }
 
 
-def eventually(seconds: float) -> AsyncRetrying:
-    return AsyncRetrying(wait=wait_fixed(0.5), stop=stop_after_delay(seconds), reraise=True,
-                         retry=retry_if_exception_type((AssertionError, httpx.HTTPError)))
-
-
 async def _make_traffic(stack: TestStack, registration: ServiceProcess,
                         reporting: ServiceProcess, unique_code: Callable[[], str]) -> None:
     """Requests and events so that every labelled series the dashboard shows exists."""
-    token = stack.token(Role.ADMIN)
+    admin = bearer(stack.token(Role.ADMIN))
     tag = uuid.uuid4().hex[:6]
-    async with registration.client(token) as client:
-        r = await client.post("/v1/units", json={
-            "kind": "province", "subkind": "tinh", "code": unique_code(),
-            "name": f"Tỉnh Đo Lường {tag}", "valid_from": "2017-01-01"})
-        assert r.status_code == 201, r.text
-        province = r.json()["unit_id"]
-        csv = ("province_code,province_name,district_code,district_name,commune_code,"
-               "commune_name,commune_kind\n"
-               f"{unique_code()},Tỉnh Nhập {tag},{unique_code()},Huyện Nhập {tag},"
-               f"{unique_code()},Xã Nhập {tag},xa\n")
-        r = await client.post("/v1/units/import", params={"valid_from": "2017-01-01"},
-                              content=csv.encode(), headers={"content-type": "text/csv"})
-        assert r.status_code == 200, r.text
-        assert (await client.get("/v1/units", params={"q": "Đo Lường"})).status_code == 200
+    async with registration.client() as client:
+        province = await register_unit(client, admin, kind="province", subkind="tinh",
+                                       code=unique_code(), name=f"Tỉnh Đo Lường {tag}")
+        csv, _ = units_csv(unique_code(), districts=1, communes_per_district=1,
+                           code=iter(unique_code, None))
+        ok(await client.post("/v1/units/import", params={"valid_from": "2017-01-01"},
+                             content=csv.encode(), headers=admin | {"content-type": "text/csv"}),
+           200)
+        ok(await client.get("/v1/units", params={"q": "Đo Lường"}, headers=admin), 200)
     # a message no consumer can read: it goes to the dead-letter topic
     producer = AIOKafkaProducer(bootstrap_servers=stack.env["CHUNGTAY_KAFKA_BOOTSTRAP"])
     await producer.start()
@@ -166,13 +189,72 @@ async def _make_traffic(stack: TestStack, registration: ServiceProcess,
                                      b"not an event", key=f"observability-{tag}".encode())
     finally:
         await producer.stop()
-    async with reporting.client(token) as client:
+    async with reporting.client() as client:
         async for attempt in eventually(20):
             with attempt:
-                r = await client.get("/v1/units/tree", params={"as_of": "2020-01-01"})
-                assert r.status_code == 200, r.text
-                assert province in r.text
+                r = await client.get("/v1/units/tree", params={"as_of": "2020-01-01"},
+                                     headers=admin)
+                ok(r, 200)
+                assert province["unit_id"] in r.text
                 assert "chungtay_dead_letters_total{" in (await client.get("/metrics")).text
+
+
+async def _make_campaign_traffic(stack: TestStack,
+                                 processes: dict[str, ServiceProcess]) -> None:
+    """A campaign with a report, and an award granted, so that the campaign dashboard's series
+    exist: through the indicators API, and an award event as the awards service sends it."""
+    admin = bearer(stack.token(Role.ADMIN))
+    code = iter(next_code, None)
+    async with processes["registration"].client() as client:
+        csv, _ = units_csv(next(code), districts=1, communes_per_district=1, code=code)
+        ids = ok(await client.post("/v1/units/import", params={"valid_from": "2017-01-01"},
+                                   content=csv.encode(),
+                                   headers=admin | {"content-type": "text/csv"}), 200
+                 )["unit_ids_by_code"]
+    row = csv.splitlines()[1].split(",")
+    district, commune = ids[row[2]], ids[row[4]]
+    async with processes["indicators"].client() as client:
+        campaign = ok(await client.post("/v1/campaigns", headers=admin, json={
+            "code": f"obs-{uuid.uuid4().hex[:6]}", "name": "Đo lường", "first_year": 2026,
+            "last_year": 2027}), 201)["campaign_id"]
+        values = {"households_total": 1000, "poor_households": 50, "near_poor_households": 40,
+                  "escaped_poverty": 5, "newly_poor": 1, "fell_back_into_poverty": 0}
+        async for attempt in eventually(20):  # once indicators holds the unit
+            with attempt:
+                ok(await client.post(f"/v1/campaigns/{campaign}/reports/{commune}/2026/submit",
+                                     json={"values": values}, headers=admin))
+        values["poor_households"] = 40  # 5 % → 4 %: a reduction, and its target's attainment
+        ok(await client.post(f"/v1/campaigns/{campaign}/reports/{commune}/2027/submit",
+                             json={"values": values}, headers=admin))
+        ok(await client.put(f"/v1/campaigns/{campaign}/targets/2027/{district}",
+                            json={"reduction_pp_min": 0.5}, headers=admin))
+    approved = NominationApproved(
+        nomination_id=uuid.uuid4(), form_code="bang_khen_chu_tich_tinh", year=2026,
+        nominee=Nominee(kind=NomineeKind.UNIT, nominee_id=commune, unit_id=uuid.UUID(commune),
+                        name="Xã Đo Lường"),
+        proposing_unit_id=uuid.UUID(commune),
+        decision=Decision(number="1/QĐ-UBND", signed_on=date(2026, 12, 1), signer="Chủ tịch",
+                          authority_level=AuthorityLevel.PROVINCIAL_CHAIRMAN))
+    envelope = new_envelope(payload=approved, producer="awards", subject_id=commune,
+                            actor=Actor(subject="observability", roles=["chairman"]))
+    producer = AIOKafkaProducer(bootstrap_servers=stack.env["CHUNGTAY_KAFKA_BOOTSTRAP"])
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic_name("awards", stack.namespace), key=commune.encode(),
+            value=envelope.model_dump_json(serialize_as_any=True).encode())
+    finally:
+        await producer.stop()
+    async with processes["reporting"].client() as client:
+        async for attempt in eventually(30):
+            with attempt:
+                text = (await client.get("/metrics")).text
+                for name in ("chungtay_campaign_target_attainment_percent{",
+                             "chungtay_campaign_reduction_points{",
+                             "chungtay_campaign_poor_rate_percent{",
+                             "chungtay_campaign_awards{", "chungtay_campaign_nominations{",
+                             "chungtay_reporting_freshness_seconds_bucket{"):
+                    assert name in text, name
 
 
 def _prometheus_command(config: Path, data: Path, port: int) -> list[str]:
@@ -212,14 +294,15 @@ async def test_dashboard_and_alerts_use_only_exposed_metrics(
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     prometheus = await _start_prometheus(config, tmp_path / "data", port)
     try:
-        await asyncio.gather(*(proc.start() for proc in processes.values()))
-        await _make_traffic(stack, processes["registration"], processes["reporting"],
-                            unique_code)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as prom:
-            await _check_prometheus(prom, prometheus)
+        async with running(*processes.values()):
+            await _make_traffic(stack, processes["registration"], processes["reporting"],
+                                unique_code)
+            await _make_campaign_traffic(stack, processes)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                         timeout=5) as prom:
+                await _check_prometheus(prom, prometheus)
     finally:
         await _stop(prometheus)
-        await asyncio.gather(*(proc.stop() for proc in processes.values()))
 
 
 async def _api(prom: httpx.AsyncClient, path: str, **params: str) -> Any:
@@ -278,9 +361,17 @@ async def _check_prometheus(prom: httpx.AsyncClient,
                 base = name.removesuffix(suffix)
                 assert {base + s for s in ("_bucket", "_sum", "_count")} <= present, base
 
-    # and every expression is valid PromQL that Prometheus evaluates
-    for where, expr in exprs.items():
-        try:
-            await _api(prom, "query", query=expr)
-        except AssertionError as exc:
-            raise AssertionError(f"{where}: {exc}") from None
+    # and every expression is valid PromQL that Prometheus evaluates; a dashboard's panels
+    # show data (an alert's condition holds only when it fires: it may be empty)
+    panels = set(dashboard_exprs())
+    async for attempt in eventually(30):
+        with attempt:
+            empty = []
+            for where, expr in exprs.items():
+                try:
+                    result = (await _api(prom, "query", query=expr))["result"]
+                except AssertionError as exc:
+                    raise AssertionError(f"{where}: {exc}") from None
+                if where in panels and not result:
+                    empty.append(where)
+            assert not empty, f"panels without data: {empty}"

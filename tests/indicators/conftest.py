@@ -1,77 +1,50 @@
-"""The indicators service in this process on the real PostgreSQL and Kafka, fed with units the
-real way: registered through the registration API (also in this process), published by its
-outbox relay and consumed into the indicators service's own copy of the hierarchy."""
+"""The indicators service in this process on the real PostgreSQL and Kafka. For the HTTP tests,
+units arrive the real way: registered through the registration API (also in this process),
+published by its outbox relay and consumed into the indicators service's own copy of the
+hierarchy. For the use cases, units are put straight into that copy, on a connection rolled
+back after the test."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
 
 import asyncpg
 import httpx
 import pytest
-from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
+from chungtay_common import db, hierarchy
 from chungtay_common.auth import Role
+from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
+from chungtay_common.db import Conn
 from services.indicators.api import build_app as build_indicators
 from services.indicators.settings import IndicatorsSettings
 from services.registration.api import build_app as build_registration
 from services.registration.settings import RegistrationSettings
-from tests.conftest import TestStack
+from tests.conftest import TestStack, next_code
 from tests.harness import in_process
+from tests.support import bearer, eventually, register_unit, rolled_back
 
-Json = dict[str, Any]
 OVERDUE_CHECK_SECONDS = 0.2
-
-
-def eventually(seconds: float = 10) -> AsyncRetrying:
-    return AsyncRetrying(wait=wait_fixed(0.1), stop=stop_after_delay(seconds), reraise=True)
-
-
-def indicators_settings(stack: TestStack) -> IndicatorsSettings:
-    settings = stack.settings(IndicatorsSettings, "indicators")
-    assert isinstance(settings, IndicatorsSettings)
-    return settings.model_copy(update={"overdue_check_seconds": OVERDUE_CHECK_SECONDS})
-
-
-class Service:
-    """The indicators app served in this process; ``restart`` ends its lifespan (relay,
-    consumer, periodic jobs) and starts a fresh app on the same database."""
-
-    def __init__(self, settings: IndicatorsSettings) -> None:
-        self.settings = settings
-        self._exit = AsyncExitStack()
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        assert self._client is not None, "the service is not running"
-        return self._client
-
-    async def start(self) -> None:
-        self._client = await self._exit.enter_async_context(
-            in_process(build_indicators(self.settings)))
-
-    async def stop(self) -> None:
-        self._client = None
-        await self._exit.aclose()
-
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
+IMPORT_MAX_BYTES = 200_000
 
 
 @pytest.fixture(scope="session")
-async def indicators(stack: TestStack) -> AsyncIterator[Service]:
-    service = Service(indicators_settings(stack))
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
+def settings(stack: TestStack) -> IndicatorsSettings:
+    s = stack.settings(IndicatorsSettings, "indicators")
+    assert isinstance(s, IndicatorsSettings)
+    return s.model_copy(update={"overdue_check_seconds": OVERDUE_CHECK_SECONDS,
+                                "import_max_bytes": IMPORT_MAX_BYTES})
+
+
+@pytest.fixture(scope="session")
+async def api(settings: IndicatorsSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The indicators app, its lifespan (migrations, seeding, relay, consumer, periodic jobs)
+    run for the whole session."""
+    async with in_process(build_indicators(settings)) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")
@@ -83,36 +56,41 @@ async def registration(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-async def indicators_db(stack: TestStack, indicators: Service
-                       ) -> AsyncIterator[asyncpg.Connection]:
+async def indicators_db(settings: IndicatorsSettings, api: httpx.AsyncClient
+                        ) -> AsyncIterator[asyncpg.Connection]:
     """A direct connection to the service's database, to see what was (or was not) written."""
-    conn = await asyncpg.connect(indicators.settings.dsn())
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-TABLES = ("reports", "report_versions", "outbox", "audit_log", "idempotency_keys")
+    conn = await asyncpg.connect(settings.dsn())
+    await db.json_codecs(conn)  # as on the connections of the service's pool
+    yield conn
+    await conn.close()
 
 
 @pytest.fixture
-def row_counts(indicators_db: asyncpg.Connection) -> Callable[[], Awaitable[dict[str, int]]]:
-    """Rows in each table a request writes; compare before and after a refused request.
-    ``report.overdue`` rows are left out: the periodic check writes them at any time."""
-
-    async def count() -> dict[str, int]:
-        counts = {t: await indicators_db.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
-        counts["outbox"] = await indicators_db.fetchval(
-            "SELECT count(*) FROM outbox WHERE event_type <> 'report.overdue'")
-        return counts
-
-    return count
+async def conn(settings: IndicatorsSettings, api: httpx.AsyncClient
+               ) -> AsyncIterator[asyncpg.Connection]:
+    """A use case's connection to the migrated database; all it writes is rolled back."""
+    async with rolled_back(settings.dsn()) as conn:
+        await db.json_codecs(conn)
+        yield conn
 
 
-def bearer(stack: TestStack, *roles: Role, unit: uuid.UUID | None = None,
-           sub: str = "tester") -> dict[str, str]:
-    return {"authorization": f"Bearer {stack.token(*roles, unit=unit, sub=sub)}"}
+TABLES = ("reports", "report_versions", "outbox", "audit_log", "idempotency_keys")
+RowCounts = Callable[[], Awaitable[dict[str, int]]]
+
+
+async def count_rows(conn: Conn) -> dict[str, int]:
+    """Rows in each table a write changes. ``report.overdue`` rows are left out: the periodic
+    check writes them at any time."""
+    counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
+    counts["outbox"] = await conn.fetchval(
+        "SELECT count(*) FROM outbox WHERE event_type <> 'report.overdue'")
+    return counts
+
+
+@pytest.fixture
+def row_counts(indicators_db: asyncpg.Connection) -> RowCounts:
+    """Compare before and after a refused request: it wrote nothing."""
+    return lambda: count_rows(indicators_db)
 
 
 @dataclass(frozen=True)
@@ -131,42 +109,64 @@ class Tree:
         return [self.province, self.district_a, self.district_b, self.commune_a1,
                 self.commune_a2, self.commune_b1]
 
+    @property
+    def communes(self) -> list[uuid.UUID]:
+        return [self.commune_a1, self.commune_a2, self.commune_b1]
 
-async def register_tree(stack: TestStack, registration: httpx.AsyncClient,
-                        indicators_db: asyncpg.Connection, code: Callable[[], str]) -> Tree:
-    """Register a fresh tree through the registration API and wait until the indicators
-    service has consumed every unit of it."""
-    admin = bearer(stack, Role.ADMIN, sub="admin")
-    tag = uuid.uuid4().hex[:6]
 
-    async def register(kind: str, subkind: str, name: str,
-                       parent: uuid.UUID | None = None) -> uuid.UUID:
-        body: Json = {"kind": kind, "subkind": subkind, "code": code(),
-                      "name": f"{name} {tag}", "valid_from": "2017-01-01"}
-        if parent is not None:
-            body["parent_id"] = str(parent)
-        r = await registration.post("/v1/units", json=body, headers=admin)
-        assert r.status_code == 201, r.text
-        return uuid.UUID(r.json()["unit_id"])
+Add = Callable[[UnitKind, str, uuid.UUID | None], Awaitable[uuid.UUID]]
 
-    province = await register("province", "tinh", "Tỉnh Thử")
-    district_a = await register("district", "huyen", "Huyện Minh Hóa", province)
-    district_b = await register("district", "huyen", "Huyện Tuyên Hóa", province)
-    tree = Tree(province, district_a, district_b,
-                await register("commune", "xa", "Xã Hóa Hợp", district_a),
-                await register("commune", "xa", "Xã Trọng Hóa", district_a),
-                await register("commune", "xa", "Xã Thanh Hóa", district_b))
-    async for attempt in eventually():
-        with attempt:
-            held = await indicators_db.fetchval(
-                "SELECT count(*) FROM units WHERE unit_id = ANY($1)", tree.units)
-            assert held == len(tree.units)
-    return tree
+
+async def build_tree(add: Add) -> Tree:
+    province = await add(UnitKind.PROVINCE, "Tỉnh Thử", None)
+    district_a = await add(UnitKind.DISTRICT, "Huyện Minh Hóa", province)
+    district_b = await add(UnitKind.DISTRICT, "Huyện Tuyên Hóa", province)
+    return Tree(province, district_a, district_b,
+                await add(UnitKind.COMMUNE, "Xã Hóa Hợp", district_a),
+                await add(UnitKind.COMMUNE, "Xã Trọng Hóa", district_a),
+                await add(UnitKind.COMMUNE, "Xã Thanh Hóa", district_b))
+
+
+SUBKINDS = {UnitKind.PROVINCE: "tinh", UnitKind.DISTRICT: "huyen", UnitKind.COMMUNE: "xa"}
+
+
+async def hold_unit(conn: Conn, kind: UnitKind, name: str, parent: uuid.UUID | None,
+                    valid_from: date = date(2017, 1, 1), code: str | None = None
+                    ) -> uuid.UUID:
+    """Put a unit (with a fresh code by default) straight into the service's copy of the
+    hierarchy."""
+    unit_id, code = uuid.uuid4(), code or next_code()
+    await hierarchy.apply_snapshot(conn, UnitSnapshot(
+        unit_id=unit_id, kind=kind, revision=1, versions=[UnitVersion(
+            valid_from=valid_from, code=code, name=f"{name} {code}", subkind=SUBKINDS[kind],
+            parent_id=parent)]))
+    return unit_id
 
 
 @pytest.fixture
 async def tree(stack: TestStack, registration: httpx.AsyncClient,
-               indicators_db: asyncpg.Connection, unique_code: Callable[[], str]) -> Tree:
-    """A tree of its own for each test: a unit's earlier years are read across campaigns, so
-    tests sharing units would see each other's reports."""
-    return await register_tree(stack, registration, indicators_db, unique_code)
+               indicators_db: asyncpg.Connection) -> Tree:
+    """A tree of its own for each HTTP test (a unit's earlier years are read across
+    campaigns, so tests sharing units would see each other's reports), registered through
+    the registration API; returned once the indicators service has consumed every unit."""
+    admin = bearer(stack.token(Role.ADMIN, sub="admin"))
+    tag = uuid.uuid4().hex[:6]
+
+    async def register(kind: UnitKind, name: str, parent: uuid.UUID | None) -> uuid.UUID:
+        unit = await register_unit(registration, admin, kind=kind, subkind=SUBKINDS[kind],
+                                   name=f"{name} {tag}", code=next_code(), parent=parent)
+        return uuid.UUID(unit["unit_id"])
+
+    tree = await build_tree(register)
+    async for attempt in eventually():
+        with attempt:
+            assert await indicators_db.fetchval(
+                "SELECT count(*) FROM units WHERE unit_id = ANY($1)", tree.units) == 6
+    return tree
+
+
+@pytest.fixture
+async def held_tree(conn: asyncpg.Connection) -> Tree:
+    """The same tree for a use case, in its rolled-back transaction (no registration, no
+    Kafka)."""
+    return await build_tree(lambda kind, name, parent: hold_unit(conn, kind, name, parent))

@@ -3,25 +3,20 @@ the deadline and the report lifecycle."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
+from chungtay_common import poverty
+from chungtay_common.auth import Role
+from chungtay_common.clock import VN
 from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.poverty import ESCAPED, FELL_BACK, HOUSEHOLDS, NEAR_POOR, NEWLY_POOR, POOR
+from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 from services.indicators import domain
-from services.indicators.domain import (
-    ESCAPED,
-    FELL_BACK,
-    HOUSEHOLDS,
-    NEAR_POOR,
-    NEWLY_POOR,
-    POOR,
-    Action,
-    Indicator,
-    ReportStatus,
-    Target,
-)
+from services.indicators.domain import Action, Indicator, ReportStatus
 
 CATALOGUE: dict[str, Indicator] = {i.code: i for i in domain.SEED_CATALOGUE}
 EVERY_KIND = "houses_built_or_repaired"  # reported by every reporting kind
@@ -44,7 +39,7 @@ def fields(errors: list[Any]) -> list[str]:
 def test_seed_catalogue_has_13_entered_and_4_derived_indicators() -> None:
     assert len(domain.SEED_CATALOGUE) == 17
     derived = {i.code for i in domain.SEED_CATALOGUE if i.derived}
-    assert derived == set(domain.DERIVED)
+    assert derived == set(poverty.DERIVED)
     required = {i.code for i in domain.SEED_CATALOGUE if i.required}
     assert required == {HOUSEHOLDS, POOR, NEAR_POOR, ESCAPED, NEWLY_POOR, FELL_BACK}
 
@@ -63,8 +58,8 @@ def test_valid_values_pass() -> None:
         ({POOR: 10.5}, POOR, "must be a whole number"),
         ({"livelihood_models": 2.25}, "livelihood_models", "must be a whole number"),
         ({"no_such_indicator": 1}, "no_such_indicator", "unknown indicator"),
-        ({domain.POOR_RATE: 3.2}, domain.POOR_RATE, "cannot be entered"),
-        ({domain.REDUCTION: 1.0}, domain.REDUCTION, "cannot be entered"),
+        ({poverty.POOR_RATE: 3.2}, poverty.POOR_RATE, "cannot be entered"),
+        ({poverty.REDUCTION: 1.0}, poverty.REDUCTION, "cannot be entered"),
         ({POOR: True}, POOR, "must be a number"),
         ({POOR: float("nan")}, POOR, "must be a finite number"),
         ({"resources_state_budget_vnd": 10**400}, "resources_state_budget_vnd",
@@ -216,28 +211,28 @@ def test_no_history_no_warning() -> None:
 
 
 def test_derive_rates() -> None:
-    d = domain.derive({HOUSEHOLDS: 1000, POOR: 125, NEAR_POOR: 80}, None, None)
+    d = poverty.derive({HOUSEHOLDS: 1000, POOR: 125, NEAR_POOR: 80}, None, None)
     assert d.poor_rate_pct == pytest.approx(12.5)
     assert d.near_poor_rate_pct == pytest.approx(8.0)
     assert d.reduction_pp is None and d.target_attainment_pct is None and d.target_met is None
 
 
 def test_derive_without_households_gives_no_rate() -> None:
-    d = domain.derive({HOUSEHOLDS: 0, POOR: 0}, None, None)
+    d = poverty.derive({HOUSEHOLDS: 0, POOR: 0}, None, None)
     assert d.poor_rate_pct is None and d.near_poor_rate_pct is None
 
 
 def test_reduction_is_last_years_rate_minus_this_years() -> None:
-    d = domain.derive({HOUSEHOLDS: 1000, POOR: 80}, {HOUSEHOLDS: 1000, POOR: 100}, None)
+    d = poverty.derive({HOUSEHOLDS: 1000, POOR: 80}, {HOUSEHOLDS: 1000, POOR: 100}, None)
     assert d.reduction_pp == pytest.approx(2.0)
     # a rise in the rate is a negative reduction
-    d = domain.derive({HOUSEHOLDS: 1000, POOR: 120}, {HOUSEHOLDS: 1000, POOR: 100}, None)
+    d = poverty.derive({HOUSEHOLDS: 1000, POOR: 120}, {HOUSEHOLDS: 1000, POOR: 100}, None)
     assert d.reduction_pp == pytest.approx(-2.0)
 
 
 def test_attainment_is_the_reduction_over_the_target() -> None:
-    d = domain.derive({HOUSEHOLDS: 1000, POOR: 70}, {HOUSEHOLDS: 1000, POOR: 100},
-                      Target(reduction_pp_min=2.0))
+    d = poverty.derive({HOUSEHOLDS: 1000, POOR: 70}, {HOUSEHOLDS: 1000, POOR: 100},
+                      poverty.Target(reduction_pp_min=2.0))
     assert d.reduction_pp == pytest.approx(3.0)
     assert d.target_attainment_pct == pytest.approx(150.0)
     assert d.target_met is True
@@ -246,21 +241,21 @@ def test_attainment_is_the_reduction_over_the_target() -> None:
 def test_a_unit_exactly_at_its_target_is_met_and_one_hundredth_short_is_not() -> None:
     # 5.10 % → 3.30 %: 1.80 points, which floating point computes as 1.7999999999999994
     previous = {HOUSEHOLDS: 10000, POOR: 510}
-    at_target = domain.derive({HOUSEHOLDS: 10000, POOR: 330}, previous,
-                              Target(reduction_pp_min=1.8))
+    at_target = poverty.derive({HOUSEHOLDS: 10000, POOR: 330}, previous,
+                              poverty.Target(reduction_pp_min=1.8))
     assert at_target.reduction_pp is not None and at_target.reduction_pp < 1.8
     assert at_target.target_met is True
     assert at_target.target_attainment_pct == pytest.approx(100.0)
     # 5.10 % → 3.31 %: 1.79 points, 0.01 short
-    short = domain.derive({HOUSEHOLDS: 10000, POOR: 331}, previous,
-                          Target(reduction_pp_min=1.8))
+    short = poverty.derive({HOUSEHOLDS: 10000, POOR: 331}, previous,
+                          poverty.Target(reduction_pp_min=1.8))
     assert short.reduction_pp == pytest.approx(1.79)
     assert short.target_met is False
 
 
 def test_no_attainment_without_a_reduction_target() -> None:
-    d = domain.derive({HOUSEHOLDS: 1000, POOR: 70}, {HOUSEHOLDS: 1000, POOR: 100},
-                      Target(reduction_pp_min=None, households_out_min=10))
+    d = poverty.derive({HOUSEHOLDS: 1000, POOR: 70}, {HOUSEHOLDS: 1000, POOR: 100},
+                      poverty.Target(reduction_pp_min=None, households_out_min=10))
     assert d.target_attainment_pct is None and d.target_met is None
 
 
@@ -272,9 +267,9 @@ def test_a_rate_above_a_unit_is_a_ratio_of_sums_not_an_average_of_rates() -> Non
     large = {HOUSEHOLDS: 10_000, POOR: 100, NEAR_POOR: 200}  # 1 %
     sums = domain.aggregate([small, large], CATALOGUE)
     assert sums == {HOUSEHOLDS: 10_100, POOR: 150, NEAR_POOR: 210}
-    d = domain.derive(sums, None, None)
+    d = poverty.derive(sums, None, None)
     assert d.poor_rate_pct == pytest.approx(150 / 10_100 * 100)
-    assert round(d.poor_rate_pct or 0, 3) == 1.485
+    assert d.poor_rate_pct == pytest.approx(1.485, abs=0.0005)
     assert d.poor_rate_pct != pytest.approx(25.5)  # the average of 50 % and 1 %
     assert d.near_poor_rate_pct == pytest.approx(210 / 10_100 * 100)
 
@@ -290,7 +285,7 @@ def test_reduction_above_a_unit_comes_from_the_sums_of_both_years() -> None:
                               CATALOGUE)
     after = domain.aggregate([{HOUSEHOLDS: 100, POOR: 40}, {HOUSEHOLDS: 10_000, POOR: 90}],
                              CATALOGUE)
-    d = domain.derive(after, before, None)
+    d = poverty.derive(after, before, None)
     assert d.reduction_pp == pytest.approx((150 - 130) / 10_100 * 100)
 
 
@@ -306,12 +301,12 @@ def test_due_at_is_the_start_of_20_november_in_vietnam() -> None:
 @pytest.mark.parametrize(
     ("submitted_at", "on_time"),
     [
-        (datetime(2017, 11, 19, 23, 59, 59, tzinfo=domain.VN), True),
-        (datetime(2017, 11, 20, 0, 0, tzinfo=domain.VN), False),
+        (datetime(2017, 11, 19, 23, 59, 59, tzinfo=VN), True),
+        (datetime(2017, 11, 20, 0, 0, tzinfo=VN), False),
         (datetime(2017, 11, 19, 16, 59, 59, tzinfo=UTC), True),  # the same instants in UTC
         (datetime(2017, 11, 19, 17, 0, tzinfo=UTC), False),
         (datetime(2017, 11, 19, 18, 0, tzinfo=UTC), False),  # still the 19th in UTC: late
-        (datetime(2017, 1, 5, 9, 0, tzinfo=domain.VN), True),
+        (datetime(2017, 1, 5, 9, 0, tzinfo=VN), True),
     ],
 )
 def test_is_on_time_at_the_deadline_edge(submitted_at: datetime, on_time: bool) -> None:
@@ -344,69 +339,140 @@ ALLOWED: dict[tuple[S | None, Action], S] = {
 STATES: list[S | None] = [NEW, *S]
 
 
-@pytest.mark.parametrize("state", STATES, ids=lambda s: s or "new")
+@pytest.mark.parametrize("state", STATES, ids=lambda s: s.value if s else "new")
 @pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
 def test_next_status_for_every_action_and_state(state: S | None, action: Action) -> None:
-    result = domain.next_status(state, action)
     if (state, action) in ALLOWED:
-        assert result is ALLOWED[(state, action)]
+        assert domain.next_status(state, action) is ALLOWED[(state, action)]
+        return
+    with pytest.raises(StateConflict) as refused:
+        domain.next_status(state, action)
+    if state is S.ACCEPTED:
+        assert "locked" in refused.value.message
     else:
-        assert not isinstance(result, ReportStatus), result
-        assert isinstance(result, str) and result
-        if state is S.ACCEPTED:
-            assert "locked" in result
-        else:
-            assert f"cannot {action.value}" in result
+        assert f"cannot {action.value}" in refused.value.message
 
 
 def test_the_table_covers_every_pair() -> None:
     assert len(STATES) * len(Action) == 30
-    assert sum(1 for s in STATES for a in Action
-               if isinstance(domain.next_status(s, a), ReportStatus)) == len(ALLOWED)
+
+    def allowed(s: S | None, a: Action) -> bool:
+        try:
+            domain.next_status(s, a)
+        except StateConflict:
+            return False
+        return True
+
+    assert sum(1 for s in STATES for a in Action if allowed(s, a)) == len(ALLOWED)
+
+
+# --------------------------------------------------------------------------- who acts
+
+
+@pytest.mark.parametrize(("roles", "unit", "allowed"), [
+    ({Role.ADMIN}, None, True),
+    ({Role.REVIEWER}, "parent", True),
+    ({Role.BOARD}, "parent", True),
+    ({Role.REVIEWER}, "other", False),  # not the level right above
+    ({Role.REVIEWER}, None, False),
+    ({Role.REPORTER}, "parent", False),  # not a reviewing role
+    ({Role.VIEWER, Role.REPORTER}, "parent", False),
+])
+def test_a_report_is_reviewed_by_the_level_right_above(roles: set[Role], unit: str | None,
+                                                        allowed: bool) -> None:
+    parent = uuid.uuid4()
+    reviewer = {"parent": parent, "other": uuid.uuid4(), None: None}[unit]
+    if allowed:
+        domain.check_reviewer(frozenset(roles), reviewer, parent)
+    else:
+        with pytest.raises(NotAllowed):
+            domain.check_reviewer(frozenset(roles), reviewer, parent)
+
+
+def test_entering_a_report_is_the_reporters_and_reopening_it_the_boards() -> None:
+    assert domain.ACTING_ROLE == {Action.SAVE: Role.REPORTER, Action.SUBMIT: Role.REPORTER,
+                                  Action.REOPEN: Role.BOARD}
+
+
+def test_a_backfilled_submission_is_an_administrators_past_submission() -> None:
+    now = datetime(2020, 1, 1, tzinfo=UTC)
+    when = datetime(2019, 11, 18, 9, tzinfo=VN)
+    domain.check_backfill({Role.ADMIN}, Action.SUBMIT, when, 2019, now)
+    with pytest.raises(NotAllowed):
+        domain.check_backfill({Role.BOARD}, Action.SUBMIT, when, 2019, now)
+    for action, at, message in (
+            (Action.SAVE, when, "is only recorded with a submission"),
+            (Action.SUBMIT, datetime(2019, 11, 18, 9), "must be a past instant"),  # no zone
+            (Action.SUBMIT, datetime(2020, 1, 2, tzinfo=UTC), "must be a past instant"),
+            (Action.SUBMIT, datetime(2017, 12, 31, tzinfo=VN), "must be between 2018-01-01")):
+        with pytest.raises(RuleBroken) as refused:
+            domain.check_backfill({Role.ADMIN}, action, at, 2019, now)
+        assert refused.value.field == "submitted_at"
+        assert message in refused.value.message
+
+
+def test_a_campaign_has_a_cycle_a_year_of_at_most_21_years() -> None:
+    assert [y for y, _ in domain.cycles(2016, 2020, 11, 20)] == [2016, 2017, 2018, 2019, 2020]
+    assert domain.cycles(2017, 2017, 11, 20) == [(2017, domain.due_at(2017))]
+    for years, day, field in (((2018, 2017), 20, "last_year"), ((2000, 2021), 20, "last_year"),
+                              ((2017, 2018), 31, "due_day")):
+        with pytest.raises(RuleBroken) as refused:
+            domain.cycles(*years, 11, day)  # there is no 31 November
+        assert refused.value.field == field
+
+
+def test_an_upper_bound_is_not_below_the_lower_one() -> None:
+    domain.check_range("low", 1, "high", 1)
+    domain.check_range("low", None, "high", -5)
+    with pytest.raises(RuleBroken) as refused:
+        domain.check_range("low", 2, "high", 1.5)
+    assert (refused.value.field, refused.value.message) == ("high", "must not be below low")
+
+
+def test_the_eve_of_a_due_date_is_the_day_before_in_vietnam() -> None:
+    assert domain.eve_of(domain.due_at(2017)) == date(2017, 11, 19)
 
 
 def test_a_target_at_most_the_national_average_needs_both_the_reduction_and_the_rate() -> None:
-    from services.indicators.domain import Target, derive
-
     before = {"households_total": 1000, "poor_households": 60}
     now = {"households_total": 1000, "poor_households": 35}  # 6.0 % -> 3.5 %, 2.5 points
-    target = Target(reduction_pp_min=2.0, at_most_national_average=True)
-    below = derive(now, before, target, national_average=3.5)
+    target = poverty.Target(reduction_pp_min=2.0, at_most_national_average=True)
+    below = poverty.derive(now, before, target, national_average=3.5)
     assert below.at_or_below_national_average is True and below.target_met is True
-    above = derive(now, before, target, national_average=3.0)
+    above = poverty.derive(now, before, target, national_average=3.0)
     assert above.at_or_below_national_average is False and above.target_met is False
     # without that clause the national average is shown but does not decide
-    plain = derive(now, before, Target(reduction_pp_min=2.0), national_average=3.0)
+    plain = poverty.derive(now, before, poverty.Target(reduction_pp_min=2.0), national_average=3.0)
     assert plain.target_met is True and plain.at_or_below_national_average is False
-    assert derive(now, before, target).target_met is None  # national average not entered yet
+    assert poverty.derive(now, before, target).target_met is None  # no national average yet
 
 
 def test_a_target_of_zero_is_met_by_no_increase() -> None:
-    zero = Target(reduction_pp_min=0)
-    kept = domain.derive({HOUSEHOLDS: 1000, POOR: 100}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
+    zero = poverty.Target(reduction_pp_min=0)
+    kept = poverty.derive({HOUSEHOLDS: 1000, POOR: 100}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
     assert kept.reduction_pp == 0 and kept.target_met is True
     assert kept.target_attainment_pct is None  # no percentage of a zero target
-    down = domain.derive({HOUSEHOLDS: 1000, POOR: 90}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
+    down = poverty.derive({HOUSEHOLDS: 1000, POOR: 90}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
     assert down.target_met is True and down.target_attainment_pct is None
-    up = domain.derive({HOUSEHOLDS: 1000, POOR: 101}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
+    up = poverty.derive({HOUSEHOLDS: 1000, POOR: 101}, {HOUSEHOLDS: 1000, POOR: 100}, zero)
     assert up.target_met is False
 
 
 def test_the_reduction_may_be_computed_over_other_values_than_the_rates() -> None:
     """An aggregate: the rate of the year is over every report, the reduction over the units
     that reported in both years."""
-    d = domain.derive({HOUSEHOLDS: 2000, POOR: 190}, {HOUSEHOLDS: 1000, POOR: 100},
-                      Target(reduction_pp_min=1.0),
+    d = poverty.derive({HOUSEHOLDS: 2000, POOR: 190}, {HOUSEHOLDS: 1000, POOR: 100},
+                      poverty.Target(reduction_pp_min=1.0),
                       current_for_reduction={HOUSEHOLDS: 1000, POOR: 90})
     assert d.poor_rate_pct == pytest.approx(9.5)
     assert d.reduction_pp == pytest.approx(1.0) and d.target_met is True
 
 
 @pytest.mark.parametrize(("submitted_at", "ok"), [
-    (datetime(2018, 1, 1, tzinfo=domain.VN), True),
-    (datetime(2019, 11, 18, 9, tzinfo=domain.VN), True),
-    (datetime(2017, 12, 31, 23, 59, tzinfo=domain.VN), False),
-    (datetime(1, 1, 1, tzinfo=domain.VN), False),
+    (datetime(2018, 1, 1, tzinfo=VN), True),
+    (datetime(2019, 11, 18, 9, tzinfo=VN), True),
+    (datetime(2017, 12, 31, 23, 59, tzinfo=VN), False),
+    (datetime(1, 1, 1, tzinfo=VN), False),
     (datetime(2999, 1, 1, tzinfo=UTC), False),
 ])
 def test_a_backfilled_submission_is_from_the_year_before_until_now(submitted_at: datetime,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from chungtay_common.auth import Role
 from chungtay_common.topics import topic_name
 from tests.conftest import REPO, TestStack
-from tests.indicators.conftest import Service, Tree, bearer, eventually
+from tests.indicators.conftest import Tree
+from tests.support import bearer, eventually, ok
 
 Json = dict[str, Any]
 SCHEMAS = REPO / "docs" / "events"
@@ -67,57 +68,46 @@ async def read_topic(stack: TestStack, owner: str, done: Callable[[list[Json]], 
     return seen
 
 
-def key() -> dict[str, str]:
-    return {"Idempotency-Key": uuid.uuid4().hex}
-
-
-async def ok(r: Awaitable[httpx.Response]) -> Any:
-    response = await r
-    assert response.status_code in (200, 201), response.text
-    return response.json()
-
-
 VALUES = {"households_total": 1000, "poor_households": 100, "near_poor_households": 80,
           "escaped_poverty": 20, "newly_poor": 5, "fell_back_into_poverty": 2,
           "resources_state_budget_vnd": 1_500_000_000}
 
 
 async def test_indicators_events_match_their_schemas(
-    indicators: Service, stack: TestStack, tree: Tree, indicators_db: asyncpg.Connection,
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, indicators_db: asyncpg.Connection,
 ) -> None:
-    api = indicators.client
-    board = bearer(stack, Role.BOARD, unit=tree.province, sub="board")
-    commune = bearer(stack, Role.REPORTER, unit=tree.commune_a1, sub="commune")
-    district = bearer(stack, Role.REVIEWER, unit=tree.district_a, sub="district")
-    campaign = await ok(api.post("/v1/campaigns", headers=board, json={
+    board = bearer(stack.token(Role.BOARD, unit=tree.province, sub="board"))
+    commune = bearer(stack.token(Role.REPORTER, unit=tree.commune_a1, sub="commune"))
+    district = bearer(stack.token(Role.REVIEWER, unit=tree.district_a, sub="district"))
+    campaign = ok(await api.post("/v1/campaigns", headers=board, json={
         "code": f"ev-{uuid.uuid4().hex[:10]}", "name": "Chung tay vì người nghèo 2016-2020",
         "first_year": 2017, "last_year": 2017, "participating_kinds": ["commune"],
         "legal_basis": [{"number": "1258/QĐ-TTg", "issued_on": "2016-07-01",
-                         "title": "Phong trào thi đua"}]}))
+                         "title": "Phong trào thi đua"}]}), 201)
     cid = campaign["campaign_id"]
     # as if the campaign had existed since before its 2017 due date, so that the due date's
     # passing sends report.overdue (a cycle already past at creation never does)
     await indicators_db.execute("UPDATE campaigns SET created_at = '2017-01-01T00:00:00Z'"
                                 " WHERE campaign_id = $1", uuid.UUID(cid))
     code = f"t_{uuid.uuid4().hex[:10]}"
-    await ok(api.post("/v1/indicators", headers=board, json={
+    ok(await api.post("/v1/indicators", headers=board, json={
         "code": code, "name_vi": "Chỉ tiêu thử", "name_en": "Test indicator",
         "unit_of_measure": "count", "reported_by": ["commune"]}))
-    await ok(api.post(f"/v1/indicators/{code}/retire", headers=board))
-    await ok(api.put(f"/v1/campaigns/{cid}/targets/2017/{tree.commune_a1}", headers=board,
+    ok(await api.post(f"/v1/indicators/{code}/retire", headers=board))
+    ok(await api.put(f"/v1/campaigns/{cid}/targets/2017/{tree.commune_a1}", headers=board,
                      json={"reduction_pp_min": 1.5, "households_out_min": 10}))
     year = 2000 + uuid.uuid4().int % 90
-    await ok(api.put(f"/v1/national-averages/{year}", headers=board,
+    ok(await api.put(f"/v1/national-averages/{year}", headers=board,
                      json={"poor_rate_pct": 8.23, "source": "MOLISA"}))
     path = f"/v1/campaigns/{cid}/reports/{tree.commune_a1}/2017"
-    await ok(api.post(path + "/submit", headers={**commune, **key()}, json={"values": VALUES}))
-    await ok(api.post(path + "/return", headers={**district, **key()},
+    ok(await api.post(path + "/submit", headers=commune, json={"values": VALUES}))
+    ok(await api.post(path + "/return", headers=district,
                       json={"reason": "Thiếu số liệu nguồn lực"}))
     corrected = {**VALUES, "resources_state_budget_vnd": 1_750_000_000}
-    await ok(api.post(path + "/submit", headers={**commune, **key()},
+    ok(await api.post(path + "/submit", headers=commune,
                       json={"values": corrected}))
-    await ok(api.post(path + "/accept", headers={**district, **key()}))
-    await ok(api.post(path + "/reopen", headers={**board, **key()},
+    ok(await api.post(path + "/accept", headers=district))
+    ok(await api.post(path + "/reopen", headers=board,
                       json={"reason": "Phúc tra"}))
 
     mine = {cid, code, str(year), str(tree.commune_a1)}
@@ -163,6 +153,9 @@ async def test_indicators_events_match_their_schemas(
         if e["event_type"].startswith("report."):
             assert e["subject_id"] == e["payload"]["unit_id"]  # one unit's events keep order
     assert {e["actor"]["subject"] for e in by_type["report.submitted"]} == {"commune"}
+    # the service's own events (the deadline's) are the system's
+    assert {(e["actor"]["subject"], tuple(e["actor"]["roles"]))
+            for e in by_type["report.overdue"]} == {("system", ("system",))}
     assert {e["producer"] for e in got} == {"indicators"}
 
 
@@ -199,23 +192,23 @@ async def test_registration_events_match_their_schemas(
     stack: TestStack, registration: httpx.AsyncClient, tree: Tree,
     unique_code: Callable[[], str],
 ) -> None:
-    admin = bearer(stack, Role.ADMIN, sub="admin")
+    admin = bearer(stack.token(Role.ADMIN, sub="admin"))
     units = str(tree.commune_a1), str(tree.commune_a2), str(tree.commune_b1)
-    await ok(registration.post(f"/v1/units/{units[0]}/rename", headers=admin,
+    ok(await registration.post(f"/v1/units/{units[0]}/rename", headers=admin,
                                json={"name": "Xã Hóa Hợp Mới", "effective_date": "2019-01-01"}))
-    await ok(registration.post(f"/v1/units/{units[2]}/move", headers=admin,
+    ok(await registration.post(f"/v1/units/{units[2]}/move", headers=admin,
                                json={"parent_id": str(tree.district_a),
                                      "effective_date": "2019-01-01"}))
-    merged = await ok(registration.post("/v1/units/merge", headers=admin, json={
+    merged = ok(await registration.post("/v1/units/merge", headers=admin, json={
         "predecessor_ids": [units[0], units[1]], "effective_date": "2020-01-01",
         "successor": {"kind": "commune", "subkind": "xa", "code": unique_code(),
                       "name": "Xã Hợp Nhất", "parent_id": str(tree.district_a)}}))
     [successor] = [u["unit_id"] for u in merged["units"] if u["unit_id"] not in units]
-    await ok(registration.post(f"/v1/units/{successor}/split", headers=admin, json={
+    ok(await registration.post(f"/v1/units/{successor}/split", headers=admin, json={
         "effective_date": "2021-01-01", "close_predecessor": False,
         "successors": [{"kind": "commune", "subkind": "xa", "code": unique_code(),
                         "name": "Xã Tách Ra", "parent_id": str(tree.district_a)}]}))
-    await ok(registration.post(f"/v1/units/{units[2]}/close", headers=admin,
+    ok(await registration.post(f"/v1/units/{units[2]}/close", headers=admin,
                                json={"effective_date": "2022-01-01", "reason": "Giải thể"}))
 
     mine = {str(u) for u in tree.units} | {successor}

@@ -1,8 +1,10 @@
+"""The registration service in this process (real PostgreSQL and Kafka), and a connection to
+its database whose writes are rolled back."""
+
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -14,32 +16,45 @@ from services.registration.api import build_app
 from services.registration.settings import RegistrationSettings
 from tests.conftest import TestStack
 from tests.harness import in_process
+from tests.support import bearer, register_unit, rolled_back
+
+Json = dict[str, Any]
+Register = Callable[..., Awaitable[Json]]
 
 
 @pytest.fixture(scope="session")
-async def registration(stack: TestStack) -> AsyncIterator[httpx.AsyncClient]:
-    """The registration API in this process (real PostgreSQL and Kafka), no token set."""
+def registration_settings(stack: TestStack) -> RegistrationSettings:
     settings = stack.settings(RegistrationSettings, "registration")
     assert isinstance(settings, RegistrationSettings)
-    async with in_process(build_app(settings)) as client:
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def registration(registration_settings: RegistrationSettings
+                       ) -> AsyncIterator[httpx.AsyncClient]:
+    """The registration API (it migrates its database on start), no token set."""
+    async with in_process(build_app(registration_settings)) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
-async def registration_db(
-    stack: TestStack, registration: httpx.AsyncClient
-) -> AsyncIterator[asyncpg.Connection]:
-    """A direct connection to the service's database (migrated by ``registration``), to check
-    what was, or was not, written."""
-    settings = stack.settings(RegistrationSettings, "registration")
-    conn = await asyncpg.connect(settings.dsn())
-    try:
+@pytest.fixture(scope="module")
+async def registration_db(registration_settings: RegistrationSettings,
+                          registration: httpx.AsyncClient) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to the migrated database per test module, in a transaction rolled back
+    at the module's end: it sees what requests committed, and nothing written in it stays. Its
+    statements stay prepared from one test to the next."""
+    async with rolled_back(registration_settings.dsn()) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
-TABLES = ("units", "unit_versions", "unit_lineage", "outbox", "audit_log")
+@pytest.fixture
+async def conn(registration_db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """A use case's connection: what the test writes is rolled back after it."""
+    async with rolled_back(registration_db) as savepoint:
+        yield savepoint
+
+
+TABLES = ("units", "unit_versions", "unit_lineage", "outbox", "audit_log", "idempotency_keys")
 
 
 @pytest.fixture
@@ -52,33 +67,24 @@ def row_counts(registration_db: asyncpg.Connection) -> Callable[[], Awaitable[di
     return count
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="session")
 def admin_headers(stack: TestStack) -> dict[str, str]:
-    return {"authorization": f"Bearer {stack.token(Role.ADMIN, sub='admin')}"}
+    return bearer(stack.token(Role.ADMIN, sub="admin"))
 
 
 @pytest.fixture
 def register(
     registration: httpx.AsyncClient, admin_headers: dict[str, str], unique_code: Callable[[], str]
-) -> Callable[..., Any]:
-    """Register a unit as admin and return its JSON; fields default to a fresh province."""
+) -> Register:
+    """Register a unit (as admin unless ``headers`` say otherwise) and return it; fields default
+    to a fresh province, and every unit gets a fresh code unless ``code`` is given."""
 
-    async def do(headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": "province", "subkind": "tinh", "code": unique_code(),
-            "name": f"Tỉnh Thử {uuid.uuid4().hex[:6]}", "valid_from": "2017-01-01",
-        }
-        body.update(fields)
-        for k, v in list(body.items()):
-            if isinstance(v, (date, uuid.UUID)):
-                body[k] = str(v)
-        r = await registration.post("/v1/units", json=body, headers=headers or admin_headers)
-        assert r.status_code == 201, r.text
-        result: dict[str, Any] = r.json()
-        return result
+    async def do(headers: dict[str, str] | None = None, *, kind: str = "province",
+                 subkind: str = "tinh", name: str | None = None, **fields: Any) -> Json:
+        fields.setdefault("code", unique_code())
+        return await register_unit(
+            registration, headers or admin_headers, kind=kind, subkind=subkind,
+            name=name or f"Tỉnh Thử {uuid.uuid4().hex[:6]}", parent=fields.pop("parent_id", None),
+            **fields)
 
     return do

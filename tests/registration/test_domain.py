@@ -9,16 +9,17 @@ from datetime import date
 import pytest
 
 from chungtay_common.contracts.registration import UnitKind, UnitVersion
-from chungtay_common.errors import AppError, Conflict, InvalidInput
+from chungtay_common.errors import from_refusal
+from chungtay_common.refusals import RuleBroken, StateConflict
 from services.registration import domain
 
 DONG_HOI = "Đồng Hới"
 PARENT = uuid.uuid4()
 
 
-def field_of(exc: AppError) -> str:
-    assert exc.errors, exc.detail
-    return exc.errors[0].field
+def field_of(exc: RuleBroken) -> str:
+    assert exc.field and exc.message, exc
+    return exc.field
 
 
 def version(start: str, end: str | None = None, name: str = "Xã Thử",
@@ -40,32 +41,32 @@ def test_check_name_accepts_nfc() -> None:
 def test_check_name_refuses_nfd_naming_the_field() -> None:
     nfd = unicodedata.normalize("NFD", DONG_HOI)
     assert nfd != DONG_HOI  # really decomposed
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_name(nfd)
     assert field_of(info.value) == "name"
-    assert "NFC" in info.value.errors[0].message
+    assert "NFC" in info.value.message
 
 
 def test_check_name_reports_the_field_it_is_given() -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_name(unicodedata.normalize("NFD", DONG_HOI), field="successor.name")
     assert field_of(info.value) == "successor.name"
 
 
 @pytest.mark.parametrize("name", [" Đồng Hới", "Đồng Hới ", "Đồng  Hới", "Đồng\tHới", "   "])
 def test_check_name_refuses_stray_blanks(name: str) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_name(name)
     assert field_of(info.value) == "name"
-    assert "blank" in info.value.errors[0].message
+    assert "blank" in info.value.message
 
 
 @pytest.mark.parametrize("name", ["Đồng\x00Hới", "Đồng Hới\x7f", "Đồng\u200bHới", "Xã\x1bA"])
 def test_check_name_refuses_control_characters(name: str) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_name(name)
     assert field_of(info.value) == "name"
-    assert "control" in info.value.errors[0].message
+    assert "control" in info.value.message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,35 +112,35 @@ def test_province_without_parent_is_fine() -> None:
     (UnitKind.DISTRICT, UnitKind.DISTRICT),
 ])
 def test_parent_kind_refused(kind: UnitKind, parent: UnitKind) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_parent_kind(kind, parent)
     assert field_of(info.value) == "parent_id"
-    assert f"cannot sit under a {parent}" in info.value.errors[0].message
+    assert f"cannot sit under a {parent}" in info.value.message
 
 
 def test_province_with_a_parent_is_refused() -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_parent_kind(UnitKind.PROVINCE, UnitKind.PROVINCE)
     assert field_of(info.value) == "parent_id"
-    assert "has no parent" in info.value.errors[0].message
+    assert "has no parent" in info.value.message
 
 
 @pytest.mark.parametrize("kind", [UnitKind.DISTRICT, UnitKind.COMMUNE, UnitKind.VILLAGE])
 def test_unit_without_its_parent_is_refused(kind: UnitKind) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_parent_kind(kind, None)
     assert field_of(info.value) == "parent_id"
-    assert "needs a parent" in info.value.errors[0].message
+    assert "needs a parent" in info.value.message
 
 
 def test_subkind_and_code() -> None:
     domain.check_subkind(UnitKind.DISTRICT, "thi_xa")
     domain.check_subkind(UnitKind.DISTRICT, None)
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_subkind(UnitKind.DISTRICT, "phuong")
     assert field_of(info.value) == "subkind"
     domain.check_code(UnitKind.VILLAGE, None)
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_code(UnitKind.COMMUNE, None)
     assert field_of(info.value) == "code"
 
@@ -152,7 +153,7 @@ def test_check_period() -> None:
     domain.check_period(date(2020, 1, 1), None)
     domain.check_period(date(2020, 1, 1), date(2020, 1, 2))
     for end in (date(2020, 1, 1), date(2019, 12, 31)):
-        with pytest.raises(InvalidInput) as info:
+        with pytest.raises(RuleBroken) as info:
             domain.check_period(date(2020, 1, 1), end)
         assert field_of(info.value) == "valid_to"
 
@@ -219,22 +220,23 @@ def test_change_on_the_first_day_replaces_the_version() -> None:
 
 def test_change_before_the_latest_version_is_invalid() -> None:
     versions = [version("2010-01-01", "2017-01-01"), version("2017-01-01", name="Xã Hai")]
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.change_from(versions, date(2016, 6, 1), name="Xã Ba")
-    assert info.value.status_code == 422
     assert field_of(info.value) == "effective_date"
+    assert from_refusal(info.value).status_code == 422
 
 
 def test_change_after_close_conflicts() -> None:
     versions = [version("2017-01-01", "2020-01-01")]
     for day in (date(2020, 1, 1), date(2021, 1, 1)):
-        with pytest.raises(Conflict) as info:
+        with pytest.raises(StateConflict) as info:
             domain.change_from(versions, day, name="Xã Ba")
-        assert info.value.status_code == 409
+        assert "no longer exists" in info.value.message
+        assert from_refusal(info.value).status_code == 409
 
 
 def test_change_that_changes_nothing_is_invalid() -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.change_from([version("2017-01-01", name="Xã Một")], date(2018, 1, 1),
                            name="Xã Một")
     assert field_of(info.value) == "effective_date"
@@ -252,10 +254,10 @@ def test_close_at() -> None:
 
 
 def test_close_at_refuses_bad_dates() -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.close_at([version("2017-01-01")], date(2017, 1, 1))  # would leave nothing
     assert field_of(info.value) == "effective_date"
-    with pytest.raises(Conflict):
+    with pytest.raises(StateConflict):
         domain.close_at([version("2017-01-01", "2020-01-01")], date(2020, 1, 1))
 
 
@@ -284,6 +286,66 @@ def test_check_merge_refuses(case: str, field: str) -> None:
         "alone": ([a], [commune], None, commune),
         "kinds": ([a, b], [commune, UnitKind.VILLAGE], None, commune),
     }
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(RuleBroken) as info:
         domain.check_merge(*args[case])
     assert field_of(info.value) == field
+
+
+def test_check_merge_into_an_open_successor_only() -> None:
+    domain.check_merge_into([version("2017-01-01")])
+    with pytest.raises(RuleBroken) as info:
+        domain.check_merge_into([version("2017-01-01", "2026-01-01")])
+    assert field_of(info.value) == "successor.unit_id"
+    assert "2026-01-01" in info.value.message
+
+
+# ---------------------------------------------------------------------------------------------
+# parents, closing and splits
+
+
+def test_check_parent_covers() -> None:
+    parent = [version("2017-01-01", "2019-01-01"), version("2019-01-01", "2020-01-01")]
+    domain.check_parent_covers(parent, date(2017, 1, 1), date(2020, 1, 1))
+    for start, end in ((date(2016, 12, 31), date(2018, 1, 1)), (date(2018, 1, 1), None),
+                       (date(2018, 1, 1), date(2021, 1, 1))):
+        with pytest.raises(RuleBroken) as info:
+            domain.check_parent_covers(parent, start, end)
+        assert field_of(info.value) == "parent_id"
+        assert "does not cover" in info.value.message
+
+
+def test_check_closable() -> None:
+    domain.check_closable(0, date(2020, 1, 1))
+    with pytest.raises(StateConflict) as info:
+        domain.check_closable(2, date(2020, 1, 1))
+    assert "2 child unit(s)" in info.value.message
+
+
+def test_check_split_successor_and_kind() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    domain.check_split_successor(0, a, b)
+    domain.check_split_kind(0, UnitKind.COMMUNE, UnitKind.COMMUNE)
+    with pytest.raises(RuleBroken) as info:
+        domain.check_split_successor(1, a, a)
+    assert field_of(info.value) == "successors.1.unit_id"
+    with pytest.raises(RuleBroken) as info:
+        domain.check_split_kind(2, UnitKind.COMMUNE, UnitKind.VILLAGE)
+    assert field_of(info.value) == "successors.2.kind"
+
+
+def test_check_split_refuses_naming_the_field() -> None:
+    s1, s2, c1, c2 = (uuid.uuid4() for _ in range(4))
+    for successors, moves, field in (([s1, s1], [(c1, 0)], "successors"),
+                                     ([s1, s2], [(c2, 0)], "children.0.unit_id"),
+                                     ([s1, s2], [(c1, 2)], "children.0.successor"),
+                                     ([s1, s2], [(c1, 1)], "children")):
+        with pytest.raises(RuleBroken) as info:
+            domain.check_split(successors, {c1} if field != "children" else {c1, c2}, moves,
+                               closes_predecessor=True)
+        assert field_of(info.value) == field, field
+
+
+def test_check_split_lets_children_stay_when_the_unit_does() -> None:
+    s1, c1, c2 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    domain.check_split([s1], {c1, c2}, [(c1, 0)], closes_predecessor=False)
+    domain.check_split([s1], {c1, c2}, [(c1, 0), (c2, 0)], closes_predecessor=True)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook
 
+from chungtay_common import clock
+from chungtay_common.clock import VN
 from chungtay_common.errors import InvalidInput, PayloadTooLarge
+from chungtay_common.http import CSV_TYPE, XLSX_TYPE
 from services.indicators import import_service, imports
-from services.indicators.domain import VN
-from services.indicators.imports import CSV_TYPE, XLSX_TYPE, parse
+from services.indicators.imports import parse
 
 HEADER = "Năm,Mã đơn vị,Mã chỉ tiêu,Giá trị\n"
 
@@ -241,19 +241,10 @@ def test_a_submission_date_far_from_the_report_year_is_refused(when: str) -> Non
     assert "must be between 2018-01-01 and now" in fields(exc)["sheet csv row 2: Ngày nộp"]
 
 
-def test_the_backfill_note_dates_the_recording_in_vietnam(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever the server's time zone, "recorded on" is today in Vietnam."""
-    today_vn = datetime.now(VN).date()
-    # one of the two is on another day than Vietnam at any instant (UTC-12 and UTC+14)
-    zone = next(z for z in ("Etc/GMT+12", "Pacific/Kiritimati")
-                if datetime.now(ZoneInfo(z)).date() != today_vn)
-    monkeypatch.setenv("TZ", zone)
-    time.tzset()
-    try:
-        assert date.today() != today_vn  # the server's day is another one
-        note = import_service._note(None, datetime(2019, 11, 18, 9, tzinfo=VN), "admin")
-    finally:
-        monkeypatch.undo()
-        time.tzset()
-    assert note is not None and note.endswith(f"recorded by admin on {today_vn.isoformat()}")
+def test_the_backfill_note_dates_the_recording_in_vietnam() -> None:
+    """"Recorded on" is today in Vietnam, which is already tomorrow at 20:00 UTC."""
+    with clock.frozen(datetime(2019, 11, 18, 20, 0, tzinfo=UTC)):
+        note = import_service._note("lịch sử", datetime(2019, 11, 18, 9, tzinfo=VN), "admin")
+    assert note == ("lịch sử; back-filled historical record: submitted at "
+                    "2019-11-18T09:00:00+07:00 (Vietnam time), recorded by admin on 2019-11-19")
+    assert import_service._note(None, None, "admin") is None

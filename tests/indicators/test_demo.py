@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
+from chungtay_common.poverty import ESCAPED, FELL_BACK, HOUSEHOLDS, NEAR_POOR, NEWLY_POOR, POOR
 from services.indicators import demo
-from services.indicators.domain import ESCAPED, FELL_BACK, HOUSEHOLDS, NEAR_POOR, NEWLY_POOR, POOR
 from tests.conftest import REPO
 
 UNITS = REPO / "services" / "registration" / "data" / "quang_binh_units_2020.csv"
@@ -103,7 +103,8 @@ def test_late_and_missing(data: demo.DemoData) -> None:
 
 
 def test_import_file_is_parseable(data: demo.DemoData) -> None:
-    from services.indicators.imports import CSV_TYPE, parse
+    from chungtay_common.http import CSV_TYPE
+    from services.indicators.imports import parse
 
     rows = parse(demo.import_csv(data.reports), CSV_TYPE, max_bytes=5 * 2**20,
                  max_rows=50_000)

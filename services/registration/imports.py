@@ -1,0 +1,130 @@
+"""Files in the national list's format (province, district, commune on each row): parsing and
+checking. Pure: no I/O.
+
+A file has the header ``IMPORT_COLUMNS``; each row names a commune with its district and
+province, so a province or district appears on many rows and must read the same on each. Every
+problem of every row is reported at once, each as ``row N: column``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.errors import FieldError, InvalidInput
+from chungtay_common.refusals import RuleBroken
+from services.registration import domain
+
+IMPORT_COLUMNS = ["province_code", "province_name", "district_code", "district_name",
+                  "commune_code", "commune_name", "commune_kind"]
+_DISTRICT_PREFIXES = {"Thành phố": "thanh_pho", "Thị xã": "thi_xa", "Huyện": "huyen",
+                      "Quận": "quan"}
+_PROVINCE_PREFIXES = {"Tỉnh": "tinh", "Thành phố": "thanh_pho_truc_thuoc_tw"}
+_COMMUNE_KINDS = {"xa": "xa", "phuong": "phuong", "thi_tran": "thi_tran", "dac_khu": "dac_khu"}
+_OFFICIAL_CODE = re.compile(r"[0-9]{1,20}", re.ASCII)
+# (kind, level: the prefix of its columns, the level of its parent)
+_LEVELS = ((UnitKind.PROVINCE, "province", None), (UnitKind.DISTRICT, "district", "province"),
+           (UnitKind.COMMUNE, "commune", "district"))
+_ORDER = {UnitKind.PROVINCE: 0, UnitKind.DISTRICT: 1, UnitKind.COMMUNE: 2}  # parents first
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    """A unit the file says should exist; ``row`` and ``column`` tell where it was read."""
+
+    row: int
+    column: str
+    kind: UnitKind
+    code: str
+    name: str
+    subkind: str
+    parent_code: str | None
+
+
+def parse_units_csv(text: str, max_rows: int) -> list[PlannedUnit]:
+    """The units of the file, each once, parents first. Every problem of every row is reported
+    at once (``InvalidInput`` listing ``row N: column`` and the message)."""
+    errors: list[FieldError] = []
+    planned: dict[str, PlannedUnit] = {}
+    for n, values in _rows(text, max_rows, errors):
+        for kind, level, parent_level in _LEVELS:
+            try:
+                _plan(planned, _unit(n, values, kind, level, parent_level))
+            except RuleBroken as exc:
+                errors.append(FieldError(field=f"row {n}: {exc.field}", message=exc.message))
+    if errors:
+        raise InvalidInput(f"{len(errors)} problem(s) in the file", errors)
+    return sorted(planned.values(), key=lambda p: (_ORDER[p.kind], p.row))
+
+
+def _rows(text: str, max_rows: int, errors: list[FieldError]
+          ) -> Iterator[tuple[int, dict[str, str]]]:
+    """The non-blank rows with their numbers in the file (the header is row 1)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    if next(reader, None) != IMPORT_COLUMNS:
+        raise RuleBroken("header", f"must be exactly: {','.join(IMPORT_COLUMNS)}")
+    for n, row in enumerate(reader, start=2):
+        if n - 1 > max_rows:
+            raise RuleBroken("body", f"more than {max_rows} rows")
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(IMPORT_COLUMNS):
+            errors.append(FieldError(field=f"row {n}: row", message=f"has {len(row)} columns, "
+                                     f"expected {len(IMPORT_COLUMNS)}"))
+            continue
+        yield n, dict(zip(IMPORT_COLUMNS, row, strict=True))
+
+
+def _unit(row: int, values: dict[str, str], kind: UnitKind, level: str,
+          parent_level: str | None) -> PlannedUnit:
+    code, name = values[f"{level}_code"].strip(), values[f"{level}_name"]
+    if not _OFFICIAL_CODE.fullmatch(code):
+        raise RuleBroken(f"{level}_code", "must be the official numeric code (1 to 20 digits)")
+    if not 1 <= len(name) <= 200:
+        raise RuleBroken(f"{level}_name", "must have 1 to 200 characters")
+    domain.check_name(name, field=f"{level}_name")
+    column, subkind = _subkind(level, values)
+    if subkind is None:
+        raise RuleBroken(column, f"cannot tell the {level}'s subkind from {values[column]!r}")
+    parent_code = values[f"{parent_level}_code"].strip() if parent_level else None
+    return PlannedUnit(row, f"{level}_code", kind, code, name, subkind, parent_code)
+
+
+def _subkind(level: str, values: dict[str, str]) -> tuple[str, str | None]:
+    """The column that tells the unit's subkind, and the subkind it tells (None: cannot)."""
+    if level == "commune":
+        return "commune_kind", _COMMUNE_KINDS.get(values["commune_kind"])
+    column = f"{level}_name"
+    prefixes = _PROVINCE_PREFIXES if level == "province" else _DISTRICT_PREFIXES
+    for prefix, subkind in prefixes.items():
+        if values[column].startswith(prefix + " "):
+            return column, subkind
+    return column, None
+
+
+def _plan(planned: dict[str, PlannedUnit], unit: PlannedUnit) -> None:
+    seen = planned.setdefault(unit.code, unit)
+    if (seen.kind, seen.name, seen.parent_code) != (unit.kind, unit.name, unit.parent_code):
+        raise RuleBroken(unit.column, f"code {unit.code} stands for another unit on row "
+                         f"{seen.row}")
+
+
+def check_registered(unit: PlannedUnit, parent_id: uuid.UUID | None, kind: str, name: str,
+                     registered_parent_id: uuid.UUID | None) -> None:
+    """A unit of the file whose code is registered already is that unit (it is left
+    unchanged), not another one that holds the code."""
+    if (kind, name, registered_parent_id) != (unit.kind.value, unit.name, parent_id):
+        raise InvalidInput(
+            f"row {unit.row}: code {unit.code} is registered as {name!r}",
+            [FieldError(field=f"row {unit.row}: {unit.column}",
+                        message=f"code {unit.code} is already registered as {kind} {name!r}")])
+
+
+def at_row(row: int, exc: RuleBroken) -> RuleBroken:
+    """A refusal of a row's unit, naming the row."""
+    return RuleBroken(f"row {row}: {exc.field}", exc.message)

@@ -1,0 +1,392 @@
+"""All SQL of the reporting service. The read models live in the schema ``views`` (first on the
+pool's search path); the feed's snapshots in ``public``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from chungtay_common import hierarchy
+from chungtay_common.db import Conn
+
+VIEWS = "views"
+SEARCH_PATH = f"{VIEWS}, public"
+VIEWS_DDL = Path(__file__).parent / "views.sql"
+HIERARCHY_DDL = hierarchy.MIGRATIONS / "001_units.sql"
+# Taken by every event's transaction and by the swap of a rebuilt schema.
+VIEWS_LOCK = 0x56494557
+
+
+async def _upsert(conn: Conn, table: str, key: Sequence[str], row: Mapping[str, Any],
+                  on_update: Mapping[str, str] | None = None) -> None:
+    """Insert ``row`` or, when its key is there, set every other column to the new value (or
+    to the SQL expression ``on_update`` gives for it). Names come from this module, never
+    from input."""
+    columns = list(row)
+    changes = {c: f"EXCLUDED.{c}" for c in columns if c not in key} | dict(on_update or {})
+    await conn.execute(
+        f"INSERT INTO {table} ({', '.join(_quoted(c) for c in columns)})"
+        f" VALUES ({', '.join(f'${i}' for i in range(1, len(columns) + 1))})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{_quoted(c)} = {e}" for c, e in changes.items()),
+        *row.values())
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"'
+
+
+# --------------------------------------------------------------------------- the views schema
+
+
+async def views_exist(conn: Conn, schema: str = VIEWS) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM pg_namespace WHERE nspname = $1", schema))
+
+
+async def create_views(conn: Conn, schema: str) -> None:
+    """Create the read models, empty, in ``schema`` (in the caller's transaction)."""
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+    await conn.execute(HIERARCHY_DDL.read_text())
+    await conn.execute(VIEWS_DDL.read_text())
+    await conn.execute(f"SET LOCAL search_path TO {SEARCH_PATH}")
+
+
+async def lock_views(conn: Conn) -> None:
+    """Until the transaction ends, no other transaction changes the views."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", VIEWS_LOCK)
+
+
+OLD_VIEWS = f"{VIEWS}_old"
+
+
+async def swap_views(conn: Conn, fresh: str) -> None:
+    """Put schema ``fresh`` in the place of ``views`` (caller's transaction, under the
+    exclusive lock). The old schema is renamed, not dropped: a request in flight may still
+    read its tables; ``drop_schema(OLD_VIEWS)`` afterwards waits for them (dropping here
+    could deadlock with such a reader)."""
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{OLD_VIEWS}" CASCADE')  # a failed run's
+    if await views_exist(conn):
+        await conn.execute(f'ALTER SCHEMA "{VIEWS}" RENAME TO "{OLD_VIEWS}"')
+    await conn.execute(f'ALTER SCHEMA "{fresh}" RENAME TO "{VIEWS}"')
+
+
+async def drop_schema(conn: Conn, schema: str) -> None:
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def record_position(conn: Conn, topic: str, partition: int, offset: int,
+                          event_type: str, occurred_at: datetime) -> None:
+    await conn.execute(
+        'INSERT INTO positions (topic, partition, "offset", event_type, occurred_at, applied_at)'
+        " VALUES ($1, $2, $3, $4, $5, now())"
+        ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset",'
+        "   event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,"
+        '   applied_at = EXCLUDED.applied_at WHERE positions."offset" < EXCLUDED."offset"',
+        topic, partition, offset, event_type, occurred_at)
+
+
+async def positions(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch('SELECT * FROM positions ORDER BY topic, partition'))
+
+
+async def applied_offsets(conn: Conn, schema: str) -> dict[tuple[str, int], int]:
+    """The highest offset applied per topic and partition in ``schema``."""
+    rows = await conn.fetch(
+        f'SELECT topic, partition, max("offset") AS "offset" FROM "{schema}".processed_events'
+        " GROUP BY topic, partition")
+    return {(r["topic"], r["partition"]): r["offset"] for r in rows}
+
+
+# --------------------------------------------------------------------------- source data
+
+
+async def save_campaign(conn: Conn, campaign_id: uuid.UUID, code: str, name: str,
+                        first_year: int, last_year: int, kinds: list[str],
+                        cycles: Sequence[tuple[int, datetime]]) -> None:
+    await _upsert(conn, "campaigns", ["campaign_id"], {
+        "campaign_id": campaign_id, "code": code, "name": name, "first_year": first_year,
+        "last_year": last_year, "participating_kinds": kinds})
+    await conn.executemany(
+        "INSERT INTO cycles (campaign_id, year, due_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (campaign_id, year) DO UPDATE SET due_at = EXCLUDED.due_at",
+        [(campaign_id, year, due) for year, due in cycles])
+
+
+async def campaign(conn: Conn, campaign_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+
+
+async def campaigns(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM campaigns ORDER BY first_year, code"))
+
+
+async def cycle_due(conn: Conn, campaign_id: uuid.UUID, year: int) -> datetime | None:
+    due: datetime | None = await conn.fetchval(
+        "SELECT due_at FROM cycles WHERE campaign_id = $1 AND year = $2", campaign_id, year)
+    return due
+
+
+async def campaign_years(conn: Conn) -> list[tuple[uuid.UUID, int]]:
+    rows = await conn.fetch("SELECT campaign_id, year FROM cycles ORDER BY campaign_id, year")
+    return [(r["campaign_id"], r["year"]) for r in rows]
+
+
+async def save_indicator(conn: Conn, code: str, version: int, name_vi: str, aggregation: str,
+                         derived: bool, retired: bool) -> bool:
+    """Store a catalogue entry when newer than the one held; True when stored."""
+    stored = await conn.fetchval(
+        "INSERT INTO indicators (code, version, name_vi, aggregation, derived, retired)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (code) DO UPDATE SET version = EXCLUDED.version,"
+        "   name_vi = EXCLUDED.name_vi, aggregation = EXCLUDED.aggregation,"
+        "   derived = EXCLUDED.derived, retired = EXCLUDED.retired"
+        " WHERE indicators.version < EXCLUDED.version RETURNING true",
+        code, version, name_vi, aggregation, derived, retired)
+    return bool(stored)
+
+
+async def summable(conn: Conn) -> frozenset[str]:
+    """Indicators summed above a unit (retired ones too: old reports still hold them)."""
+    rows = await conn.fetch(
+        "SELECT code FROM indicators WHERE aggregation = 'sum' AND NOT derived")
+    return frozenset(r["code"] for r in rows)
+
+
+async def save_target(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID,
+                      t: dict[str, Any]) -> None:
+    await _upsert(conn, "targets", ["campaign_id", "year", "unit_id"], {
+        "campaign_id": campaign_id, "year": year, "unit_id": unit_id,
+        **{c: t[c] for c in ("reduction_pp_min", "reduction_pp_max", "households_out_min",
+                             "households_out_max", "at_most_national_average")}})
+
+
+async def targets(conn: Conn, campaign_id: uuid.UUID, year: int, unit_ids: Sequence[uuid.UUID]
+                  ) -> dict[uuid.UUID, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT * FROM targets WHERE campaign_id = $1 AND year = $2 AND unit_id = ANY($3)",
+        campaign_id, year, list(unit_ids))
+    return {r["unit_id"]: r for r in rows}
+
+
+async def save_national_average(conn: Conn, year: int, rate: float) -> None:
+    await _upsert(conn, "national_averages", ["year"], {"year": year, "poor_rate_pct": rate})
+
+
+async def national_averages(conn: Conn) -> dict[int, float]:
+    rows = await conn.fetch("SELECT year, poor_rate_pct FROM national_averages")
+    return {r["year"]: r["poor_rate_pct"] for r in rows}
+
+
+async def save_submission(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+                          report_id: uuid.UUID, version: int, values: dict[str, Any],
+                          warnings: list[Any], submitted_at: datetime, on_time: bool) -> bool:
+    """The values as submitted in ``version``; an older or repeated version changes nothing.
+    True when stored."""
+    stored = await conn.fetchval(
+        'INSERT INTO facts (campaign_id, unit_id, year, report_id, version, state, "values",'
+        " warnings, first_submitted_at, submitted_at, on_time)"
+        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $8, $9)"
+        " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET"
+        "   report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = 'submitted',"
+        '   "values" = EXCLUDED."values", warnings = EXCLUDED.warnings,'
+        "   first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),"
+        "   submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
+        "   updated_at = now()"
+        " WHERE facts.version < EXCLUDED.version RETURNING true",
+        campaign_id, unit_id, year, report_id, version, values, warnings, submitted_at, on_time)
+    return bool(stored)
+
+
+async def save_state(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
+                     version: int, state: str) -> bool:
+    """A review's outcome for the submission ``version``; True when it changed the fact."""
+    stored = await conn.fetchval(
+        "UPDATE facts SET state = $5, updated_at = now()"
+        " WHERE campaign_id = $1 AND unit_id = $2 AND year = $3 AND version <= $4"
+        " AND state <> $5 RETURNING true",
+        campaign_id, unit_id, year, version, state)
+    return bool(stored)
+
+
+async def facts_of(conn: Conn, campaign_id: uuid.UUID, year: int,
+                   unit_ids: Sequence[uuid.UUID] | None = None
+                   ) -> dict[uuid.UUID, asyncpg.Record]:
+    """The facts of a campaign's year, of ``unit_ids`` (all when None)."""
+    if unit_ids is None:
+        rows = await conn.fetch("SELECT * FROM facts WHERE campaign_id = $1 AND year = $2",
+                                campaign_id, year)
+    else:
+        rows = await conn.fetch(
+            "SELECT * FROM facts WHERE campaign_id = $1 AND year = $2 AND unit_id = ANY($3)",
+            campaign_id, year, list(unit_ids))
+    return {r["unit_id"]: r for r in rows}
+
+
+async def any_facts(conn: Conn, campaign_id: uuid.UUID, year: int) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM facts WHERE campaign_id = $1 AND year = $2)",
+        campaign_id, year))
+
+
+async def save_nomination(conn: Conn, n: dict[str, Any]) -> None:
+    await _upsert(conn, "nominations", ["nomination_id"], n, on_update={
+        "authority_level": "COALESCE(EXCLUDED.authority_level, nominations.authority_level)",
+        "updated_at": "now()"})
+
+
+async def nominations_of(conn: Conn, year: int, unit_ids: Sequence[uuid.UUID]
+                         ) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM nominations WHERE year = $1 AND nominee_unit_id = ANY($2)",
+        year, list(unit_ids)))
+
+
+async def add_lineage(conn: Conn, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],
+                      effective: date, change: str) -> None:
+    await conn.executemany(
+        "INSERT INTO lineage (predecessor_id, successor_id, effective_date, change)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        [(p, s, effective, change) for p, s in pairs])
+
+
+async def merges(conn: Conn) -> dict[uuid.UUID, uuid.UUID]:
+    """Each merged unit's successor (the latest merge, when several)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (predecessor_id) predecessor_id, successor_id FROM lineage"
+        " WHERE change = 'merge' ORDER BY predecessor_id, effective_date DESC")
+    return {r["predecessor_id"]: r["successor_id"] for r in rows}
+
+
+async def units_of_kinds(conn: Conn, kinds: Sequence[str]) -> list[uuid.UUID]:
+    rows = await conn.fetch("SELECT unit_id FROM units WHERE kind = ANY($1)", list(kinds))
+    return [r["unit_id"] for r in rows]
+
+
+async def unit_kind(conn: Conn, unit_id: uuid.UUID) -> str | None:
+    kind: str | None = await conn.fetchval("SELECT kind FROM units WHERE unit_id = $1", unit_id)
+    return kind
+
+
+async def unit_versions(conn: Conn, unit_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM unit_versions WHERE unit_id = $1 ORDER BY valid_from", unit_id))
+
+
+# --------------------------------------------------------------------------- rollups
+
+
+async def save_rollup(conn: Conn, r: dict[str, Any]) -> None:
+    await _upsert(conn, "rollups", ["campaign_id", "year", "unit_id"], r,
+                  on_update={"refreshed_at": "now()"})
+
+
+async def delete_rollup(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID
+                        ) -> None:
+    await conn.execute("DELETE FROM rollups WHERE campaign_id = $1 AND year = $2"
+                       " AND unit_id = $3", campaign_id, year, unit_id)
+
+
+async def rollup(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID
+                 ) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM rollups WHERE campaign_id = $1 AND year = $2 AND unit_id = $3",
+        campaign_id, year, unit_id)
+
+
+async def rollups(conn: Conn, campaign_id: uuid.UUID, year: int | None = None,
+                  unit_ids: Sequence[uuid.UUID] | None = None) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM rollups WHERE campaign_id = $1 AND ($2::int IS NULL OR year = $2)"
+        " AND ($3::uuid[] IS NULL OR unit_id = ANY($3)) ORDER BY year, kind, unit_id",
+        campaign_id, year, list(unit_ids) if unit_ids is not None else None))
+
+
+async def all_rollups(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM rollups ORDER BY campaign_id, year, unit_id"))
+
+
+# --------------------------------------------------------------------------- the feed
+
+
+async def lock_feed(conn: Conn) -> None:
+    """Numbers are taken in commit order: a reader resuming after ``n`` never misses one."""
+    await conn.execute("LOCK TABLE public.feed_snapshots IN EXCLUSIVE MODE")
+
+
+async def latest_snapshot(conn: Conn, campaign_id: uuid.UUID, year: int,
+                          province_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM public.feed_snapshots WHERE campaign_id = $1 AND year = $2"
+        " AND province_id = $3 ORDER BY seq DESC LIMIT 1", campaign_id, year, province_id)
+
+
+async def add_snapshot(conn: Conn, s: dict[str, Any]) -> int:
+    seq: int = await conn.fetchval(
+        "INSERT INTO public.feed_snapshots (seq, snapshot_id, campaign_id, year, province_id,"
+        " supersedes_seq, summary, summary_sha256, published_at, published_by)"
+        " SELECT COALESCE(max(seq), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9"
+        " FROM public.feed_snapshots RETURNING seq",
+        s["snapshot_id"], s["campaign_id"], s["year"], s["province_id"], s["supersedes_seq"],
+        s["summary"], s["summary_sha256"], s["published_at"], s["published_by"])
+    return seq
+
+
+async def snapshots(conn: Conn, after: int, limit: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM public.feed_snapshots WHERE seq > $1 ORDER BY seq LIMIT $2",
+        after, limit))
+
+
+async def snapshot(conn: Conn, seq: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM public.feed_snapshots WHERE seq = $1", seq)
+
+
+async def all_targets(conn: Conn, campaign_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM targets WHERE campaign_id = $1", campaign_id))
+
+
+async def nomination_counts(conn: Conn) -> dict[str, dict[tuple[Any, ...], int]]:
+    """Nominations by (year, status), and granted awards by (year, form, authority level)."""
+    status = await conn.fetch(
+        "SELECT year, status, count(*) AS n FROM nominations GROUP BY year, status")
+    granted = await conn.fetch(
+        "SELECT year, form_code, authority_level, count(*) AS n FROM nominations"
+        " WHERE status = 'approved' AND authority_level IS NOT NULL"
+        " GROUP BY year, form_code, authority_level")
+    return {"status": {(r["year"], r["status"]): r["n"] for r in status},
+            "awards": {(r["year"], r["form_code"], r["authority_level"]): r["n"]
+                       for r in granted}}
+
+
+# --------------------------------------------------------------------------- rebuilds
+
+
+async def start_rebuild(conn: Conn) -> int:
+    rebuild_id: int = await conn.fetchval(
+        "INSERT INTO public.rebuilds (state) VALUES ('running') RETURNING rebuild_id")
+    return rebuild_id
+
+
+async def rebuild_progress(conn: Conn, rebuild_id: int, events: int, ratio: float) -> None:
+    await conn.execute("UPDATE public.rebuilds SET events = $2, read_ratio = $3"
+                       " WHERE rebuild_id = $1", rebuild_id, events, ratio)
+
+
+async def end_rebuild(conn: Conn, rebuild_id: int, state: str, detail: str | None) -> None:
+    await conn.execute(
+        "UPDATE public.rebuilds SET state = $2, detail = $3, finished_at = now(),"
+        " read_ratio = CASE WHEN $2 = 'swapped' THEN 1 ELSE read_ratio END"
+        " WHERE rebuild_id = $1", rebuild_id, state, detail)
+
+
+async def last_rebuild(conn: Conn) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM public.rebuilds ORDER BY rebuild_id DESC LIMIT 1")

@@ -1,0 +1,337 @@
+"""Reading the summaries: provincial (per district and the province), central, compliance,
+rankings, exemplary units, trends and the period view, freshness. Derived figures (rates,
+reduction, attainment, the national average) are computed here from the stored sums, so a new
+target or national average shows at once."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from chungtay_common import clock, hierarchy
+from chungtay_common.contracts import feed as fd
+from chungtay_common.contracts.awards import AuthorityLevel
+from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.db import Conn
+from chungtay_common.errors import NotFound
+from chungtay_common.hierarchy import UnitOnDate
+from chungtay_common.poverty import Derived, Target, Value, derive
+from chungtay_common.refusals import RuleBroken
+from services.reporting import domain, repository
+from services.reporting.schemas import (
+    AwardCount,
+    CampaignRefOut,
+    ComplianceOut,
+    CompliancePage,
+    ComplianceRow,
+    HierarchyMode,
+    OwnReport,
+    ProvincialSummary,
+    Punctuality,
+    SummaryLine,
+    TargetOut,
+    UnitRef,
+    UnitTree,
+)
+
+GRANTED = "approved"
+
+
+async def unit_tree(conn: Conn, as_of: date) -> UnitTree:
+    units = await hierarchy.active_on(conn, as_of)
+    return UnitTree(as_of=as_of, totals=domain.totals(units), roots=domain.build_tree(units))
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+async def known_campaign(conn: Conn, campaign_id: uuid.UUID, year: int | None = None
+                         ) -> asyncpg.Record:
+    campaign = await repository.campaign(conn, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} is not known to the reporting service")
+    if year is not None and not campaign["first_year"] <= year <= campaign["last_year"]:
+        raise RuleBroken("year", f"the campaign runs from {campaign['first_year']} to "
+                                 f"{campaign['last_year']}")
+    return campaign
+
+
+async def campaigns(conn: Conn) -> list[CampaignRefOut]:
+    return [campaign_ref(c) for c in await repository.campaigns(conn)]
+
+
+def campaign_ref(c: asyncpg.Record) -> CampaignRefOut:
+    return CampaignRefOut(campaign_id=c["campaign_id"], code=c["code"], name=c["name"],
+                          first_year=c["first_year"], last_year=c["last_year"])
+
+
+def unit_ref(u: UnitOnDate) -> UnitRef:
+    return UnitRef(unit_id=u.unit_id, kind=u.kind, code=u.code, name=u.name)
+
+
+def target_of(row: asyncpg.Record | None) -> Target | None:
+    if row is None:
+        return None
+    return Target(reduction_pp_min=row["reduction_pp_min"],
+                  reduction_pp_max=row["reduction_pp_max"],
+                  households_out_min=row["households_out_min"],
+                  households_out_max=row["households_out_max"],
+                  at_most_national_average=row["at_most_national_average"])
+
+
+def target_out(t: Target | None, d: Derived) -> TargetOut | None:
+    if t is None:
+        return None
+    return TargetOut(reduction_pp_min=t.reduction_pp_min, reduction_pp_max=t.reduction_pp_max,
+                     households_out_min=t.households_out_min,
+                     households_out_max=t.households_out_max,
+                     at_most_national_average=t.at_most_national_average,
+                     attainment_pct=d.target_attainment_pct, met=d.target_met)
+
+
+def sums_of(row: asyncpg.Record) -> domain.Sums:
+    return domain.Sums(reports=row["reports"], sums=row["sums"],
+                       both_reports=row["both_reports"], both_now=row["both_now"],
+                       both_before=row["both_before"])
+
+
+def compliance_of(row: asyncpg.Record, now: datetime) -> ComplianceOut:
+    unreported = row["expected"] - row["on_time"] - row["late"]
+    due = row["due_at"] <= now
+    return ComplianceOut(due_at=row["due_at"], expected=row["expected"],
+                         on_time=row["on_time"], late=row["late"],
+                         missing=unreported if due else 0,
+                         not_yet_due=0 if due else unreported, accepted=row["accepted"])
+
+
+def award_counts(nominations: Sequence[asyncpg.Record]) -> tuple[dict[str, int],
+                                                                 list[AwardCount]]:
+    by_status = Counter(n["status"] for n in nominations)
+    granted = Counter((n["form_code"], n["authority_level"]) for n in nominations
+                      if n["status"] == GRANTED and n["authority_level"] is not None)
+    return dict(sorted(by_status.items())), [
+        AwardCount(form_code=form, authority_level=AuthorityLevel(level), awards=count)
+        for (form, level), count in sorted(granted.items())]
+
+
+# --------------------------------------------------------------------------- provincial
+
+
+@dataclass(frozen=True)
+class Year:
+    campaign: asyncpg.Record
+    year: int
+    summable: frozenset[str]
+    national_average: float | None
+    now: datetime
+
+
+async def year_of(conn: Conn, campaign_id: uuid.UUID, year: int) -> Year:
+    campaign = await known_campaign(conn, campaign_id, year)
+    averages = await repository.national_averages(conn)
+    return Year(campaign, year, await repository.summable(conn), averages.get(year),
+                clock.now())
+
+
+async def province_of(conn: Conn, campaign_id: uuid.UUID, year: int,
+                      province_id: uuid.UUID | None) -> asyncpg.Record:
+    """The province's rollup; without ``province_id``, the campaign's only province."""
+    rows = [r for r in await repository.rollups(conn, campaign_id, year)
+            if r["kind"] == UnitKind.PROVINCE.value
+            and (province_id is None or r["unit_id"] == province_id)]
+    if province_id is not None and not rows:
+        raise NotFound(f"province {province_id} has no figures for {year} in this campaign")
+    if len(rows) != 1:
+        raise RuleBroken("province_id", f"the campaign has {len(rows)} provinces in {year}: "
+                                        "name one")
+    return rows[0]
+
+
+async def line(conn: Conn, y: Year, row: asyncpg.Record) -> SummaryLine:
+    """One summary line from a rollup row (as the hierarchy stood in the year)."""
+    unit_id, day = row["unit_id"], row["hierarchy_day"]
+    unit = await hierarchy.unit_on(conn, unit_id, day)
+    assert unit is not None  # a rollup exists only for a unit active in its year
+    target = target_of((await repository.targets(conn, y.campaign["campaign_id"], y.year,
+                                                 [unit_id])).get(unit_id))
+    s = sums_of(row)
+    d = domain.figures(s, target, y.national_average)
+    own = (await repository.facts_of(conn, y.campaign["campaign_id"], y.year,
+                                     [unit_id])).get(unit_id)
+    members = [u.unit_id for u in await hierarchy.subtree(conn, unit_id, day)]
+    return _line(unit, day, s, d, target, compliance_of(row, y.now),
+                 _own(own, s.sums, y.summable),
+                 await repository.nominations_of(conn, y.year, members))
+
+
+def _line(unit: UnitOnDate, day: date | None, s: domain.Sums, d: Derived,
+          target: Target | None, compliance: ComplianceOut | None, own: OwnReport | None,
+          nominations: Sequence[asyncpg.Record]) -> SummaryLine:
+    by_status, granted = award_counts(nominations)
+    return SummaryLine(
+        unit=unit_ref(unit), hierarchy_day=day, reports=s.reports, values=s.sums,
+        poor_rate_pct=d.poor_rate_pct, near_poor_rate_pct=d.near_poor_rate_pct,
+        reduction_pp=d.reduction_pp, reduction_reports=s.both_reports,
+        national_average_pct=d.national_average_pct,
+        at_or_below_national_average=d.at_or_below_national_average,
+        target=target_out(target, d), compliance=compliance,
+        resources_vnd=domain.resources(s.sums), own_report=own, nominations=by_status,
+        awards=granted)
+
+
+def _own(fact: asyncpg.Record | None, summed: Mapping[str, Value],
+         summable: Collection[str]) -> OwnReport | None:
+    if fact is None:
+        return None
+    values: dict[str, Value] = fact["values"]
+    gaps = domain.differences(values, summed, summable)
+    return OwnReport(values=values, poor_rate_pct=derive(values, None, None).poor_rate_pct,
+                     differs=bool(gaps), differences=gaps)
+
+
+async def provincial(conn: Conn, campaign_id: uuid.UUID, year: int,
+                     province_id: uuid.UUID | None, mode: HierarchyMode) -> ProvincialSummary:
+    y = await year_of(conn, campaign_id, year)
+    if mode is HierarchyMode.CURRENT:
+        return await _restated(conn, y, province_id)
+    province = await province_of(conn, campaign_id, year, province_id)
+    districts = [u.unit_id for u in await hierarchy.subtree(
+        conn, province["unit_id"], province["hierarchy_day"]) if u.kind is UnitKind.DISTRICT]
+    lines = [await line(conn, y, r)
+             for r in await repository.rollups(conn, campaign_id, year, districts)]
+    return ProvincialSummary(
+        campaign=campaign_ref(y.campaign), year=year, hierarchy=mode,
+        province=await line(conn, y, province),
+        districts=sorted(lines, key=lambda ln: (ln.unit.code or "", ln.unit.name)))
+
+
+async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> ProvincialSummary:
+    """The year's figures on today's units: each commune's figures go to the unit it is part of
+    today (itself, or the successor its merges lead to), then up today's hierarchy."""
+    today = clock.today()
+    active = {u.unit_id: u for u in await hierarchy.active_on(conn, today)}
+    merged_into = await repository.merges(conn)
+    communes = set(await repository.units_of_kinds(conn, [domain.SUMMED_KIND.value]))
+
+    async def by_unit_today(year: int) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Value]]]:
+        """Per rollup unit of today: the year's values of the communes now under it, added up
+        per commune of today."""
+        out: dict[uuid.UUID, dict[uuid.UUID, dict[str, Value]]] = {}
+        facts = await repository.facts_of(conn, y.campaign["campaign_id"], year)
+        for unit_id, f in facts.items():
+            now = domain.current_unit(unit_id, active, merged_into)
+            if unit_id not in communes or now is None:
+                continue
+            for root in _up(now, active):
+                into = out.setdefault(root, {}).setdefault(now, {})
+                for code, value in f["values"].items():
+                    into[code] = into.get(code, 0) + value
+        return out
+
+    now, before = await by_unit_today(y.year), await by_unit_today(y.year - 1)
+    provinces = [u for u in now if active[u].kind is UnitKind.PROVINCE
+                 and (province_id is None or u == province_id)]
+    if province_id is not None and not provinces:
+        raise NotFound(f"province {province_id} has no restated figures for {y.year}")
+    if len(provinces) != 1:
+        raise RuleBroken("province_id", f"{len(provinces)} provinces of today hold figures of "
+                                        f"{y.year}: name one")
+    province = provinces[0]
+    districts = sorted((u for u in now if active[u].kind is UnitKind.DISTRICT
+                        and province in _up(u, active)), key=lambda u: active[u].code or "")
+    lines = [await _restated_line(conn, y, active[u], now.get(u, {}), before.get(u, {}))
+             for u in [province, *districts]]
+    return ProvincialSummary(campaign=campaign_ref(y.campaign), year=y.year,
+                             hierarchy=HierarchyMode.CURRENT, province=lines[0],
+                             districts=lines[1:])
+
+
+def _up(unit_id: uuid.UUID, active: Mapping[uuid.UUID, UnitOnDate]) -> list[uuid.UUID]:
+    """The unit and its ancestors today."""
+    chain: list[uuid.UUID] = []
+    at: uuid.UUID | None = unit_id
+    while at is not None and at in active and at not in chain:
+        chain.append(at)
+        at = active[at].parent_id
+    return chain
+
+
+async def _restated_line(conn: Conn, y: Year, unit: UnitOnDate,
+                         now: Mapping[uuid.UUID, Mapping[str, Value]],
+                         before: Mapping[uuid.UUID, Mapping[str, Value]]) -> SummaryLine:
+    s = domain.sums(now, before, y.summable)
+    target = target_of((await repository.targets(conn, y.campaign["campaign_id"], y.year,
+                                                 [unit.unit_id])).get(unit.unit_id))
+    d = domain.figures(s, target, y.national_average)
+    return _line(unit, None, s, d, target, None, None, await repository.nominations_of(
+        conn, y.year, [unit.unit_id, *now]))
+
+
+async def central(conn: Conn, campaign_id: uuid.UUID, year: int,
+                  province_id: uuid.UUID | None) -> fd.CentralSummary:
+    """The province's figures for the central Board and MOLISA, in the versioned schema."""
+    y = await year_of(conn, campaign_id, year)
+    p = await line(conn, y, await province_of(conn, campaign_id, year, province_id))
+    assert p.compliance is not None and p.hierarchy_day is not None
+    target = None if p.target is None else fd.TargetAttainment(
+        reduction_pp_min=p.target.reduction_pp_min,
+        at_most_national_average=p.target.at_most_national_average,
+        attainment_pct=p.target.attainment_pct, met=p.target.met)
+    v = p.values
+    return fd.CentralSummary(
+        campaign=fd.CampaignRef(campaign_id=campaign_id, code=y.campaign["code"],
+                                name=y.campaign["name"]),
+        year=year, province=fd.UnitRef(unit_id=p.unit.unit_id, code=p.unit.code,
+                                       name=p.unit.name),
+        hierarchy_day=p.hierarchy_day, reports=p.reports,
+        households_total=v.get("households_total"), poor_households=v.get("poor_households"),
+        near_poor_households=v.get("near_poor_households"),
+        escaped_poverty=v.get("escaped_poverty"), newly_poor=v.get("newly_poor"),
+        fell_back_into_poverty=v.get("fell_back_into_poverty"),
+        poor_rate_pct=p.poor_rate_pct, near_poor_rate_pct=p.near_poor_rate_pct,
+        reduction_pp=p.reduction_pp, reduction_reports=p.reduction_reports,
+        national_average_pct=p.national_average_pct,
+        at_or_below_national_average=p.at_or_below_national_average, target=target,
+        compliance=fd.Compliance(**p.compliance.model_dump()),
+        resources_vnd=fd.Resources(**p.resources_vnd),
+        awards=[fd.AwardCount(**a.model_dump()) for a in p.awards])
+
+
+# --------------------------------------------------------------------------- compliance
+
+
+async def compliance(conn: Conn, campaign_id: uuid.UUID, year: int, root: uuid.UUID | None,
+                     punctuality: Punctuality | None, limit: int, offset: int
+                     ) -> CompliancePage:
+    """Every unit expected to report for the year (under ``root``), and how it reported."""
+    campaign = await known_campaign(conn, campaign_id, year)
+    due = await repository.cycle_due(conn, campaign_id, year)
+    assert due is not None
+    day = domain.eve_of(due)
+    units = (await hierarchy.subtree(conn, root, day) if root is not None
+             else await hierarchy.active_on(conn, day))
+    if root is not None and not units:
+        raise NotFound(f"unit {root} does not exist on {day}")
+    kinds = set(campaign["participating_kinds"])
+    expected = [u for u in units if u.kind.value in kinds]
+    facts = await repository.facts_of(conn, campaign_id, year, [u.unit_id for u in expected])
+    now = clock.now()
+    rows = []
+    for u in expected:
+        f = facts.get(u.unit_id)
+        rows.append(ComplianceRow(
+            unit=unit_ref(u), parent_id=u.parent_id,
+            punctuality=domain.punctuality(f["first_submitted_at"] if f else None, due, now),
+            report_state=f["state"] if f else None,
+            first_submitted_at=f["first_submitted_at"] if f else None))
+    counts = Counter(r.punctuality for r in rows)
+    chosen = [r for r in rows if punctuality is None or r.punctuality is punctuality]
+    return CompliancePage(campaign_id=campaign_id, year=year, due_at=due,
+                          counts={p: counts.get(p, 0) for p in Punctuality},
+                          total=len(chosen), limit=limit, offset=offset,
+                          items=chosen[offset:offset + limit])

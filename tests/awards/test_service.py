@@ -1,0 +1,713 @@
+"""The use cases of the awards service on the real PostgreSQL, each test in a transaction rolled
+back at its end: the lifecycle by role and state, each stage's deciders, authority levels,
+appraisal against reported facts, re-appraisal flags, registrations. No HTTP and no Kafka: the
+service's own copy of the hierarchy and of reported facts is fed as its consumers feed it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+from pydantic import BaseModel
+
+from chungtay_common import clock, hierarchy
+from chungtay_common.auth import Role
+from chungtay_common.context import Context
+from chungtay_common.contracts.awards import NomineeKind
+from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
+from chungtay_common.errors import AppError, from_refusal
+from chungtay_common.events import SYSTEM_ACTOR, new_envelope
+from chungtay_common.refusals import DomainError
+from services.awards import service
+from services.awards.consumers import indicator_handlers
+from services.awards.domain import TRANSITIONS, Status, Step
+from services.awards.schemas import (
+    CommentIn,
+    DecisionIn,
+    EditIn,
+    EnrollmentIn,
+    EnrollmentItemIn,
+    FormIn,
+    NominationIn,
+    NominationOut,
+    NomineeIn,
+    ReasonIn,
+    ReviewIn,
+    RevokeIn,
+    WindowIn,
+)
+from tests.awards.conftest import (
+    POOR_EXACT,
+    POOR_SHORT,
+    TARGET_PP,
+    YEAR,
+    FactFeed,
+    awards_settings,
+    report_submitted,
+    target_set,
+)
+from tests.conftest import TestStack, next_code
+from tests.support import context, rolled_back
+
+LDTT = "lao_dong_tien_tien"  # individuals; the district chairman grants it
+CSTDCS = "chien_si_thi_dua_co_so"  # individuals; needs LDTT held the year before
+GKH = "giay_khen_chu_tich_huyen"  # collectives; district chairman; report on time + target
+BKT = "bang_khen_chu_tich_tinh"  # collectives; provincial chairman
+GDVH = "gia_dinh_van_hoa"  # households; commune chairman
+PM = "thu_uc_thu_tuong"  # added by the tests: individuals, the Prime Minister
+CENTRAL = "thu_uc_co_chinh_phu"  # added by the tests: collectives, the Prime Minister
+
+DECISION = DecisionIn(number="123/QĐ-UBND", signed_on=date(2025, 1, 20), signer="Nguyễn Văn A")
+BODIES: dict[Step, BaseModel | None] = {
+    Step.EDIT: EditIn(achievements="Sửa đổi"),
+    Step.SUBMIT: None,
+    Step.REVIEW: ReviewIn(votes_for=5, votes_against=0),
+    Step.APPRAISE: CommentIn(),
+    Step.APPROVE: DECISION,
+    Step.REJECT: ReasonIn(reason="Không đạt"),
+    Step.RETURN: ReasonIn(reason="Bổ sung"),
+    Step.FORWARD: CommentIn(),
+    Step.REVOKE: RevokeIn(reason="Khai man", decision=DECISION),
+}
+ALLOWED = {step: allowed for step, (allowed, _) in TRANSITIONS.items()}
+AFTER = {step: after for step, (_, after) in TRANSITIONS.items()}
+
+
+@pytest.fixture
+async def conn(awards_db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The service's database (migrated and seeded by ``awards``) in a transaction rolled back
+    after the test, on the session's connection (a new one would prepare every statement
+    again: these tests took twice as long)."""
+    async with rolled_back(awards_db) as savepoint:
+        yield savepoint
+
+
+async def add_unit(conn: asyncpg.Connection, kind: UnitKind, name: str,
+                   parent: uuid.UUID | None = None, valid_from: date = date(2017, 1, 1),
+                   valid_to: date | None = None) -> uuid.UUID:
+    """A unit in the service's copy of the hierarchy, as its consumer stores a snapshot."""
+    unit_id = uuid.uuid4()
+    await hierarchy.apply_snapshot(conn, UnitSnapshot(
+        unit_id=unit_id, kind=kind, revision=1, versions=[UnitVersion(
+            valid_from=valid_from, valid_to=valid_to, name=name, parent_id=parent,
+            code=None if kind is UnitKind.VILLAGE else next_code())]))
+    return unit_id
+
+
+class ConsumedFacts(FactFeed):
+    """Reported facts and targets handed to the use cases as the consumer hands them."""
+
+    def __init__(self, conn: asyncpg.Connection, system: Context) -> None:
+        super().__init__()
+        self.conn, self.system = conn, system
+
+    async def report(self, unit_id: uuid.UUID, year: int, poor: int, *, version: int = 1,
+                     on_time: bool = True) -> None:
+        await service.record_report(self.conn, self.system, report_submitted(
+            self.campaign_id, unit_id, year, poor, version=version, on_time=on_time),
+            uuid.uuid4())
+
+    async def target(self, unit_id: uuid.UUID, year: int, reduction_pp_min: float) -> None:
+        await service.record_target(self.conn, target_set(self.campaign_id, unit_id, year,
+                                                          reduction_pp_min))
+
+
+@dataclass(frozen=True)
+class Place:
+    """Province → district A (a commune with a village, a neighbouring commune) and district B
+    (a commune)."""
+
+    province: uuid.UUID
+    district: uuid.UUID
+    commune: uuid.UUID
+    village: uuid.UUID
+    neighbour: uuid.UUID
+    district_b: uuid.UUID
+    commune_b: uuid.UUID
+
+
+class Dossiers:
+    """Nominations taken through their steps by the use cases, on the test's connection, by
+    callers of each role; reported facts fed as the consumer feeds them."""
+
+    def __init__(self, conn: asyncpg.Connection, place: Place, system: Context) -> None:
+        self.conn, self.p = conn, place
+        self.facts = ConsumedFacts(conn, system)
+
+    # ------------------------------------------------------------------ callers
+
+    def reporter(self, unit: uuid.UUID | None = None) -> Context:
+        return context(Role.REPORTER, unit=unit or self.p.commune, sub="reporter")
+
+    @property
+    def council(self) -> Context:
+        return context(Role.COUNCIL, unit=self.p.district, sub="council-a")
+
+    @property
+    def board(self) -> Context:
+        return context(Role.BOARD, unit=self.p.province, sub="board")
+
+    def chairman(self, unit: uuid.UUID) -> Context:
+        return context(Role.CHAIRMAN, unit=unit, sub=f"chairman-{unit}")
+
+    # ------------------------------------------------------------------ nominations
+
+    def person(self, unit: uuid.UUID | None = None, position: str = "cán bộ") -> NomineeIn:
+        return NomineeIn(kind=NomineeKind.PERSON, unit_id=unit or self.p.commune,
+                         name=f"Trần Thị {uuid.uuid4().hex[:8]}", position=position)
+
+    @staticmethod
+    def unit(unit_id: uuid.UUID) -> NomineeIn:
+        return NomineeIn(kind=NomineeKind.UNIT, unit_id=unit_id)
+
+    def nomination(self, form: str, nominee: NomineeIn, proposing: uuid.UUID | None = None,
+                   year: int = YEAR) -> Awaitable[NominationOut]:
+        proposing = proposing or nominee.unit_id
+        return service.create_nomination(self.conn, self.reporter(proposing), NominationIn(
+            form_code=form, year=year, nominee=nominee, proposing_unit_id=proposing,
+            achievements="Hoàn thành xuất sắc nhiệm vụ giảm nghèo."))
+
+    async def nominate(self, form: str, nominee: NomineeIn, proposing: uuid.UUID | None = None,
+                       year: int = YEAR) -> NominationOut:
+        return await self.nomination(form, nominee, proposing, year)
+
+    def take(self, n: NominationOut, step: Step, ctx: Context,
+             body: BaseModel | None = None) -> Awaitable[NominationOut]:
+        return service.step(self.conn, ctx, n.nomination_id, step,
+                            body if body is not None else BODIES[step])
+
+    async def to(self, n: NominationOut, status: Status) -> NominationOut:
+        """Take a drafted nomination to ``status`` (submitted, reviewed or appraised) by the
+        usual path."""
+        for step, ctx in ((Step.SUBMIT, self.reporter(n.proposing_unit_id)),
+                          (Step.REVIEW, self.council), (Step.APPRAISE, self.board)):
+            n = await self.take(n, step, ctx)
+            if n.status is status:
+                return n
+        raise AssertionError(f"{status} is not on the usual path")
+
+    async def get(self, n: NominationOut) -> NominationOut:
+        return await service.get_nomination(self.conn, n.nomination_id)
+
+    async def refused(self, use_case: Awaitable[Any], status: int,
+                      field: str | None = None) -> str:
+        """The use case is refused as HTTP would answer with ``status`` (naming ``field``);
+        returns the refusal's message. Like a refused request, it leaves no trace."""
+        with pytest.raises((DomainError, AppError)) as caught:
+            async with self.conn.transaction():  # a savepoint: as a refused request, no trace
+                await use_case
+        error = caught.value
+        problem = (from_refusal(error) if isinstance(error, DomainError) else error).problem()
+        assert problem.status == status, problem
+        if field is not None:
+            assert field in [e.field for e in problem.errors], problem
+        return problem.detail
+
+    # ------------------------------------------------------------------ forms
+
+    async def central_form(self, code: str, for_whom: str, rule: dict[str, Any]) -> str:
+        """A form the Prime Minister grants (above the province's authority)."""
+        await service.add_form(self.conn, self.board, FormIn(
+            code=code, name_vi=f"Bằng khen của Thủ tướng (thử {code})",
+            category="commendation", for_whom=for_whom, authority_level="prime_minister",
+            rule=rule))
+        return code
+
+    async def at(self, status: Status, central: bool = False) -> NominationOut:
+        """A fresh nomination of a person in ``status``, of a form above the province when
+        forwarded or ``central``, else of one the district's chairman grants."""
+        form = LDTT
+        if central or status is Status.FORWARDED:
+            form = await self.central_form(PM, "individual",
+                                           {"type": "no_award_within", "years": 1})
+        n = await self.nominate(form, self.person())
+        if status in (Status.REJECTED, Status.RETURNED):
+            n = await self.to(n, Status.SUBMITTED)
+            step = Step.REJECT if status is Status.REJECTED else Step.RETURN
+            return await self.take(n, step, self.council, ReasonIn(reason="Chưa đạt"))
+        if status in (Status.SUBMITTED, Status.REVIEWED):
+            return await self.to(n, status)
+        if status is not Status.DRAFTED:
+            n = await self.to(n, Status.APPRAISED)
+        if status is Status.FORWARDED:
+            n = await self.take(n, Step.FORWARD, self.board)
+        if status in (Status.APPROVED, Status.REVOKED):
+            n = await self.take(n, Step.APPROVE, self.chairman(self.p.district))
+        if status is Status.REVOKED:
+            n = await self.take(n, Step.REVOKE, self.chairman(self.p.district))
+        assert n.status is status
+        return n
+
+
+@pytest.fixture
+async def d(conn: asyncpg.Connection, stack: TestStack) -> Dossiers:
+    province = await add_unit(conn, UnitKind.PROVINCE, "Tỉnh Thử")
+    district = await add_unit(conn, UnitKind.DISTRICT, "Huyện Minh Hóa", province)
+    commune = await add_unit(conn, UnitKind.COMMUNE, "Xã Hóa Hợp", district)
+    district_b = await add_unit(conn, UnitKind.DISTRICT, "Huyện Tuyên Hóa", province)
+    place = Place(province=province, district=district, commune=commune,
+                  village=await add_unit(conn, UnitKind.VILLAGE, "Thôn Yên Hợp", commune),
+                  neighbour=await add_unit(conn, UnitKind.COMMUNE, "Xã Trọng Hóa", district),
+                  district_b=district_b,
+                  commune_b=await add_unit(conn, UnitKind.COMMUNE, "Xã Thanh", district_b))
+    return Dossiers(conn, place, Context.system(awards_settings(stack)))
+
+
+# --------------------------------------------------------------------------- by state
+
+
+@pytest.mark.parametrize("status", list(Status))
+async def test_every_step_refused_by_state(d: Dossiers, status: Status) -> None:
+    n = await d.at(status)
+    for step, allowed in ALLOWED.items():
+        if status in allowed:
+            continue
+        ctx = d.board if step is not Step.EDIT else d.reporter()
+        message = await d.refused(d.take(n, step, ctx), 409)
+        assert message == f"cannot {step.value} a nomination that is {status.value}"
+
+
+@pytest.mark.parametrize(("step", "status"), [(step, status) for step, statuses in ALLOWED.items()
+                                              for status in sorted(statuses)])
+async def test_every_step_allowed_from_its_states(d: Dossiers, step: Step,
+                                                  status: Status) -> None:
+    n = await d.at(status, central=step is Step.FORWARD)
+    if step in (Step.EDIT, Step.SUBMIT):
+        ctx = d.reporter()
+    elif step is Step.REVIEW or (step in (Step.REJECT, Step.RETURN)
+                                 and status is Status.SUBMITTED):
+        ctx = d.council
+    elif step in (Step.APPROVE, Step.REVOKE) and status is not Status.FORWARDED:
+        ctx = d.chairman(d.p.district)
+    else:
+        ctx = d.board
+    after = await d.take(n, step, ctx)
+    assert after.status is AFTER[step]
+    assert (after.steps[-1].step, after.steps[-1].status) == (step.value, AFTER[step])
+
+
+# --------------------------------------------------------------------------- by role
+
+
+def wrong_callers(d: Dossiers, step: Step) -> list[Context]:
+    """Who may not take ``step`` (the wrong role, or the right one outside the unit)."""
+    p = d.p
+    viewer = context(Role.VIEWER, unit=p.province)
+    return {
+        Step.EDIT: [d.council, d.board, d.chairman(p.district), d.reporter(p.neighbour), viewer],
+        Step.SUBMIT: [d.council, d.board, d.chairman(p.district), d.reporter(p.district_b),
+                      viewer],
+        Step.REVIEW: [d.reporter(), d.board, d.chairman(p.district),
+                      context(Role.COUNCIL, unit=p.district_b), viewer],
+        Step.APPRAISE: [d.reporter(), d.council, d.chairman(p.province),
+                        context(Role.BOARD, unit=p.district_b), viewer],
+        Step.APPROVE: [d.reporter(), d.council, d.board, d.chairman(p.province),
+                       d.chairman(p.commune), d.chairman(p.district_b), viewer],
+        Step.REJECT: [d.reporter(), context(Role.COUNCIL, unit=p.district_b), viewer],
+        Step.RETURN: [d.reporter(), context(Role.COUNCIL, unit=p.district_b), viewer],
+        Step.FORWARD: [d.reporter(), d.council, d.chairman(p.province), viewer],
+        Step.REVOKE: [d.reporter(), d.council, d.board, d.chairman(p.province), viewer],
+    }[step]
+
+
+@pytest.mark.parametrize("step", list(Step))
+async def test_every_step_refused_by_role(d: Dossiers, step: Step) -> None:
+    status = {Step.EDIT: Status.DRAFTED, Step.SUBMIT: Status.DRAFTED,
+              Step.REVIEW: Status.SUBMITTED, Step.APPRAISE: Status.REVIEWED,
+              Step.APPROVE: Status.APPRAISED, Step.REJECT: Status.REVIEWED,
+              Step.RETURN: Status.REVIEWED, Step.FORWARD: Status.APPRAISED,
+              Step.REVOKE: Status.APPROVED}[step]
+    n = await d.at(status, central=step is Step.FORWARD)
+    for ctx in wrong_callers(d, step):
+        await d.refused(d.take(n, step, ctx), 403)
+
+
+async def test_each_stage_has_its_own_deciders(d: Dossiers) -> None:
+    no = ReasonIn(reason="x")
+    submitted = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
+    # before the council's review only the council returns or rejects
+    await d.refused(d.take(submitted, Step.RETURN, d.board, no), 403)
+    await d.refused(d.take(submitted, Step.REJECT, d.chairman(d.p.district), no), 403)
+    reviewed = await d.take(submitted, Step.REVIEW, d.council)
+    # once reviewed, it is the board's
+    await d.refused(d.take(reviewed, Step.RETURN, d.council, no), 403)
+    appraised = await d.take(reviewed, Step.APPRAISE, d.board)
+    await d.refused(d.take(appraised, Step.REJECT, d.council, no), 403)
+    await d.refused(d.take(appraised, Step.RETURN, d.chairman(d.p.district), no), 403)
+    # the signing chairman may decline what is put before it
+    n = await d.take(appraised, Step.REJECT, d.chairman(d.p.district),
+                     ReasonIn(reason="Không ký quyết định"))
+    assert n.status is Status.REJECTED
+
+
+async def test_a_chairman_declines_only_a_form_of_its_own_level(d: Dossiers) -> None:
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.APPRAISED)
+    # in scope of the proposing commune, but LDTT is signed by the district's chairman
+    for wrong in (d.p.commune, d.p.province):
+        message = await d.refused(d.take(n, Step.REJECT, d.chairman(wrong),
+                                         ReasonIn(reason="Không ký")), 403)
+        assert "district chairman" in message
+    n = await d.take(n, Step.REJECT, d.chairman(d.p.district), ReasonIn(reason="Không ký"))
+    assert n.status is Status.REJECTED
+
+
+async def test_council_review_needs_a_majority_for(d: Dossiers) -> None:
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
+    await d.refused(d.take(n, Step.REVIEW, d.council,
+                           ReviewIn(votes_for=3, votes_against=3, votes_abstain=1)),
+                    422, "votes_for")
+
+
+# --------------------------------------------------------------------------- authority
+
+
+@pytest.mark.parametrize(("form", "nominee", "right", "wrong", "level"), [
+    (BKT, "unit", "province", ["district", "neighbour"], "provincial_chairman"),
+    (GDVH, "household", "commune", ["district", "province"], "commune_chairman"),
+    (LDTT, "person", "district", ["province", "commune", "district_b"], "district_chairman"),
+])
+async def test_a_form_is_approved_only_at_its_authority_level(
+    d: Dossiers, form: str, nominee: str, right: str, wrong: list[str], level: str,
+) -> None:
+    if nominee == "unit":
+        await d.facts.eligible(d.p.neighbour)
+        n = await d.nominate(form, d.unit(d.p.neighbour))
+    elif nominee == "household":
+        n = await d.nominate(form, NomineeIn(kind=NomineeKind.HOUSEHOLD, unit_id=d.p.village,
+                                             name="Hộ ông Hồ Văn A"), proposing=d.p.commune)
+    else:
+        n = await d.nominate(form, d.person())
+    n = await d.to(n, Status.APPRAISED)
+    assert n.appraisal is not None and n.appraisal["eligible"] is True, n.appraisal
+    for name in wrong:
+        await d.refused(d.take(n, Step.APPROVE, d.chairman(getattr(d.p, name))), 403)
+    await d.refused(d.take(n, Step.APPROVE, d.board), 403)
+    n = await d.take(n, Step.APPROVE, d.chairman(getattr(d.p, right)))
+    assert n.status is Status.APPROVED and n.decision is not None
+    assert n.decision.authority_level == level
+
+
+async def test_form_above_the_province_is_forwarded_then_the_central_decision_recorded(
+    d: Dossiers,
+) -> None:
+    pm = await d.central_form(PM, "individual", {"type": "no_award_within", "years": 1})
+    n = await d.to(await d.nominate(pm, d.person()), Status.APPRAISED)
+    assert n.appraisal is not None and n.appraisal["eligible"] is True
+    # the province does not grant it: neither its chairman nor the board approves it yet
+    await d.refused(d.take(n, Step.APPROVE, d.chairman(d.p.province)), 403)
+    assert "forwarded first" in await d.refused(d.take(n, Step.APPROVE, d.board), 409)
+    for wrong in (d.chairman(d.p.province), d.council, d.reporter()):
+        await d.refused(d.take(n, Step.FORWARD, wrong), 403)
+    n = await d.take(n, Step.FORWARD, d.board, CommentIn(comment="Trình Thủ tướng"))
+    assert n.status is Status.FORWARDED
+    await d.refused(d.take(n, Step.APPROVE, d.chairman(d.p.province)), 403)
+    central = DecisionIn(number="456/QĐ-TTg", signed_on=date(2025, 4, 1), signer="Thủ tướng")
+    n = await d.take(n, Step.APPROVE, d.board, central)
+    assert n.status is Status.APPROVED and n.decision is not None
+    assert n.decision.model_dump(mode="json") == {**central.model_dump(mode="json"),
+                                                  "authority_level": "prime_minister"}
+    assert [s.step for s in n.steps][-2:] == ["forward", "approve"]
+    # a form the province grants is approved, not forwarded
+    own = await d.to(await d.nominate(LDTT, d.person()), Status.APPRAISED)
+    assert "approve it instead" in await d.refused(d.take(own, Step.FORWARD, d.board), 409)
+
+
+async def test_next_years_nomination_can_be_approved(d: Dossiers) -> None:
+    """A chairman signs today for a nomination of a year that has not ended (or begun)."""
+    year = clock.today().year + 1
+    n = await d.to(await d.nominate(LDTT, d.person(), year=year), Status.APPRAISED)
+    n = await d.take(n, Step.APPROVE, d.chairman(d.p.district))
+    assert n.status is Status.APPROVED and n.year == year
+
+
+# --------------------------------------------------------------------------- appraisal
+
+
+async def test_not_eligible_appraisal_cannot_be_approved(d: Dossiers) -> None:
+    await d.facts.eligible(d.p.neighbour, poor_now=POOR_SHORT)
+    short = await d.to(await d.nominate(GKH, d.unit(d.p.neighbour)), Status.APPRAISED)
+    assert short.appraisal is not None and short.appraisal["eligible"] is False
+    parts = {p["rule"]["type"]: p for p in short.appraisal["result"]["facts"]["parts"]}
+    assert parts["report_on_time"]["passed"] is True
+    target = parts["reduction_meets_target"]
+    assert target["passed"] is False
+    assert target["facts"]["reduction_pp"] == pytest.approx(1.99)
+    assert "1.99" in target["explanation"]
+    message = await d.refused(d.take(short, Step.APPROVE, d.chairman(d.p.district)), 409)
+    assert "not eligible" in message
+
+    await d.facts.eligible(d.p.commune, on_time=False)
+    late = await d.to(await d.nominate(GKH, d.unit(d.p.commune)), Status.APPRAISED)
+    assert late.appraisal is not None
+    parts = {p["rule"]["type"]: p for p in late.appraisal["result"]["facts"]["parts"]}
+    assert parts["report_on_time"]["passed"] is False
+    assert parts["reduction_meets_target"]["passed"] is True
+    await d.refused(d.take(late, Step.APPROVE, d.chairman(d.p.district)), 409)
+    # the board rejects it instead
+    rejected = await d.take(late, Step.REJECT, d.board, ReasonIn(reason="Báo cáo nộp muộn"))
+    assert rejected.status is Status.REJECTED
+
+
+async def test_appraisal_keeps_what_it_read(d: Dossiers) -> None:
+    await d.facts.eligible(d.p.commune)
+    n = await d.to(await d.nominate(GKH, d.unit(d.p.commune)), Status.APPRAISED)
+    assert n.rule_version == 1 and n.appraisal is not None
+    assert n.appraisal["eligible"] is True and n.appraisal["years_used"] == [YEAR - 1, YEAR]
+    assert n.appraisal["report_versions"] == {str(YEAR - 1): 1, str(YEAR): 1}
+    assert n.appraisal["reads_awards"] is False
+    parts = {p["rule"]["type"]: p for p in n.appraisal["result"]["facts"]["parts"]}
+    assert parts["reduction_meets_target"]["facts"] == {"reduction_pp": pytest.approx(2.0),
+                                                        "required_pp": TARGET_PP}
+    assert n.steps[-1].details == {"eligible": True, "rule_version": 1}
+
+
+async def test_a_promoted_person_is_the_same_nominee(d: Dossiers) -> None:
+    person = d.person(position="cán bộ")
+    earlier = await d.to(await d.nominate(LDTT, person, year=YEAR - 1), Status.APPRAISED)
+    await d.take(earlier, Step.APPROVE, d.chairman(d.p.district))
+    promoted = await d.to(await d.nominate(CSTDCS, person.model_copy(update={
+        "position": "phó chủ tịch"})), Status.APPRAISED)
+    assert promoted.nominee.nominee_id == earlier.nominee.nominee_id
+    assert promoted.nominee_details == {"position": "phó chủ tịch"}
+    assert promoted.appraisal is not None
+    assert promoted.appraisal["eligible"] is True  # LDTT held in YEAR - 1
+
+
+# --------------------------------------------------------------------------- re-appraisal
+
+
+async def test_a_corrected_report_flags_the_nominations_that_read_its_year(
+    d: Dossiers,
+) -> None:
+    await d.facts.eligible(d.p.commune)
+    n = await d.to(await d.nominate(GKH, d.unit(d.p.commune)), Status.APPRAISED)
+    # the same version again (a redelivery), or a report of a year the appraisal did not
+    # read, flags nothing
+    await d.facts.report(d.p.commune, YEAR, POOR_EXACT)
+    await d.facts.report(d.p.commune, YEAR + 1, 700)
+    await d.facts.report(d.p.commune, YEAR + 1, 650, version=2)
+    assert (await d.get(n)).needs_reappraisal is False
+    await d.facts.report(d.p.commune, YEAR, 850, version=2)
+    flagged = await d.get(n)
+    assert flagged.needs_reappraisal is True and flagged.version == n.version + 1
+    assert flagged.reappraisal_reason == f"the {YEAR} report was corrected (version 1 → 2)"
+    flag = flagged.steps[-1]
+    assert (flag.step, flag.status, flag.actor, flag.actor_roles) == (
+        "flag_reappraisal", Status.APPRAISED, "system", ["system"])
+    assert flag.details["from_version"] == 1 and flag.details["to_version"] == 2
+    # appraised again, it reads the correction
+    again = await d.take(flagged, Step.APPRAISE, d.board)
+    assert again.needs_reappraisal is False and again.appraisal is not None
+    assert again.appraisal["report_versions"] == {str(YEAR - 1): 1, str(YEAR): 2}
+    assert again.appraisal["eligible"] is False  # 1.50 points now
+
+
+async def test_the_consumer_counts_flags_once_its_transaction_has_committed(
+    d: Dossiers, stack: TestStack,
+) -> None:
+    await d.facts.eligible(d.p.commune)
+    await d.to(await d.nominate(GKH, d.unit(d.p.commune)), Status.APPRAISED)
+    handle = indicator_handlers(awards_settings(stack))["report.submitted"]
+    corrected = new_envelope(
+        payload=report_submitted(d.facts.campaign_id, d.p.commune, YEAR, 850, version=2),
+        producer="indicators", subject_id=str(d.p.commune), actor=SYSTEM_ACTOR)
+    flags = REGISTRY.get_sample_value("chungtay_awards_reappraisal_flags_total") or 0.0
+    effect = await handle(d.conn, corrected)
+    assert REGISTRY.get_sample_value("chungtay_awards_reappraisal_flags_total") == flags
+    assert effect is not None
+    effect()  # as the consumer does once the event's transaction has committed
+    assert REGISTRY.get_sample_value("chungtay_awards_reappraisal_flags_total") == flags + 1
+    row = await d.conn.fetchrow(
+        "SELECT correlation_id, actor FROM audit_log WHERE action = 'nomination.flag_reappraisal'"
+        " ORDER BY id DESC LIMIT 1")
+    assert row is not None and row["actor"] == "system"
+    assert row["correlation_id"] == corrected.correlation_id
+
+
+async def test_a_nomination_flagged_for_reappraisal_is_decided_only_once_appraised_again(
+    d: Dossiers,
+) -> None:
+    central = await d.central_form(CENTRAL, "collective", {"type": "reduction_meets_target"})
+    await d.facts.eligible(d.p.commune, d.p.neighbour)
+    appraised = await d.to(await d.nominate(central, d.unit(d.p.commune)), Status.APPRAISED)
+    forwarded = await d.take(await d.to(await d.nominate(central, d.unit(d.p.neighbour)),
+                                        Status.APPRAISED), Step.FORWARD, d.board)
+    await d.facts.report(d.p.commune, YEAR, 790, version=2)  # corrected: 2.10 points
+    await d.facts.report(d.p.neighbour, YEAR, 790, version=2)
+    appraised, forwarded = await d.get(appraised), await d.get(forwarded)
+    assert appraised.needs_reappraisal and forwarded.needs_reappraisal
+    assert forwarded.status is Status.FORWARDED
+    central_decision = DecisionIn(number="9/QĐ-TTg", signed_on=date(2025, 5, 5),
+                                  signer="Thủ tướng")
+    assert "appraise it again" in await d.refused(d.take(appraised, Step.FORWARD, d.board), 409)
+    assert "appraise it again" in await d.refused(
+        d.take(forwarded, Step.APPROVE, d.board, central_decision), 409)
+    for n in (appraised, forwarded):
+        again = await d.take(n, Step.APPRAISE, d.board)
+        assert again.status is Status.APPRAISED and not again.needs_reappraisal
+        assert again.appraisal is not None
+        assert again.appraisal["result"]["facts"]["reduction_pp"] == pytest.approx(2.1)
+        again = await d.take(again, Step.FORWARD, d.board)
+        approved = await d.take(again, Step.APPROVE, d.board, central_decision)
+        assert approved.decision is not None
+        assert approved.decision.authority_level == "prime_minister"
+
+
+async def test_granting_or_revoking_an_award_flags_the_nominations_that_read_awards(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    person = d.person()
+    chair = d.chairman(d.p.district)
+    earlier = await d.to(await d.nominate(LDTT, person, year=YEAR - 1), Status.APPRAISED)
+    reader = await d.to(await d.nominate(CSTDCS, person), Status.APPRAISED)
+    assert reader.appraisal is not None
+    assert reader.appraisal["eligible"] is False  # no LDTT held in YEAR - 1 yet
+    assert reader.appraisal["reads_awards"] is True
+    # a nomination of the same nominee of an earlier year does not read that award
+    older = await d.to(await d.nominate(CSTDCS, person, year=YEAR - 2), Status.APPRAISED)
+
+    await d.take(earlier, Step.APPROVE, chair)
+    flagged = await d.get(reader)
+    assert flagged.needs_reappraisal is True and "needs_reappraisal" in flagged.flags
+    assert flagged.reappraisal_reason is not None
+    assert f"{LDTT} of {YEAR - 1} was granted" in flagged.reappraisal_reason
+    step = flagged.steps[-1]
+    assert (step.step, step.status, step.actor) == (
+        "flag_reappraisal", Status.APPRAISED, f"chairman-{d.p.district}")
+    assert step.details["nomination_id"] == str(earlier.nomination_id)
+    assert (await d.get(older)).needs_reappraisal is False
+    await d.refused(d.take(flagged, Step.APPROVE, chair), 409)
+    reader = await d.take(flagged, Step.APPRAISE, d.board)
+    assert reader.appraisal is not None and reader.appraisal["eligible"] is True
+
+    await d.take(earlier, Step.REVOKE, chair, RevokeIn(reason="Hồ sơ khai man", decision=(
+        DecisionIn(number="790/QĐ-UBND", signed_on=date(2025, 6, 1), signer="Chủ tịch huyện"))))
+    flagged = await d.get(reader)
+    assert flagged.needs_reappraisal is True and flagged.reappraisal_reason is not None
+    assert f"{LDTT} of {YEAR - 1} was revoked" in flagged.reappraisal_reason
+    audit = await conn.fetch(
+        "SELECT actor, after FROM audit_log WHERE entity_id = $1"
+        " AND action = 'nomination.flag_reappraisal' ORDER BY id", str(reader.nomination_id))
+    assert [(a["actor"], a["after"]["change"]) for a in audit] == [
+        (f"chairman-{d.p.district}", "granted"), (f"chairman-{d.p.district}", "revoked")]
+    again = await d.take(flagged, Step.APPRAISE, d.board)
+    assert again.appraisal is not None and again.appraisal["eligible"] is False
+
+
+# --------------------------------------------------------------------------- the lifecycle
+
+
+async def test_return_for_correction_then_resubmit(d: Dossiers) -> None:
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
+    n = await d.take(n, Step.RETURN, d.council, ReasonIn(reason="Thiếu biên bản họp"))
+    assert n.status is Status.RETURNED and n.steps[-1].comment == "Thiếu biên bản họp"
+    n = await d.take(n, Step.EDIT, d.reporter(),
+                     EditIn(achievements="Bổ sung biên bản họp bình xét."))
+    assert n.status is Status.DRAFTED
+    n = await d.to(n, Status.APPRAISED)
+    n = await d.take(n, Step.RETURN, d.board, ReasonIn(reason="Cần bổ sung minh chứng"))
+    assert n.status is Status.RETURNED
+    n = await d.take(n, Step.SUBMIT, d.reporter())  # submitted again as it is
+    assert n.status is Status.SUBMITTED
+    assert [s.step for s in n.steps] == [
+        "draft", "submit", "return", "edit", "submit", "review", "appraise", "return",
+        "submit"]
+
+
+async def test_reject_then_the_nominee_may_be_nominated_again(d: Dossiers) -> None:
+    person = d.person()
+    n = await d.to(await d.nominate(LDTT, person), Status.REVIEWED)
+    n = await d.take(n, Step.REJECT, d.board, ReasonIn(reason="Không đủ tiêu chuẩn"))
+    assert n.status is Status.REJECTED and n.steps[-1].comment == "Không đủ tiêu chuẩn"
+    again = await d.nominate(LDTT, person)
+    assert again.nominee.nominee_id == n.nominee.nominee_id
+
+
+async def test_duplicate_open_nomination_is_refused(d: Dossiers) -> None:
+    person = d.person()
+    first = await d.nominate(LDTT, person)
+    await d.refused(d.nomination(LDTT, person), 409)
+    await d.to(first, Status.SUBMITTED)
+    await d.refused(d.nomination(LDTT, person), 409)
+    # another form, or another year, is another nomination
+    await d.nominate(CSTDCS, person)
+    await d.nominate(LDTT, person, year=YEAR - 1)
+    await d.nominate(GKH, d.unit(d.p.commune))
+    await d.refused(d.nomination(GKH, d.unit(d.p.commune)), 409)
+
+
+async def test_revocation(d: Dossiers, conn: asyncpg.Connection) -> None:
+    person = d.person()
+    n = await d.to(await d.nominate(LDTT, person), Status.APPRAISED)
+    n = await d.take(n, Step.APPROVE, d.chairman(d.p.district))
+    revoke = RevokeIn(reason="Hồ sơ khai man", decision=DecisionIn(
+        number="789/QĐ-UBND", signed_on=date(2025, 6, 1), signer="Chủ tịch huyện"))
+    await d.refused(d.take(n, Step.REVOKE, d.reporter(), revoke), 403)
+    await d.refused(d.take(n, Step.REVOKE, d.chairman(d.p.province), revoke), 403)
+    n = await d.take(n, Step.REVOKE, d.chairman(d.p.district), revoke)
+    assert n.status is Status.REVOKED and n.revocation == {
+        "reason": "Hồ sơ khai man",
+        "decision": {**revoke.decision.model_dump(mode="json"),
+                     "authority_level": "district_chairman"}}
+    assert n.decision is not None and n.decision.number == DECISION.number  # the grant is kept
+    assert n.steps[-1].comment == "Hồ sơ khai man"
+    await d.refused(d.take(n, Step.REVOKE, d.chairman(d.p.district), revoke), 409)
+    assert person.name not in {a.nominee_name for a in await service.public_awards(conn, YEAR)}
+    history = await service.nominee_history(conn, NomineeKind.PERSON, n.nominee.nominee_id)
+    assert [(h.status, h.form_code) for h in history] == [(Status.REVOKED, LDTT)]
+    # a revoked award no longer blocks a nomination
+    await d.nominate(LDTT, person)
+
+
+# --------------------------------------------------------------------------- registrations
+
+
+async def test_registrations_are_taken_until_the_window_closes(d: Dossiers) -> None:
+    year = YEAR - 5  # a year whose window no other test sets
+    body = EnrollmentIn(unit_id=d.p.commune, year=year, items=[
+        EnrollmentItemIn(form_code=LDTT, nominee=d.person())])
+    message = await d.refused(service.enroll(d.conn, d.reporter(), body), 409)
+    assert "not open" in message
+    with clock.frozen(datetime(2025, 3, 1, 12, tzinfo=UTC)):
+        await service.set_window(d.conn, d.board, year, WindowIn(closes_on=date(2025, 3, 1)))
+        await service.enroll(d.conn, d.reporter(), body)  # on the day it closes
+    with clock.frozen(datetime(2025, 3, 2, 12, tzinfo=UTC)):
+        message = await d.refused(service.enroll(d.conn, d.reporter(), body), 409)
+    assert message == f"registrations for {year} closed on 2025-03-01"
+
+
+async def test_enrollment_is_looked_at_again_on_submission(d: Dossiers) -> None:
+    person = d.person()
+    n = await d.nominate(LDTT, person)
+    assert n.enrolled is False and "not_enrolled" in n.flags
+    await service.set_window(d.conn, d.board, YEAR,
+                             WindowIn(closes_on=clock.today() + timedelta(days=2)))
+    await service.enroll(d.conn, d.reporter(), EnrollmentIn(
+        unit_id=d.p.commune, year=YEAR, items=[
+            EnrollmentItemIn(form_code=LDTT, nominee=person)]))
+    n = await d.to(n, Status.SUBMITTED)
+    assert n.enrolled is True and "not_enrolled" not in n.flags
+
+
+async def test_a_unit_that_existed_for_part_of_the_year_is_enrolled(d: Dossiers) -> None:
+    unit = await add_unit(d.conn, UnitKind.COMMUNE, "Xã Tạm", d.p.district,
+                          valid_from=date(YEAR, 3, 1), valid_to=date(YEAR, 9, 1))
+    await service.set_window(d.conn, d.board, YEAR,
+                             WindowIn(closes_on=clock.today() + timedelta(days=30)))
+    out = await service.enroll(d.conn, d.reporter(d.p.district), EnrollmentIn(
+        unit_id=d.p.district, year=YEAR, items=[
+            EnrollmentItemIn(form_code=GKH, nominee=d.unit(unit))]))
+    assert out.items[0]["nominee"]["unit_id"] == str(unit)
+    # in a year it did not exist in, it is refused, naming the item
+    await service.set_window(d.conn, d.board, YEAR + 1,
+                             WindowIn(closes_on=clock.today() + timedelta(days=30)))
+    await d.refused(service.enroll(d.conn, d.reporter(d.p.district), EnrollmentIn(
+        unit_id=d.p.district, year=YEAR + 1, items=[
+            EnrollmentItemIn(form_code=GKH, nominee=d.unit(unit))])),
+        422, "items.0.nominee.unit_id")

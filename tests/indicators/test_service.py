@@ -1,0 +1,431 @@
+"""Use cases of services/indicators/service.py on the real PostgreSQL, each test inside a
+transaction rolled back at its end. No Kafka: an event stops in the outbox, in the same
+transaction as the change; units are put straight into the service's copy of the hierarchy.
+
+The rules of reports (validation, warnings, derived values, aggregation, deadlines, the
+lifecycle) are tested here; roles, status codes and problem bodies in ``test_api.py``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from prometheus_client import REGISTRY
+
+from chungtay_common import clock
+from chungtay_common.auth import Role
+from chungtay_common.clock import VN
+from chungtay_common.context import Context
+from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.errors import InvalidInput, NotFound
+from chungtay_common.refusals import RuleBroken, StateConflict
+from chungtay_common.topics import topic_name
+from services.indicators import domain, service
+from services.indicators.schemas import (
+    CampaignIn,
+    IndicatorIn,
+    ReasonIn,
+    ReportOut,
+    ReportRef,
+    SubmitIn,
+    TargetIn,
+    ValuesIn,
+)
+from services.indicators.settings import IndicatorsSettings
+from tests.indicators.conftest import Tree, count_rows
+from tests.support import context
+
+Conn = asyncpg.Connection
+Json = dict[str, Any]
+ADMIN = context(Role.ADMIN, sub="admin")
+COMMUNE = UnitKind.COMMUNE
+
+VALUES: Json = {"households_total": 1000, "poor_households": 100,
+                "near_poor_households": 80, "escaped_poverty": 20, "newly_poor": 5,
+                "fell_back_into_poverty": 2, "initiatives": 3}
+
+
+def values(**changes: Any) -> Json:
+    return {k: v for k, v in {**VALUES, **changes}.items() if v is not None}
+
+
+async def new_campaign(conn: Conn, years: tuple[int, int] = (2090, 2091),
+                       kinds: tuple[UnitKind, ...] = (UnitKind.DISTRICT, COMMUNE)) -> uuid.UUID:
+    out = await service.create_campaign(conn, ADMIN, CampaignIn(
+        code=f"c-{uuid.uuid4().hex[:12]}", name="Chung tay vì người nghèo",
+        first_year=years[0], last_year=years[1], participating_kinds=list(kinds)))
+    return out.campaign_id
+
+
+async def submit(conn: Conn, campaign: uuid.UUID, unit: uuid.UUID, year: int,
+                 report: Json | None = None, ctx: Context = ADMIN) -> ReportOut:
+    return await service.submit_report(conn, ctx, ReportRef(campaign, unit, year),
+                                       SubmitIn(values=report))
+
+
+async def save(conn: Conn, campaign: uuid.UUID, unit: uuid.UUID, year: int, report: Json
+               ) -> ReportOut:
+    return await service.save_report(conn, ADMIN, ReportRef(campaign, unit, year),
+                                     ValuesIn(values=report))
+
+
+async def set_target(conn: Conn, campaign: uuid.UUID, year: int, unit: uuid.UUID,
+                     reduction_pp_min: float) -> None:
+    await service.set_target(conn, ADMIN, campaign, year, unit,
+                             TargetIn(reduction_pp_min=reduction_pp_min))
+
+
+def fields(exc: pytest.ExceptionInfo[InvalidInput]) -> list[str]:
+    return sorted(e.field for e in exc.value.errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# corrections, derived values, aggregates
+
+
+async def test_a_correction_after_submission_replaces_the_values(conn: Conn,
+                                                                 held_tree: Tree) -> None:
+    t, campaign = held_tree, await new_campaign(conn)
+    await submit(conn, campaign, t.commune_a1, 2090, values(initiatives=3))
+    corrected = values(households_total=1200, poor_households=90, initiatives=None)
+    out = await submit(conn, campaign, t.commune_a1, 2090, corrected)
+    assert (out.status, out.version, out.values) == ("submitted", 2, corrected)
+    assert out.derived.poor_rate_pct == pytest.approx(7.5)
+    got = await service.get_report(conn, ReportRef(campaign, t.commune_a1, 2090))
+    assert got.values == corrected
+    assert await conn.fetchval("SELECT count(*) FROM reports WHERE campaign_id = $1"
+                               " AND unit_id = $2", campaign, t.commune_a1) == 1
+
+    await submit(conn, campaign, t.commune_a2, 2090,
+                 values(households_total=800, poor_households=30, initiatives=None))
+    sums = await service.aggregate(conn, campaign, 2090, t.district_a, COMMUNE)
+    assert sums.reports == 2
+    assert sums.values["households_total"] == 2000
+    assert sums.values["poor_households"] == 120
+    assert "initiatives" not in sums.values  # only in the replaced submission
+    assert sums.derived.poor_rate_pct == pytest.approx(6.0)
+
+
+async def test_rates_above_a_unit_are_a_ratio_of_sums(conn: Conn, held_tree: Tree) -> None:
+    t, campaign = held_tree, await new_campaign(conn)
+    small = values(households_total=100, poor_households=50, near_poor_households=10)
+    large = values(households_total=10_000, poor_households=100, near_poor_households=200)
+    await submit(conn, campaign, t.commune_a1, 2090, small)
+    await submit(conn, campaign, t.commune_a2, 2090, large)
+    await save(conn, campaign, t.commune_b1, 2090, large)  # a saved draft does not count
+    got = await service.aggregate(conn, campaign, 2090, t.district_a, COMMUNE)
+    assert got.reports == 2
+    assert got.values["households_total"] == 10_100
+    assert got.derived.poor_rate_pct == pytest.approx(150 / 10_100 * 100)
+    assert got.derived.poor_rate_pct == pytest.approx(1.485, abs=0.0005)  # not 25.5 %
+    province = await service.aggregate(conn, campaign, 2090, t.province, COMMUNE)
+    assert (province.reports, province.values["poor_households"]) == (2, 150)
+    with pytest.raises(InvalidInput) as refused:
+        await service.aggregate(conn, campaign, 2090, uuid.uuid4(), COMMUNE)
+    assert fields(refused) == ["unit_id"]
+
+
+async def test_reduction_and_target_attainment_from_last_years_report(
+        conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_a1, await new_campaign(conn)
+    await set_target(conn, campaign, 2091, unit, 1.8)
+    await submit(conn, campaign, unit, 2090, values(
+        households_total=10_000, poor_households=510, near_poor_households=300))
+    # 510 - 200 escaped + 15 newly poor + 5 fell back = 330: exactly 1.80 points down
+    report = await submit(conn, campaign, unit, 2091, values(
+        households_total=10_000, poor_households=330, near_poor_households=300,
+        escaped_poverty=200, newly_poor=15, fell_back_into_poverty=5))
+    assert report.warnings == []
+    assert report.derived.reduction_pp == pytest.approx(1.8)
+    assert report.derived.target_attainment_pct == pytest.approx(100.0)
+    assert report.derived.target_met is True
+    short = await submit(conn, campaign, unit, 2091, values(
+        households_total=10_000, poor_households=331, near_poor_households=300,
+        escaped_poverty=199, newly_poor=15, fell_back_into_poverty=5))
+    assert short.derived.reduction_pp == pytest.approx(1.79)
+    assert short.derived.target_met is False
+
+
+async def test_a_target_of_zero_is_met_without_an_increase(conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_a2, await new_campaign(conn)
+    await set_target(conn, campaign, 2091, unit, 0)
+    await submit(conn, campaign, unit, 2090, values())
+    report = await submit(conn, campaign, unit, 2091, values())
+    assert report.derived.reduction_pp == 0
+    assert report.derived.target_met is True
+    assert report.derived.target_attainment_pct is None
+
+
+async def test_warnings_are_returned_but_do_not_block(conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_b1, await new_campaign(conn)
+    await submit(conn, campaign, unit, 2090, values())
+    report = await submit(conn, campaign, unit, 2091, values(
+        poor_households=300, near_poor_households=100))
+    assert report.status == "submitted"
+    assert {(w.code, w.field) for w in report.warnings} == {
+        ("balance", "values.poor_households"), ("rate_jump", "values.poor_households"),
+        ("outside_history", "values.poor_households")}
+
+
+async def test_the_aggregate_reduction_compares_the_units_that_reported_both_years(
+        conn: Conn, held_tree: Tree) -> None:
+    t, campaign = held_tree, await new_campaign(conn)
+    await submit(conn, campaign, t.commune_a1, 2090,
+                 values(households_total=1000, poor_households=100))
+    await submit(conn, campaign, t.commune_a2, 2090,
+                 values(households_total=1000, poor_households=300))
+    # only A1 reports in 2091: 10 % → 9 %, one point; not 20 % (both) → 9 % (A1 alone)
+    await submit(conn, campaign, t.commune_a1, 2091,
+                 values(households_total=1000, poor_households=90))
+    await set_target(conn, campaign, 2091, t.district_a, 1.5)
+    got = await service.aggregate(conn, campaign, 2091, t.district_a, COMMUNE)
+    assert (got.reports, got.previous_reports, got.reduction_reports) == (1, 2, 1)
+    assert got.derived.poor_rate_pct == pytest.approx(9.0)
+    assert got.derived.reduction_pp == pytest.approx(1.0)
+    assert got.derived.target_met is False
+    first = await service.aggregate(conn, campaign, 2090, t.district_a, COMMUNE)
+    assert (first.reports, first.previous_reports, first.reduction_reports) == (2, 0, 0)
+    assert first.derived.reduction_pp is None
+
+
+async def test_earlier_years_are_read_in_the_same_campaign_only(conn: Conn,
+                                                               held_tree: Tree) -> None:
+    t, campaign = held_tree, await new_campaign(conn)
+    other = await new_campaign(conn)  # another standard of poverty
+    await submit(conn, other, t.commune_a1, 2090, values())
+    report = await submit(conn, campaign, t.commune_a1, 2091, values(
+        poor_households=300, near_poor_households=100))
+    assert report.warnings == []
+    assert report.derived.reduction_pp is None
+    await set_target(conn, campaign, 2091, t.district_a, 1.0)
+    got = await service.aggregate(conn, campaign, 2091, t.district_a, COMMUNE)
+    assert got.previous_reports == 0 and got.derived.reduction_pp is None
+
+
+# ---------------------------------------------------------------------------------------------
+# refusals
+
+
+async def test_submission_refuses_a_report_missing_a_required_indicator(
+        conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_a2, await new_campaign(conn)
+    partial = values(escaped_poverty=None, newly_poor=None)
+    before = await count_rows(conn)
+    with pytest.raises(InvalidInput) as refused:
+        await submit(conn, campaign, unit, 2090, partial)
+    assert fields(refused) == ["values.escaped_poverty", "values.newly_poor"]
+    assert await count_rows(conn) == before  # refused before anything is written
+    # the same values may be saved as a draft, but the draft cannot be submitted
+    assert (await save(conn, campaign, unit, 2090, partial)).status == "draft"
+    with pytest.raises(InvalidInput) as refused:
+        await submit(conn, campaign, unit, 2090)
+    assert fields(refused) == ["values.escaped_poverty", "values.newly_poor"]
+    report = await service.get_report(conn, ReportRef(campaign, unit, 2090))
+    assert (report.status, report.version) == ("draft", 1)
+
+
+async def test_a_year_outside_the_campaign_or_a_unit_not_active_then_is_refused(
+        conn: Conn, held_tree: Tree) -> None:
+    t = held_tree  # its units start on 2017-01-01
+    campaign = await new_campaign(conn, (2016, 2018))
+    before = await count_rows(conn)
+    for unit, year, field in ((t.commune_a1, 2019, "year"), (t.commune_a1, 2016, "unit_id"),
+                              (uuid.uuid4(), 2017, "unit_id"),
+                              # a kind that does not take part in the campaign
+                              (t.province, 2017, "unit_id")):
+        with pytest.raises(InvalidInput) as refused:
+            await save(conn, campaign, unit, year, VALUES)
+        assert fields(refused) == [field], (unit, year)
+    assert await count_rows(conn) == before
+    with pytest.raises(NotFound):
+        await save(conn, uuid.uuid4(), t.commune_a1, 2017, VALUES)
+
+
+async def test_a_refused_transition_is_a_conflict_and_changes_nothing(
+        conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_a1, await new_campaign(conn)
+    ref = ReportRef(campaign, unit, 2090)
+    await save(conn, campaign, unit, 2090, VALUES)
+    with pytest.raises(StateConflict, match="cannot accept a report that is draft"):
+        await service.accept_report(conn, ADMIN, ref)
+    await submit(conn, campaign, unit, 2090)
+    accepted = await service.accept_report(conn, ADMIN, ref)
+    assert (accepted.status, accepted.version) == ("accepted", 3)
+    for write in (save(conn, campaign, unit, 2090, VALUES), submit(conn, campaign, unit, 2090),
+                  service.return_report(conn, ADMIN, ref, ReasonIn(reason="x"))):
+        with pytest.raises(StateConflict, match="accepted and locked"):
+            await write
+    assert (await service.get_report(conn, ref)).version == 3
+    reopened = await service.reopen_report(conn, ADMIN, ref, ReasonIn(reason="Phúc tra"))
+    assert (reopened.status, reopened.version) == ("reopened", 4)
+    with pytest.raises(NotFound):  # a review needs a report
+        await service.accept_report(conn, ADMIN, ReportRef(campaign, held_tree.commune_a2, 2090))
+
+
+async def test_derived_indicators_cannot_be_defined_or_retired(conn: Conn) -> None:
+    body = {"code": "poor_rate_pct", "name_vi": "Tỷ lệ", "name_en": "Rate",
+            "unit_of_measure": "percent", "value_type": "decimal", "reported_by": ["commune"]}
+    with pytest.raises(RuleBroken) as refused:
+        await service.define_indicator(conn, ADMIN, IndicatorIn(**body))
+    assert refused.value.field == "code"
+    with pytest.raises(RuleBroken) as refused:
+        await service.retire_indicator(conn, ADMIN, "reduction_pp")
+    assert refused.value.field == "code"
+    listed = {i.code: i for i in await service.list_indicators(conn)}
+    assert listed["poor_rate_pct"].derived is True
+    assert listed["reduction_pp"].retired is False
+    with pytest.raises(RuleBroken) as refused:
+        await service.define_indicator(conn, ADMIN, IndicatorIn(
+            code=f"t_{uuid.uuid4().hex[:8]}", name_vi="x", name_en="x", unit_of_measure="x",
+            min_value=10, max_value=5, reported_by=[COMMUNE]))
+    assert refused.value.field == "max_value"
+
+
+async def test_a_target_is_set_for_a_year_of_the_campaign_and_a_unit_active_then(
+        conn: Conn, held_tree: Tree) -> None:
+    campaign = await new_campaign(conn, (2017, 2018))
+    target = TargetIn(reduction_pp_min=1.5)
+    for year, unit, field in ((2019, held_tree.district_a, "year"),
+                              (2017, uuid.uuid4(), "unit_id")):
+        with pytest.raises(InvalidInput) as refused:
+            await service.set_target(conn, ADMIN, campaign, year, unit, target)
+        assert fields(refused) == [field]
+    with pytest.raises(RuleBroken) as broken:
+        await service.set_target(conn, ADMIN, campaign, 2017, held_tree.district_a,
+                                 TargetIn(households_out_min=10, households_out_max=9))
+    assert broken.value.field == "households_out_max"
+
+
+# ---------------------------------------------------------------------------------------------
+# deadlines: punctuality, the status board and overdue notices
+
+YEAR = 2085  # no campaign committed by another test has a cycle due by then (clock.frozen)
+BEFORE_DUE = datetime(YEAR, 6, 1, 9, tzinfo=VN)
+AFTER_DUE = datetime(YEAR, 12, 1, 9, tzinfo=VN)
+
+
+async def test_the_status_board_before_and_after_the_due_date(conn: Conn,
+                                                              held_tree: Tree) -> None:
+    t, campaign = held_tree, await new_campaign(conn, (YEAR, YEAR))
+    with clock.frozen(BEFORE_DUE):
+        assert (await submit(conn, campaign, t.commune_a1, YEAR, VALUES)).on_time is True
+        board = await service.status_board(conn, campaign, YEAR, t.province)
+    assert board.due_at == domain.due_at(YEAR)
+    assert {u.unit_id for u in board.units} == set(t.units) - {t.province}
+    assert board.counts == {"on_time": 1, "not_yet_due": 4}
+
+    with clock.frozen(AFTER_DUE):
+        late = await submit(conn, campaign, t.commune_a2, YEAR, VALUES)
+        await save(conn, campaign, t.commune_b1, YEAR, VALUES)
+        # corrected after the due date: the first submission was on time
+        again = await submit(conn, campaign, t.commune_a1, YEAR, values(initiatives=4))
+        board = await service.status_board(conn, campaign, YEAR, t.province)
+        district = await service.status_board(conn, campaign, YEAR, t.district_a)
+    assert (late.on_time, late.submitted_at) == (False, AFTER_DUE)
+    assert (again.on_time, again.first_submitted_at) == (True, BEFORE_DUE)
+    by_unit = {u.unit_id: u for u in board.units}
+    assert (by_unit[t.commune_a1].punctuality, by_unit[t.commune_a2].punctuality) == (
+        "on_time", "late")
+    # a draft is not a report
+    assert (by_unit[t.commune_b1].status, by_unit[t.commune_b1].punctuality) == (
+        "draft", "missing")
+    assert by_unit[t.district_b].status is None
+    assert board.counts == {"on_time": 1, "late": 1, "missing": 3}
+    assert district.counts == {"on_time": 1, "late": 1, "missing": 1}
+    assert {u.unit_id for u in district.units} == {t.district_a, t.commune_a1, t.commune_a2}
+    with pytest.raises(InvalidInput) as refused:
+        await service.status_board(conn, campaign, YEAR + 1, None)
+    assert fields(refused) == ["year"]
+
+
+async def overdue_sent(conn: Conn, campaign: uuid.UUID, tree: Tree) -> list[Json]:
+    """The ``report.overdue`` events of ``campaign`` about ``tree``'s units in the outbox."""
+    rows = await conn.fetch(
+        "SELECT topic, body FROM outbox WHERE event_type = 'report.overdue'"
+        " AND (body->'payload'->>'campaign_id')::uuid = $1 ORDER BY id", campaign)
+    return [{"topic": r["topic"], **r["body"]} for r in rows
+            if uuid.UUID(r["body"]["payload"]["unit_id"]) in tree.units]
+
+
+async def test_report_overdue_goes_out_once_per_unit_missing_at_the_due_date(
+        conn: Conn, held_tree: Tree, settings: IndicatorsSettings) -> None:
+    t = held_tree
+    campaign = await new_campaign(conn, (YEAR, YEAR), kinds=(COMMUNE,))
+    with clock.frozen(BEFORE_DUE):
+        await service.emit_overdue(conn, Context.system(settings))
+        assert await overdue_sent(conn, campaign, t) == []  # not yet due
+    with clock.frozen(AFTER_DUE):
+        # submitted after the due date: the unit was still missing when it passed
+        await submit(conn, campaign, t.commune_a1, YEAR, VALUES)
+        await service.emit_overdue(conn, Context.system(settings))
+        sent = await overdue_sent(conn, campaign, t)
+        await service.emit_overdue(conn, Context.system(settings))  # the job runs again
+        assert await overdue_sent(conn, campaign, t) == sent
+    assert sorted(uuid.UUID(e["payload"]["unit_id"]) for e in sent) == sorted(t.communes)
+    # the service's own event: its topic and name, acting as the system
+    assert {(e["topic"], e["producer"], e["actor"]["subject"], tuple(e["actor"]["roles"]))
+            for e in sent} == {(topic_name("indicators", settings.topic_namespace),
+                                "indicators", "system", ("system",))}
+    assert {datetime.fromisoformat(e["payload"]["due_at"]) for e in sent} == {
+        domain.due_at(YEAR)}
+
+
+async def test_no_overdue_notice_for_a_cycle_already_past_when_the_campaign_was_created(
+        conn: Conn, held_tree: Tree, settings: IndicatorsSettings) -> None:
+    # 2017 and 2018 were due before the campaign existed
+    campaign = await new_campaign(conn, (2017, 2018), kinds=(COMMUNE,))
+    await service.emit_overdue(conn, Context.system(settings))
+    assert await overdue_sent(conn, campaign, held_tree) == []
+    assert await conn.fetchval(
+        "SELECT count(*) FROM overdue_notices WHERE campaign_id = $1", campaign) == 0
+    # the status board still shows who is missing
+    board = await service.status_board(conn, campaign, 2017, held_tree.province)
+    assert board.counts == {"missing": 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# the system's own writes, and metrics after the commit
+
+
+async def test_the_catalogue_is_seeded_by_the_system_once(
+        conn: Conn, settings: IndicatorsSettings) -> None:
+    system = Context.system(settings)
+    assert await service.seed_catalogue(conn, system) == 0  # seeded at start-up already
+    await conn.execute("DELETE FROM indicators")
+    assert await service.seed_catalogue(conn, system) == len(domain.SEED_CATALOGUE)
+    events = await conn.fetch(
+        "SELECT body FROM outbox WHERE event_type = 'indicator.defined'"
+        " AND (body->>'correlation_id')::uuid = $1 ORDER BY id", system.correlation_id)
+    assert [e["body"]["payload"]["code"] for e in events] == [
+        i.code for i in domain.SEED_CATALOGUE]
+    assert {(e["body"]["producer"], e["body"]["actor"]["subject"],
+             tuple(e["body"]["actor"]["roles"])) for e in events} == {
+        ("indicators", "system", ("system",))}
+    audited = await conn.fetch(
+        "SELECT actor, entity_id FROM audit_log WHERE action = 'indicator.seed'"
+        " AND correlation_id = $1 ORDER BY id", system.correlation_id)
+    assert [(r["actor"], r["entity_id"]) for r in audited] == [
+        ("system", i.code) for i in domain.SEED_CATALOGUE]
+
+
+def counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(f"chungtay_indicators_{name}_total", labels) or 0.0
+
+
+async def test_a_submission_is_counted_once_its_transaction_commits(
+        conn: Conn, held_tree: Tree) -> None:
+    campaign = await new_campaign(conn)
+    ctx = context(Role.ADMIN, sub="admin")
+
+    def counts() -> tuple[float, float]:
+        return (counted("reports_submitted", punctuality="on_time"),
+                counted("report_actions", action="submit"))
+
+    before = counts()
+    await submit(conn, campaign, held_tree.commune_a1, 2090, VALUES, ctx)
+    assert counts() == before  # not committed yet
+    ctx.committed()
+    assert counts() == (before[0] + 1, before[1] + 1)
