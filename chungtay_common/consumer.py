@@ -233,10 +233,13 @@ class LagMonitor:
 
     async def _connect(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._offsets is None:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            # short timeouts: a broker that does not answer is reported, not waited for
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                              request_timeout_ms=5000)
             await self._admin.start()
             self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
-                                             enable_auto_commit=False, group_id=None)
+                                             enable_auto_commit=False, group_id=None,
+                                             request_timeout_ms=5000)
             await self._offsets.start()
         if not self._partitions:
             described = await self._admin.describe_topics(self._topics)
@@ -255,19 +258,23 @@ class LagMonitor:
             raise
         return ends
 
-    async def measure(self) -> None:
+    async def committed(self) -> dict[TopicPartition, int]:
+        """The group's committed offset (the next message it will read) of each partition."""
         try:
             admin, _ = await self._connect()
-            committed = await admin.list_consumer_group_offsets(self._group_id)
+            done = await admin.list_consumer_group_offsets(self._group_id)
         except Exception:
             await self.stop()
             raise
+        return {tp: done[tp].offset if tp in done and done[tp].offset >= 0 else 0
+                for tp in self._partitions}
+
+    async def measure(self) -> None:
+        committed = await self.committed()
         ends = await self.ends()
         for tp in self._partitions:
-            done = committed.get(tp)
-            position = done.offset if done is not None and done.offset >= 0 else 0
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
-                max(0, ends[tp] - position))
+                max(0, ends[tp] - committed[tp]))
 
     async def stop(self) -> None:
         admin, offsets, self._admin, self._offsets = self._admin, self._offsets, None, None

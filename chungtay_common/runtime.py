@@ -79,7 +79,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                 await relay.start()
                 stack.push_async_callback(relay.stop)
             app.state.stream_app = None
-            app.state.lag = None
+            app.state.offsets = None
             if plan.subscriptions:
                 dead_letters = consumer.DeadLetters(
                     settings.kafka_bootstrap, topic_name("deadletter", settings.topic_namespace),
@@ -99,7 +99,13 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                     [topic_name(owner, settings.topic_namespace)
                      for owner in plan.subscriptions])
                 stack.push_async_callback(lag.stop)
-                app.state.lag = lag
+                # requests read offsets with clients of their own (the job may reset its own)
+                offsets = consumer.LagMonitor(
+                    settings.kafka_bootstrap, stream_app.conf.id,
+                    [topic_name(owner, settings.topic_namespace)
+                     for owner in plan.subscriptions])
+                stack.push_async_callback(offsets.stop)
+                app.state.offsets = offsets
 
                 async def consumer_lag(_: Database) -> None:
                     await lag.measure()

@@ -82,17 +82,23 @@ async def ancestry(conn: Conn, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
     return [r["unit_id"] for r in rows]
 
 
+# The unit $2 and every unit below it on the day $1, as the CTE ``down(unit_id, depth)``: the
+# start of a query that joins what it needs to the subtree.
+SUBTREE = f"""
+    WITH RECURSIVE down(unit_id, depth) AS (
+        SELECT v.unit_id, 0 FROM unit_versions v WHERE v.unit_id = $2 AND {ACTIVE_ON}
+        UNION ALL
+        SELECT v.unit_id, down.depth + 1
+          FROM down JOIN unit_versions v ON v.parent_id = down.unit_id
+         WHERE {ACTIVE_ON} AND down.depth < 20
+    )
+"""
+
+
 async def subtree(conn: Conn, root: uuid.UUID, on: date) -> list[UnitOnDate]:
     """The root and every unit below it on ``on``, parents before children."""
     rows = await conn.fetch(
-        f"""
-        WITH RECURSIVE down(unit_id, depth) AS (
-            SELECT v.unit_id, 0 FROM unit_versions v WHERE v.unit_id = $2 AND {ACTIVE_ON}
-            UNION ALL
-            SELECT v.unit_id, down.depth + 1
-              FROM down JOIN unit_versions v ON v.parent_id = down.unit_id
-             WHERE {ACTIVE_ON} AND down.depth < 20
-        )
+        f"""{SUBTREE}
         SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id
           FROM down JOIN units u USING (unit_id) JOIN unit_versions v USING (unit_id)
          WHERE {ACTIVE_ON}

@@ -17,7 +17,12 @@ def main(argv: list[str]) -> int:
     sub.add_parser("rebuild", help="replay every topic into fresh views and swap them in")
     parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    outcome = asyncio.run(rebuild.run(ReportingSettings()))
+    try:
+        outcome = asyncio.run(rebuild.run(ReportingSettings()))
+    except rebuild.RebuildRunning as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    assert outcome is not None
     sys.stdout.write(f"rebuilt the views from {outcome.events} events ({outcome.applied} "
                      f"applied) in {outcome.seconds:.1f} s: "
                      f"{outcome.events_per_second:,.0f} events/s\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +39,7 @@ from services.reporting.schemas import (
     Trend,
     UnitTree,
 )
-from services.reporting.service import feed, operations, standings, summaries
+from services.reporting.service import feed, operations, rebuild, standings, summaries
 from services.reporting.settings import ReportingSettings
 
 log = logging.getLogger(__name__)
@@ -56,20 +57,28 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-async def _topic_ends(request: Request
-                      ) -> tuple[list[str], dict[TopicPartition, int] | None]:
-    """The subscribed topics, and each partition's end offset (None: the broker did not
-    answer, which must not hide what the views hold)."""
+@dataclass(frozen=True)
+class Offsets:
+    """The subscribed topics, each partition's end offset and the consumers' committed offset
+    (None: the broker did not answer, which must not hide what the views hold)."""
+
+    topics: list[str]
+    ends: dict[TopicPartition, int] | None
+    committed: dict[TopicPartition, int] | None
+
+
+async def _offsets(request: Request) -> Offsets:
     settings: ReportingSettings = request.app.state.settings
     topics = [topic_name(owner, settings.topic_namespace) for owner in SUBSCRIPTIONS]
     try:
-        return topics, await request.app.state.lag.ends()
+        monitor = request.app.state.offsets
+        return Offsets(topics, await monitor.ends(), await monitor.committed())
     except Exception:
-        log.warning("end offsets unavailable", exc_info=True)
-        return topics, None
+        log.warning("offsets unavailable", exc_info=True)
+        return Offsets(topics, None, None)
 
 
-TopicEnds = Annotated[tuple[list[str], dict[TopicPartition, int] | None], Depends(_topic_ends)]
+OffsetsDep = Annotated[Offsets, Depends(_offsets)]
 
 
 @router.get("/units/tree", response_model=UnitTree, tags=["units"],
@@ -148,9 +157,10 @@ async def trend(unit_id: uuid.UUID, read: ReadDep,
 
 @router.get("/freshness", response_model=Freshness, tags=["operations"],
             responses=responses(401))
-async def freshness(read: ReadDep, ends: TopicEnds) -> Freshness:
-    """The last event applied per topic, and how far behind the topic's end the views are."""
-    return await read(operations.freshness, *ends)
+async def freshness(read: ReadDep, offsets: OffsetsDep) -> Freshness:
+    """The last event applied per topic, and how many events on the topic the consumers have
+    not yet taken (applied, or skipped as duplicates or of types they do not read)."""
+    return await read(operations.freshness, offsets.topics, offsets.ends, offsets.committed)
 
 
 @router.post("/feed", status_code=201, response_model=FeedItem, tags=["feed"],
@@ -181,9 +191,10 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
 
     async def views(db: Database) -> None:
-        async with db.transaction() as conn:
-            if await operations.ensure_views(conn):
-                log.info("created the views' schema: the consumers fill it from the topics")
+        """No views yet (a new database, or one of before the views): build them from the
+        topics before the consumers start."""
+        if await rebuild.run(settings, out=None, if_missing=True) is not None:
+            log.info("built the views from the topics")
 
     async def gauges(db: Database) -> None:
         async with db.read() as conn:

@@ -46,4 +46,6 @@ NOMINATIONS = Gauge("chungtay_campaign_nominations", "Nominations by year and st
 AWARDS = Gauge("chungtay_campaign_awards",
                "Awards granted (approved, not revoked) by year, form and authority level.",
                ["year", "form", "authority_level"])
-CAMPAIGN_GAUGES = (POOR_RATE, REDUCTION, ATTAINMENT, REPORTS, NOMINATIONS, AWARDS)
+DUE_AGE = Gauge("chungtay_campaign_cycle_due_age_seconds",
+                "Seconds since the cycle's due date (negative before it).", ["campaign", "year"])
+CAMPAIGN_GAUGES = (POOR_RATE, REDUCTION, ATTAINMENT, REPORTS, NOMINATIONS, AWARDS, DUE_AGE)

@@ -20,6 +20,7 @@ VIEWS_DDL = Path(__file__).parent / "views.sql"
 HIERARCHY_DDL = hierarchy.MIGRATIONS / "001_units.sql"
 # Taken by every event's transaction and by the swap of a rebuilt schema.
 VIEWS_LOCK = 0x56494557
+REBUILD_LOCK = 0x52454255  # held by a rebuild for its whole run
 
 
 async def _upsert(conn: Conn, table: str, key: Sequence[str], row: Mapping[str, Any],
@@ -56,6 +57,19 @@ async def create_views(conn: Conn, schema: str) -> None:
     await conn.execute(HIERARCHY_DDL.read_text())
     await conn.execute(VIEWS_DDL.read_text())
     await conn.execute(f"SET LOCAL search_path TO {SEARCH_PATH}")
+
+
+async def lock_rebuilds(conn: Conn) -> None:
+    """Until ``unlock_rebuilds`` on this connection, no other rebuild runs (waits for one)."""
+    await conn.execute("SELECT pg_advisory_lock($1)", REBUILD_LOCK)
+
+
+async def try_lock_rebuilds(conn: Conn) -> bool:
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", REBUILD_LOCK))
+
+
+async def unlock_rebuilds(conn: Conn) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", REBUILD_LOCK)
 
 
 async def lock_views(conn: Conn) -> None:
@@ -229,6 +243,38 @@ async def facts_of(conn: Conn, campaign_id: uuid.UUID, year: int,
     return {r["unit_id"]: r for r in rows}
 
 
+async def values_under(conn: Conn, root: uuid.UUID, day: date, kind: str,
+                       campaign_id: uuid.UUID, year: int) -> dict[uuid.UUID, dict[str, Any]]:
+    """The values reported for the year by the units of ``kind`` under ``root`` (itself
+    included) as the hierarchy stood on ``day``."""
+    rows = await conn.fetch(
+        f"""{hierarchy.SUBTREE}
+        SELECT f.unit_id, f."values" FROM down JOIN units u USING (unit_id)
+          JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $4 AND f.year = $5
+         WHERE u.kind = $3""",
+        day, root, kind, campaign_id, year)
+    return {r["unit_id"]: r["values"] for r in rows}
+
+
+async def reports_expected(conn: Conn, root: uuid.UUID, day: date, kinds: Sequence[str],
+                           campaign_id: uuid.UUID, year: int, due: datetime
+                           ) -> asyncpg.Record:
+    """Of the units of ``kinds`` under ``root`` on ``day``: how many, how many first submitted
+    before ``due`` and after it, how many accepted."""
+    row = await conn.fetchrow(
+        f"""{hierarchy.SUBTREE}
+        SELECT count(*) AS expected,
+               count(*) FILTER (WHERE f.first_submitted_at < $6) AS on_time,
+               count(*) FILTER (WHERE f.first_submitted_at >= $6) AS late,
+               count(*) FILTER (WHERE f.state = 'accepted') AS accepted
+          FROM down JOIN units u USING (unit_id)
+          LEFT JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $4 AND f.year = $5
+         WHERE u.kind = ANY($3)""",
+        day, root, list(kinds), campaign_id, year, due)
+    assert row is not None
+    return row
+
+
 async def any_facts(conn: Conn, campaign_id: uuid.UUID, year: int) -> bool:
     return bool(await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM facts WHERE campaign_id = $1 AND year = $2)",
@@ -246,6 +292,10 @@ async def nominations_of(conn: Conn, year: int, unit_ids: Sequence[uuid.UUID]
     return list(await conn.fetch(
         "SELECT * FROM nominations WHERE year = $1 AND nominee_unit_id = ANY($2)",
         year, list(unit_ids)))
+
+
+async def nominations_of_year(conn: Conn, year: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM nominations WHERE year = $1", year))
 
 
 async def add_lineage(conn: Conn, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]],

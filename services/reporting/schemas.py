@@ -218,7 +218,7 @@ class PartitionFreshness(BaseModel):
     partition: int
     applied_offset: int | None  # the last offset applied to the views
     end_offset: int | None  # the topic's end (next offset to be written)
-    lag: int | None
+    lag: int | None  # end offset minus the consumers' committed offset
 
 
 class TopicFreshness(BaseModel):
@@ -226,7 +226,7 @@ class TopicFreshness(BaseModel):
     last_event_type: str | None
     last_occurred_at: datetime | None
     last_applied_at: datetime | None
-    lag: int | None  # events on the topic not yet applied (None: the broker did not answer)
+    lag: int | None  # messages on the topic not yet taken (None: the broker did not answer)
     partitions: list[PartitionFreshness]
 
 

@@ -53,3 +53,28 @@ async def test_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
             await assert_matches_indicators(w, campaign, tree)
     await assert_rollups_are_recomputable(w)
     assert submitted == 60
+
+
+async def test_a_database_without_views_is_filled_from_the_topics_at_start(
+        apart: Reporting) -> None:
+    """As after an upgrade from a version without the views: the consumer group's offsets
+    would not bring the old events again, so the service replays them before it serves."""
+    w = apart
+    assert w.process is not None
+    tree = await make_tree(w)
+    campaign = await make_campaign(w, *YEARS)
+    for unit in tree.communes:
+        await report(w, campaign, unit, 2026, values=figures(1000, 100))
+        await report(w, campaign, unit, 2027, values=figures(1000, 70))
+    async for attempt in eventually(30):
+        with attempt:
+            await assert_matches_indicators(w, campaign, tree)
+    await w.process.stop()
+    conn = await w.views()
+    try:
+        await conn.execute("DROP SCHEMA views CASCADE")
+    finally:
+        await conn.close()
+    await w.process.start()
+    await assert_matches_indicators(w, campaign, tree)  # at once: built before serving
+    await assert_rollups_are_recomputable(w)

@@ -126,6 +126,11 @@ async def test_only_the_board_publishes_and_published_snapshots_cannot_be_change
     assert_problem(refused, 403)
     # a summary is any token's to read
     ok(await world.reporting.get("/v1/feed", headers=viewer))
+    # the board of another province does not publish this one's
+    other = bearer(world.stack.token(Role.BOARD, unit=uuid.uuid4(), sub="ban-tinh-khac"))
+    assert_problem(await world.reporting.post("/v1/feed", json={
+        "campaign_id": str(campaign), "year": 2026, "province_id": str(tree.province)},
+        headers=other), 403)
     conn = await asyncpg.connect(world.settings.dsn())
     try:
         with pytest.raises(asyncpg.RaiseError, match="never changed"):

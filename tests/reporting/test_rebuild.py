@@ -8,6 +8,9 @@ import asyncio
 import io
 from typing import Any
 
+import pytest
+
+from services.reporting import repository
 from services.reporting.service import rebuild
 from tests.reporting.conftest import (
     Reporting,
@@ -90,3 +93,13 @@ async def test_rebuilt_views_equal_the_incremental_ones_row_by_row(world: Report
             assert p["values"]["poor_households"] == 60 + 1 + 82 + 83 + 84
             assert await metric(world.reporting, "chungtay_reporting_rebuild_progress_ratio") \
                 == 1.0
+
+
+async def test_a_second_rebuild_is_refused_while_one_runs(world: Reporting) -> None:
+    conn = await world.views()
+    try:
+        await repository.lock_rebuilds(conn)  # as a running rebuild holds it
+        with pytest.raises(rebuild.RebuildRunning):
+            await rebuild.run(world.settings, out=None)
+    finally:
+        await conn.close()

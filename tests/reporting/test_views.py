@@ -11,18 +11,20 @@ from typing import Any
 import pytest
 
 from services.reporting.service import updates
+from tests.conftest import next_code
 from tests.reporting.conftest import (
     Json,
     Reporting,
     Tree,
     consumed_all,
     figures,
+    held_by_indicators,
     make_campaign,
     make_tree,
     replay_topic,
     report,
 )
-from tests.support import eventually, ok
+from tests.support import eventually, ok, register_unit
 
 YEARS = (2026, 2027)  # 2026 is past its due date (20 Nov 2026), 2027 is not
 
@@ -212,3 +214,25 @@ async def test_redelivered_events_change_nothing(world: Reporting) -> None:
         assert after == before
     finally:
         await conn.close()
+
+
+async def test_a_unit_formed_mid_year_counts_in_its_district_and_province(
+        world: Reporting) -> None:
+    tree = await make_tree(world)
+    campaign = await make_campaign(world, *YEARS)
+    formed = await register_unit(world.registration, world.admin, kind="commune", subkind="xa",
+                                 name=f"Xã Mới Lập {uuid.uuid4().hex[:4]}", code=next_code(),
+                                 parent=tree.district_a, valid_from="2026-07-01")
+    await held_by_indicators(world, [uuid.UUID(formed["unit_id"])])
+    await report(world, campaign, tree.a[0], 2026, values=figures(1000, 100))
+    await report(world, campaign, uuid.UUID(formed["unit_id"]), 2026,
+                 values=figures(500, 40))  # the last event: nothing else refreshes after it
+    async for attempt in eventually(30):
+        with attempt:
+            summary = await provincial(world, campaign, 2026, tree)
+            assert summary["province"]["values"]["poor_households"] == 140
+            a = next(ln for ln in summary["districts"]
+                     if ln["unit"]["unit_id"] == str(tree.district_a))
+            assert a["reports"] == 2
+            agg = await aggregate(world, campaign, 2026, tree.province)
+            assert summary["province"]["values"] == agg["values"]

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from chungtay_common import clock
-from chungtay_common.auth import Role, require_role
+from chungtay_common import clock, hierarchy
+from chungtay_common.auth import Role, ensure_may_act_on, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts.feed import CentralSummary, SummaryPublished
 from chungtay_common.db import Conn
@@ -41,11 +41,16 @@ async def publish(conn: Conn, ctx: Context, body: PublishIn) -> FeedItem:
     """Publish the year's central summary as it stands (board). Publishing again after a
     correction makes a new snapshot that supersedes the last one; with nothing changed, 409."""
     require_role(ctx.principal, Role.BOARD)
+    # the figures are read under the feed's lock: a publication that read older figures
+    # cannot come after one that read newer ones and supersede it
+    await repository.lock_feed(conn)
     summary = await summaries.central(conn, body.campaign_id, body.year, body.province_id)
+    province_id = summary.province.unit_id
+    ensure_may_act_on(ctx.principal, await hierarchy.ancestry(conn, province_id,
+                                                              summary.hierarchy_day),
+                      "the province")
     content = summary.model_dump(mode="json")
     digest = _digest(content)
-    province_id = summary.province.unit_id
-    await repository.lock_feed(conn)
     latest = await repository.latest_snapshot(conn, body.campaign_id, body.year, province_id)
     if latest is not None and latest["summary_sha256"] == digest:
         raise StateConflict(f"nothing changed since snapshot {latest['seq']}: it stands")

@@ -1,5 +1,5 @@
-"""What the reporting service does besides events and requests: creating the views' schema at
-start, the campaign gauges, freshness, rebuild progress as metrics."""
+"""What the reporting service does besides events and requests: the campaign gauges, rebuild
+progress as metrics, freshness."""
 
 from __future__ import annotations
 
@@ -12,16 +12,6 @@ from services.reporting import domain, repository
 from services.reporting import metrics as m
 from services.reporting.schemas import Freshness, PartitionFreshness, TopicFreshness
 from services.reporting.service.summaries import compliance_of, sums_of, target_of
-
-
-async def ensure_views(conn: Conn) -> bool:
-    """Create the views' schema, empty, when it does not exist; True when created (the
-    consumers then fill it from the topics' beginning)."""
-    await repository.lock_views(conn)
-    if await repository.views_exist(conn):
-        return False
-    await repository.create_views(conn, repository.VIEWS)
-    return True
 
 
 async def campaign_gauges(conn: Conn) -> None:
@@ -45,6 +35,7 @@ async def campaign_gauges(conn: Conn) -> None:
                                  (m.ATTAINMENT, d.target_attainment_pct)):
                 if value is not None:
                     values.append((gauge, labels, value))
+            values.append((m.DUE_AGE, labels[:2], (now - r["due_at"]).total_seconds()))
             c = compliance_of(r, now)
             for punctuality in ("on_time", "late", "missing", "not_yet_due"):
                 values.append((m.REPORTS, (*labels, punctuality), getattr(c, punctuality)))
@@ -66,9 +57,11 @@ async def rebuild_progress(conn: Conn) -> None:
         m.REBUILD_PROGRESS.set(row["read_ratio"])
 
 
-async def freshness(conn: Conn, topics: list[str],
-                    ends: dict[TopicPartition, int] | None) -> Freshness:
-    """Per topic: the last event applied, and how many are on the topic after it."""
+async def freshness(conn: Conn, topics: list[str], ends: dict[TopicPartition, int] | None,
+                    committed: dict[TopicPartition, int] | None) -> Freshness:
+    """Per topic: the last event applied to the views, and how many messages on the topic the
+    consumers have not yet taken (the end offset minus the committed one: a message is
+    committed once applied, or skipped as a duplicate or a type the views do not read)."""
     applied = {(r["topic"], r["partition"]): r for r in await repository.positions(conn)}
     out = []
     for topic in topics:
@@ -76,19 +69,18 @@ async def freshness(conn: Conn, topics: list[str],
                        | {tp.partition for tp in (ends or {}) if tp.topic == topic})
         rows = []
         for p in parts:
-            done = applied.get((topic, p))
-            end = ends.get(TopicPartition(topic, p)) if ends is not None else None
-            offset = done["offset"] if done else None
-            lag = None if end is None else max(0, end - (offset + 1 if offset is not None else 0))
-            rows.append(PartitionFreshness(partition=p, applied_offset=offset, end_offset=end,
-                                           lag=lag))
+            tp, done = TopicPartition(topic, p), applied.get((topic, p))
+            end = ends.get(tp) if ends is not None else None
+            taken = committed.get(tp) if committed is not None else None
+            rows.append(PartitionFreshness(
+                partition=p, applied_offset=done["offset"] if done else None, end_offset=end,
+                lag=None if end is None or taken is None else max(0, end - taken)))
         mine = [r for (t, _), r in applied.items() if t == topic]
         last = max(mine, key=lambda r: r["occurred_at"], default=None)
         out.append(TopicFreshness(
             topic=topic, last_event_type=last["event_type"] if last else None,
             last_occurred_at=last["occurred_at"] if last else None,
             last_applied_at=max((r["applied_at"] for r in mine), default=None),
-            lag=None if ends is None else sum(r.lag or 0 for r in rows), partitions=rows))
+            lag=None if ends is None or committed is None else sum(r.lag or 0 for r in rows),
+            partitions=rows))
     return Freshness(topics=out)
-
-

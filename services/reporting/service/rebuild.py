@@ -92,7 +92,15 @@ class Replay:
                 if not fresh or handler is None:
                     progress.skipped += 1
                     continue
-                await handler(conn, env)  # its metrics are the live service's, not counted
+                try:
+                    async with conn.transaction():  # a savepoint: one event's effect
+                        await handler(conn, env)  # its metrics are the live service's
+                except Exception:
+                    # the live consumer dead-lettered it; it must not stop every rebuild
+                    log.exception("skipped %s %s at %s[%d]@%d", env.event_type, env.event_id,
+                                  rec.topic, rec.partition, rec.offset)
+                    progress.skipped += 1
+                    continue
                 await repository.record_position(conn, rec.topic, rec.partition, rec.offset,
                                                  env.event_type, env.occurred_at)
                 progress.applied += 1
@@ -130,10 +138,39 @@ class Outcome:
         return self.events / max(1e-6, self.seconds)
 
 
-async def run(settings: ServiceSettings, out: TextIO | None = sys.stderr) -> Outcome:
-    """Rebuild the views of the service configured by ``settings``; returns what it replayed."""
+class RebuildRunning(Exception):
+    """Another rebuild of the same views is running."""
+
+
+async def run(settings: ServiceSettings, out: TextIO | None = sys.stderr, *,
+              if_missing: bool = False) -> Outcome | None:
+    """Rebuild the views of the service configured by ``settings``; returns what it replayed.
+
+    One rebuild at a time: a second one is refused (``RebuildRunning``). With ``if_missing``
+    (a service starting on a database without views, e.g. after an upgrade: its consumer
+    group's offsets would not bring the old events again), it waits for a running rebuild and
+    builds only when there are still no views."""
+    admin = await create_pool(settings.dsn(), 3, repository.SEARCH_PATH)
+    try:
+        async with admin.acquire() as holder:
+            if if_missing:
+                await repository.lock_rebuilds(holder)
+                if await repository.views_exist(holder):
+                    await repository.unlock_rebuilds(holder)
+                    return None
+            elif not await repository.try_lock_rebuilds(holder):
+                raise RebuildRunning("another rebuild of these views is running")
+            try:
+                return await _rebuild(settings, admin, out)
+            finally:
+                await repository.unlock_rebuilds(holder)
+    finally:
+        await admin.close()
+
+
+async def _rebuild(settings: ServiceSettings, admin: asyncpg.Pool, out: TextIO | None
+                   ) -> Outcome:
     schema = f"{repository.VIEWS}_rebuild"
-    admin = await create_pool(settings.dsn(), 2, repository.SEARCH_PATH)
     pool = await create_pool(settings.dsn(), 2, f"{schema}, public")
     topics = [topic_name(owner, settings.topic_namespace) for owner in SUBSCRIPTIONS]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
@@ -162,7 +199,6 @@ async def run(settings: ServiceSettings, out: TextIO | None = sys.stderr) -> Out
     finally:
         await consumer.stop()
         await pool.close()
-        await admin.close()
 
 
 async def _replay_and_swap(admin: asyncpg.Pool, pool: asyncpg.Pool,

@@ -144,8 +144,9 @@ async def province_of(conn: Conn, campaign_id: uuid.UUID, year: int,
     rows = [r for r in await repository.rollups(conn, campaign_id, year)
             if r["kind"] == UnitKind.PROVINCE.value
             and (province_id is None or r["unit_id"] == province_id)]
-    if province_id is not None and not rows:
-        raise NotFound(f"province {province_id} has no figures for {year} in this campaign")
+    if not rows:
+        raise NotFound(f"no figures of {year} in this campaign for "
+                       f"{'province ' + str(province_id) if province_id else 'any province'}")
     if len(rows) != 1:
         raise RuleBroken("province_id", f"the campaign has {len(rows)} provinces in {year}: "
                                         "name one")
@@ -212,39 +213,44 @@ async def provincial(conn: Conn, campaign_id: uuid.UUID, year: int,
 
 async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> ProvincialSummary:
     """The year's figures on today's units: each commune's figures go to the unit it is part of
-    today (itself, or the successor its merges lead to), then up today's hierarchy."""
+    today (itself, or the successor its merges lead to), then up today's hierarchy. The
+    reduction compares the communes that reported in both years, as reported."""
     today = clock.today()
     active = {u.unit_id: u for u in await hierarchy.active_on(conn, today)}
     merged_into = await repository.merges(conn)
     communes = set(await repository.units_of_kinds(conn, [domain.SUMMED_KIND.value]))
 
+    def today_above(unit_id: uuid.UUID) -> list[uuid.UUID]:
+        now = domain.current_unit(unit_id, active, merged_into)
+        return _up(now, active) if now is not None else []
+
     async def by_unit_today(year: int) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Value]]]:
-        """Per rollup unit of today: the year's values of the communes now under it, added up
-        per commune of today."""
+        """Per unit of today: the year's values of each commune whose area is now under it."""
         out: dict[uuid.UUID, dict[uuid.UUID, dict[str, Value]]] = {}
-        facts = await repository.facts_of(conn, y.campaign["campaign_id"], year)
-        for unit_id, f in facts.items():
-            now = domain.current_unit(unit_id, active, merged_into)
-            if unit_id not in communes or now is None:
-                continue
-            for root in _up(now, active):
-                into = out.setdefault(root, {}).setdefault(now, {})
-                for code, value in f["values"].items():
-                    into[code] = into.get(code, 0) + value
+        for unit_id, f in (await repository.facts_of(conn, y.campaign["campaign_id"],
+                                                      year)).items():
+            for root in today_above(unit_id) if unit_id in communes else []:
+                out.setdefault(root, {})[unit_id] = f["values"]
         return out
 
     now, before = await by_unit_today(y.year), await by_unit_today(y.year - 1)
+    nominations: dict[uuid.UUID, list[asyncpg.Record]] = {}
+    for n in await repository.nominations_of_year(conn, y.year):
+        for root in today_above(n["nominee_unit_id"]):
+            nominations.setdefault(root, []).append(n)
     provinces = [u for u in now if active[u].kind is UnitKind.PROVINCE
                  and (province_id is None or u == province_id)]
-    if province_id is not None and not provinces:
-        raise NotFound(f"province {province_id} has no restated figures for {y.year}")
+    if not provinces:
+        raise NotFound(f"no figures of {y.year} restated onto "
+                       f"{'province ' + str(province_id) if province_id else 'any province'}")
     if len(provinces) != 1:
         raise RuleBroken("province_id", f"{len(provinces)} provinces of today hold figures of "
                                         f"{y.year}: name one")
     province = provinces[0]
     districts = sorted((u for u in now if active[u].kind is UnitKind.DISTRICT
                         and province in _up(u, active)), key=lambda u: active[u].code or "")
-    lines = [await _restated_line(conn, y, active[u], now.get(u, {}), before.get(u, {}))
+    lines = [await _restated_line(conn, y, active[u], now.get(u, {}), before.get(u, {}),
+                                  nominations.get(u, []))
              for u in [province, *districts]]
     return ProvincialSummary(campaign=campaign_ref(y.campaign), year=y.year,
                              hierarchy=HierarchyMode.CURRENT, province=lines[0],
@@ -263,13 +269,13 @@ def _up(unit_id: uuid.UUID, active: Mapping[uuid.UUID, UnitOnDate]) -> list[uuid
 
 async def _restated_line(conn: Conn, y: Year, unit: UnitOnDate,
                          now: Mapping[uuid.UUID, Mapping[str, Value]],
-                         before: Mapping[uuid.UUID, Mapping[str, Value]]) -> SummaryLine:
+                         before: Mapping[uuid.UUID, Mapping[str, Value]],
+                         nominations: Sequence[asyncpg.Record]) -> SummaryLine:
     s = domain.sums(now, before, y.summable)
     target = target_of((await repository.targets(conn, y.campaign["campaign_id"], y.year,
                                                  [unit.unit_id])).get(unit.unit_id))
     d = domain.figures(s, target, y.national_average)
-    return _line(unit, None, s, d, target, None, None, await repository.nominations_of(
-        conn, y.year, [unit.unit_id, *now]))
+    return _line(unit, None, s, d, target, None, None, nominations)
 
 
 async def central(conn: Conn, campaign_id: uuid.UUID, year: int,

@@ -21,10 +21,8 @@ from chungtay_common.contracts import awards as aw
 from chungtay_common.contracts import indicators as ind
 from chungtay_common.contracts.registration import UnitEvent, UnitMerged, UnitSplit
 from chungtay_common.db import Conn
-from chungtay_common.hierarchy import UnitOnDate
 from chungtay_common.poverty import Value
 from services.reporting import domain, repository
-from services.reporting.schemas import Punctuality
 
 # --------------------------------------------------------------------------- applying events
 
@@ -114,8 +112,13 @@ async def _rollup_roots(conn: Conn, unit_ids: Iterable[uuid.UUID], start: date,
     kinds = {k.value for k in domain.ROLLUP_KINDS}
     roots: set[uuid.UUID] = set()
     for unit_id in unit_ids:
-        for chain in await hierarchy.ancestries(conn, unit_id, start, end):
-            roots.update(chain)
+        # from the start of each of its periods in the range: a unit formed mid-year (or
+        # after a gap) has no ancestry on the range's first day
+        versions = await repository.unit_versions(conn, unit_id)
+        for day in domain.period_starts(
+                [(v["valid_from"], v["valid_to"]) for v in versions], start, end):
+            for chain in await hierarchy.ancestries(conn, unit_id, day, end):
+                roots.update(chain)
     return {u for u in roots if await repository.unit_kind(conn, u) in kinds}
 
 
@@ -153,22 +156,16 @@ def refreshes_deferred() -> Iterator[None]:
 
 
 class Reads:
-    """What the refreshes of one event read again and again (the hierarchy on a day, a
-    unit's last day in a year, the catalogue), read once: within one transaction they do not
-    change under it (events are applied one at a time)."""
+    """What the refreshes of one event read again and again (a unit's last day in a year,
+    its kind, the catalogue), read once: within one transaction they do not change under it
+    (events are applied one at a time)."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self._subtrees: dict[tuple[uuid.UUID, date], list[UnitOnDate]] = {}
         self._days: dict[tuple[uuid.UUID, int], date | None] = {}
         self._kinds: dict[uuid.UUID, str | None] = {}
         self._summable: frozenset[str] | None = None
         self._reported: dict[tuple[uuid.UUID, int], bool] = {}
-
-    async def subtree(self, root: uuid.UUID, day: date) -> list[UnitOnDate]:
-        if (root, day) not in self._subtrees:
-            self._subtrees[root, day] = await hierarchy.subtree(self.conn, root, day)
-        return self._subtrees[root, day]
 
     async def last_day(self, root: uuid.UUID, year: int) -> date | None:
         if (root, year) not in self._days:
@@ -221,27 +218,18 @@ async def refresh_rollup(reads: Reads, campaign: asyncpg.Record, year: int, due:
     before = (await _commune_values(reads, campaign_id, year - 1, root, before_day)
               if before_day else {})
     s = domain.sums(now, before, await reads.summable())
-    kinds = set(campaign["participating_kinds"])
-    expected = [u for u in await reads.subtree(root, domain.eve_of(due))
-                if u.kind.value in kinds]
-    facts = (await repository.facts_of(conn, campaign_id, year, [u.unit_id for u in expected])
-             if await reads.reported(campaign_id, year) else {})
-    punctual = [domain.punctuality(f["first_submitted_at"], due, due) for f in facts.values()]
+    counts = await repository.reports_expected(
+        conn, root, domain.eve_of(due), campaign["participating_kinds"], campaign_id, year, due)
     await repository.save_rollup(conn, {
         "campaign_id": campaign_id, "year": year, "unit_id": root, "kind": kind,
         "hierarchy_day": day, "reports": s.reports, "sums": s.sums,
         "both_reports": s.both_reports, "both_now": s.both_now, "both_before": s.both_before,
-        "due_at": due, "expected": len(expected),
-        "on_time": punctual.count(Punctuality.ON_TIME),
-        "late": punctual.count(Punctuality.LATE),
-        "accepted": sum(1 for f in facts.values() if f["state"] == "accepted")})
+        "due_at": due, **{k: counts[k] for k in ("expected", "on_time", "late", "accepted")}})
 
 
 async def _commune_values(reads: Reads, campaign_id: uuid.UUID, year: int, root: uuid.UUID,
                           day: date) -> dict[uuid.UUID, dict[str, Value]]:
     if not await reads.reported(campaign_id, year):
         return {}
-    communes = [u.unit_id for u in await reads.subtree(root, day)
-                if u.kind is domain.SUMMED_KIND]
-    facts = await repository.facts_of(reads.conn, campaign_id, year, communes)
-    return {u: f["values"] for u, f in facts.items()}
+    return await repository.values_under(reads.conn, root, day, domain.SUMMED_KIND.value,
+                                         campaign_id, year)
