@@ -105,6 +105,8 @@ async def assert_rollups_are_recomputable(w: Reporting) -> None:
 @pytest.mark.parametrize("seed", [7, 2026])
 async def test_views_equal_the_indicators_figures_after_random_workflows(
         world: Reporting, seed: int) -> None:
+    """Submit, correct, return, accept and reopen at random, with a merger in the middle of
+    it (two communes of different districts become one on 1 July 2027)."""
     rng = random.Random(seed)
     tree = await make_tree(world)
     campaign = await make_campaign(world, *YEARS)
@@ -113,8 +115,15 @@ async def test_views_equal_the_indicators_figures_after_random_workflows(
         ok(await world.indicators.put(f"/v1/campaigns/{campaign}/targets/2027/{unit}",
                                       json=target, headers=world.board))
     state: dict[tuple[uuid.UUID, int], str] = {}
-    for _ in range(45):
-        unit, year = rng.choice(tree.communes), rng.choice(YEARS)
+    # who may report for which years: after the merger, the successor for 2027 only
+    years: dict[uuid.UUID, tuple[int, ...]] = dict.fromkeys(tree.communes, YEARS)
+    for step in range(50):
+        if step == 25:
+            merged, successor = await merge(world, tree, [tree.a[2], tree.b[1]])
+            years.update(dict.fromkeys(merged, (2026,)))
+            years[successor] = (2027,)
+        unit = rng.choice(sorted(years))
+        year = rng.choice(years[unit])
         current = state.get((unit, year))
         choices = {None: ["submit"], "submitted": ["submit", "return", "accept"],
                    "returned": ["submit"], "accepted": ["reopen"],
@@ -128,6 +137,20 @@ async def test_views_equal_the_indicators_figures_after_random_workflows(
         with attempt:
             await assert_matches_indicators(world, campaign, tree)
     await assert_rollups_are_recomputable(world)
+
+
+async def merge(w: Reporting, tree: Tree, communes: list[uuid.UUID]
+                ) -> tuple[list[uuid.UUID], uuid.UUID]:
+    """Merge ``communes`` into a new commune of district B from 1 July 2027."""
+    merged = ok(await w.registration.post("/v1/units/merge", headers=w.admin, json={
+        "predecessor_ids": [str(u) for u in communes], "effective_date": "2027-07-01",
+        "successor": {"kind": "commune", "subkind": "xa", "code": next_code(),
+                      "name": f"Xã Hợp Nhất {uuid.uuid4().hex[:4]}",
+                      "parent_id": str(tree.district_b)}}))
+    successor = next(uuid.UUID(u["unit_id"]) for u in merged["units"]
+                     if uuid.UUID(u["unit_id"]) not in communes)
+    await held_by_indicators(w, [successor])
+    return communes, successor
 
 
 async def test_late_missing_and_not_yet_due(world: Reporting) -> None:
