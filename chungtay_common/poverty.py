@@ -78,19 +78,33 @@ def derive(values: Mapping[str, Value], previous: Mapping[str, Value] | None,
         after = rate(now.get(POOR), now.get(HOUSEHOLDS))
         if before is not None and after is not None:
             d.reduction_pp = before - after
-    needed = target.reduction_pp_min if target is not None else None
-    if needed is not None and d.reduction_pp is not None:
-        if needed > 0:
-            d.target_attainment_pct = d.reduction_pp / needed * 100.0
-        # compared at the precision targets are set with (hundredths of a point)
-        d.target_met = round(d.reduction_pp, 2) >= round(needed, 2)
     if national_average is not None and d.poor_rate_pct is not None:
         d.national_average_pct = national_average
         d.at_or_below_national_average = round(d.poor_rate_pct, 2) <= round(national_average, 2)
-    if target is not None and target.at_most_national_average and d.target_met is not False:
-        # unknown until the national average of the year is entered
-        d.target_met = d.at_or_below_national_average
+    if target is None:
+        return d
+    parts: list[bool | None] = []  # each part of the target: met, not met, or not known
+    needed = target.reduction_pp_min
+    if needed is not None:
+        if d.reduction_pp is not None and needed > 0:
+            d.target_attainment_pct = d.reduction_pp / needed * 100.0
+        # compared at the precision targets are set with (hundredths of a point)
+        parts.append(None if d.reduction_pp is None
+                     else round(d.reduction_pp, 2) >= round(needed, 2))
+    if target.at_most_national_average:
+        parts.append(d.at_or_below_national_average)  # unknown until the average is entered
+    d.target_met = all_of(parts)
     return d
+
+
+def all_of(parts: list[bool | None]) -> bool | None:
+    """Whether every part holds: no when one does not, not known when one is not known (or
+    there is none), yes otherwise."""
+    if False in parts:
+        return False
+    if not parts or None in parts:
+        return None
+    return True
 
 
 def sum_values(children: Iterable[Mapping[str, Value]], summable: Collection[str]
