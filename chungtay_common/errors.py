@@ -1,4 +1,9 @@
-"""One error family for every service, rendered as ``application/problem+json``."""
+"""One error family for every service, rendered as ``application/problem+json``.
+
+Every problem is rendered in English or, when the request prefers it (``Accept-Language: vi``,
+q-values honoured), in Vietnamese: its title always, its detail and each field's message where
+a Vietnamese text is known (``chungtay_common.messages``); ``Content-Language`` says which.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,18 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
+from starlette.datastructures import Headers
+from starlette.types import Receive, Scope, Send
 
+from chungtay_common.messages import (
+    EN,
+    TITLES_VI,
+    VI,
+    prefers_vietnamese,
+    pydantic_vietnamese,
+    vietnamese,
+)
 from chungtay_common.refusals import DomainError, NotAllowed, RuleBroken, StateConflict
 
 log = logging.getLogger(__name__)
@@ -19,6 +34,16 @@ log = logging.getLogger(__name__)
 class FieldError(BaseModel):
     field: str
     message: str
+    # the message in Vietnamese (default: that of an ``en_vi`` or shared message)
+    _vi: str | None = PrivateAttr(default=None)
+
+    def __init__(self, *, field: str, message: str, vi: str | None = None) -> None:
+        super().__init__(field=field, message=message)
+        self._vi = vi if vi is not None else vietnamese(message)
+
+    @property
+    def vi(self) -> str:
+        return self._vi or self.message
 
 
 class Problem(BaseModel):
@@ -29,19 +54,39 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] = []
+    _vi: Problem | None = PrivateAttr(default=None)
+
+    def in_vietnamese(self) -> Problem:
+        """The same problem in Vietnamese, as far as its texts are known in Vietnamese."""
+        if self._vi is not None:
+            return self._vi
+        return Problem(type=self.type, title=TITLES_VI.get(self.type, self.title),
+                       status=self.status, detail=vietnamese(self.detail) or self.detail,
+                       errors=[FieldError(field=e.field, message=e.vi) for e in self.errors])
+
+    def with_vietnamese(self, detail: str | None) -> Problem:
+        """This problem, whose Vietnamese detail is ``detail`` (None: as known)."""
+        vi = self.in_vietnamese()
+        if detail is not None:
+            vi = vi.model_copy(update={"detail": detail})
+        self._vi = vi
+        return self
 
 
 class AppError(Exception):
-    """Base of every expected error: carries the HTTP status and a machine-readable type."""
+    """Base of every expected error: carries the HTTP status and a machine-readable type.
+    ``detail`` may be an ``en_vi`` message, or ``vi`` gives its Vietnamese text."""
 
     status_code = 400
     type = "bad_request"
     title = "Bad request"
 
-    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(self, detail: str, errors: list[FieldError] | None = None,
+                 vi: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.vi = vi if vi is not None else vietnamese(detail)
 
     def problem(self) -> Problem:
         return Problem(
@@ -50,7 +95,11 @@ class AppError(Exception):
             status=self.status_code,
             detail=self.detail,
             errors=self.errors,
-        )
+        ).with_vietnamese(self.vi)
+
+
+def _joined(errors: list[FieldError], vi: bool = False) -> str:
+    return "; ".join(f"{e.field}: {e.vi if vi else e.message}" for e in errors)
 
 
 class InvalidInput(AppError):
@@ -60,16 +109,16 @@ class InvalidInput(AppError):
 
     @classmethod
     def on(cls, field: str, message: str) -> InvalidInput:
-        return cls(f"{field}: {message}", [FieldError(field=field, message=message)])
+        return cls.of([FieldError(field=field, message=message)])
 
     @classmethod
     def of(cls, errors: list[FieldError]) -> InvalidInput:
-        return cls("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        return cls(_joined(errors), errors, vi=_joined(errors, vi=True))
 
     def within(self, prefix: str) -> InvalidInput:
         """The same error about a part of the request (``successor.name``, not ``name``)."""
-        return InvalidInput.of([FieldError(field=f"{prefix}.{e.field}", message=e.message)
-                                for e in self.errors])
+        return InvalidInput.of([FieldError(field=f"{prefix}.{e.field}", message=e.message,
+                                           vi=e.vi) for e in self.errors])
 
 
 class NotFound(AppError):
@@ -110,13 +159,29 @@ def from_refusal(exc: DomainError) -> AppError:
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
+class ProblemResponse(JSONResponse):
+    """A problem in the language the request prefers: chosen when it is sent, so that a
+    problem sent by a middleware (which has no ``Request``) is translated too."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def __init__(self, problem: Problem, headers: dict[str, str] | None = None) -> None:
+        self.problem = problem
+        super().__init__(problem.model_dump(), status_code=problem.status,
+                         media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+        self.headers["Content-Language"] = EN
+        self.headers["Vary"] = "Accept-Language"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if prefers_vietnamese(Headers(scope=scope).get("accept-language")):
+            self.body = self.render(self.problem.in_vietnamese().model_dump())
+            self.headers["Content-Length"] = str(len(self.body))
+            self.headers["Content-Language"] = VI
+        await super().__call__(scope, receive, send)
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        problem.model_dump(),
-        status_code=problem.status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
-    )
+    return ProblemResponse(problem, headers)
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -138,7 +203,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # the route's own validation, or a model built from request data deeper down
         assert isinstance(exc, RequestValidationError | ValidationError)
         return problem_response(InvalidInput.of([
-            FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "")))
+            FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "")),
+                       vi=pydantic_vietnamese(e))
             for e in exc.errors()]).problem())
 
     async def concurrent_change(_: Request, exc: Exception) -> JSONResponse:

@@ -102,7 +102,7 @@ DEMO_TARGETS = REPO / "services" / "indicators" / "data" / "quang_binh_targets_2
 DEMO_CAMPAIGN = {
     "code": "chung-tay-2017-2020",
     "name": "Phong trào thi đua “Cả nước chung tay vì người nghèo – Không để ai bị bỏ lại "
-            "phía sau” giai đoạn 2016–2020 (năm 2016 là năm gốc)",
+            "phía sau” trên địa bàn tỉnh Quảng Bình giai đoạn 2017–2020 (năm 2016 là năm gốc)",
     "first_year": demo.BASELINE, "last_year": 2020,
     "legal_basis": [
         {"number": "1258/QĐ-TTg", "issued_on": "2017-08-21",

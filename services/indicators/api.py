@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,7 @@ from chungtay_common.http import (
 from chungtay_common.runtime import ServicePlan, service_app, system_job
 from services.indicators import import_service, imports, service
 from services.indicators import schemas as s
-from services.indicators.consumers import REGISTRATION_HANDLERS
+from services.indicators.consumers import AWARDS_HANDLERS, REGISTRATION_HANDLERS
 from services.indicators.settings import IndicatorsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -110,6 +111,14 @@ async def list_indicators(read: ReadDep) -> list[s.IndicatorOut]:
     return await read(service.list_indicators)
 
 
+@router.get("/campaigns/{campaign_id}/indicators", response_model=list[s.IndicatorOut],
+            tags=["indicators"], responses=responses(401, 404))
+async def list_campaign_indicators(campaign_id: uuid.UUID, read: ReadDep
+                                   ) -> list[s.IndicatorOut]:
+    """The catalogue a campaign is run with: as it was when the campaign was created."""
+    return await read(service.list_campaign_indicators, campaign_id)
+
+
 @router.post("/indicators", response_model=s.IndicatorOut, tags=["indicators"],
              responses=WRITE_ERRORS)
 async def define_indicator(body: s.IndicatorIn, write: WriteDep) -> JSONResponse:
@@ -120,7 +129,8 @@ async def define_indicator(body: s.IndicatorIn, write: WriteDep) -> JSONResponse
 @router.post("/indicators/{code}/retire", response_model=s.IndicatorOut, tags=["indicators"],
              responses=WRITE_ERRORS)
 async def retire_indicator(code: str, write: WriteDep) -> JSONResponse:
-    """Retire an indicator: no longer entered; values already reported are kept."""
+    """Retire an indicator for campaigns created from now on (not one that derived figures
+    read); values already reported are kept."""
     return await write(service.retire_indicator, code)
 
 
@@ -211,13 +221,20 @@ async def aggregate(campaign_id: uuid.UUID, year: YearQuery, unit_id: uuid.UUID,
 # --------------------------------------------------------------------------- bulk files
 
 
-async def _import_rows(request: Request, sheet: SheetFile) -> list[imports.ImportRow]:
+NumberFormatQuery = Annotated[imports.NumberFormat, Query(
+    description="how the file writes numbers as text: vi (default, as the template: 1.000 is "
+                "one thousand, 1,5 one and a half) or en (1,000 and 1.5)")]
+
+
+async def _import_rows(request: Request, sheet: SheetFile,
+                       number_format: NumberFormatQuery = imports.NumberFormat.VI
+                       ) -> list[imports.ImportRow]:
     """The rows of an uploaded file, read off the event loop (a large workbook takes a
     while)."""
     settings: IndicatorsSettings = request.app.state.settings
-    return await run_in_threadpool(
-        imports.parse, sheet.content, sheet.media_type,
-        max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows)
+    return await run_in_threadpool(partial(
+        imports.parse, sheet.content, sheet.media_type, max_bytes=settings.import_max_bytes,
+        max_rows=settings.import_max_rows, number_format=number_format))
 
 
 ImportRows = Annotated[list[imports.ImportRow], Depends(_import_rows)]
@@ -245,10 +262,12 @@ async def import_targets(
     campaign_id: uuid.UUID, year: YearPath, write: WriteDep, text: CsvText,
     source: Annotated[str | None, Query(min_length=1, max_length=500,
                                         description="where the targets come from")] = None,
+    number_format: NumberFormatQuery = imports.NumberFormat.VI,
 ) -> JSONResponse:
     """Set many units' targets for a year from a CSV file in the format of the province's
     2017 district targets (board); all or nothing."""
-    return await write(import_service.import_targets, campaign_id, year, text, source)
+    return await write(import_service.import_targets, campaign_id, year, text, source,
+                       number_format)
 
 
 TemplateRoot = Annotated[uuid.UUID, Query(description="the unit whose subtree is listed")]
@@ -292,7 +311,7 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     settings = settings or IndicatorsSettings()
     plan = ServicePlan(
         settings, [hierarchy.MIGRATIONS, MIGRATIONS], publishes=True,
-        subscriptions={"registration": REGISTRATION_HANDLERS},
+        subscriptions={"registration": REGISTRATION_HANDLERS, "awards": AWARDS_HANDLERS},
         on_start=[system_job(settings, service.seed_catalogue)],
         periodic=[(settings.overdue_check_seconds, system_job(settings, service.emit_overdue))])
     return service_app(

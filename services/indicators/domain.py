@@ -162,6 +162,44 @@ def check_entered(ind: Indicator) -> None:
         raise RuleBroken("code", "is a derived indicator, computed by the system")
 
 
+# The entered indicators the derived figures are computed from (``chungtay_common.poverty``:
+# derive): retiring one would leave every report's rates without an input and, being required,
+# would block every submission.
+READ_BY_DERIVED: dict[str, tuple[str, ...]] = {
+    HOUSEHOLDS: (POOR_RATE, NEAR_POOR_RATE, REDUCTION, ATTAINMENT),
+    POOR: (POOR_RATE, REDUCTION, ATTAINMENT),
+    NEAR_POOR: (NEAR_POOR_RATE,),
+}
+
+
+def check_retirable(ind: Indicator, award_forms: Sequence[str] = ()) -> None:
+    """An entered indicator that no derived figure and no current award rule (of
+    ``award_forms``) reads may be retired."""
+    check_entered(ind)
+    readers = READ_BY_DERIVED.get(ind.code)
+    if readers:
+        raise StateConflict(f"{ind.code} cannot be retired: the derived figures "
+                            f"{', '.join(readers)} are computed from it")
+    if award_forms:
+        raise StateConflict(f"{ind.code} cannot be retired: the current award rule of "
+                            f"{', '.join(award_forms)} reads it (change the rule first)")
+
+
+def indicators_read_by_rule(rule: object) -> set[str]:
+    """The indicator codes an award rule reads: its ``indicator_at_least`` criteria, at any
+    depth of its ``all``/``any`` parts (the rule as ``award_rule.changed`` carries it)."""
+    found: set[str] = set()
+    if isinstance(rule, dict):
+        if rule.get("type") == "indicator_at_least" and isinstance(rule.get("indicator"), str):
+            found.add(rule["indicator"])
+        for part in rule.values():
+            found |= indicators_read_by_rule(part)
+    elif isinstance(rule, list):
+        for part in rule:
+            found |= indicators_read_by_rule(part)
+    return found
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why a value is refused: every problem of a report is listed at once."""
@@ -289,6 +327,16 @@ class ReportStatus(StrEnum):
     RETURNED = "returned"
     ACCEPTED = "accepted"
     REOPENED = "reopened"
+
+
+# what a Vietnamese officer reads beside each status code
+STATUS_LABELS: dict[ReportStatus, str] = {
+    ReportStatus.DRAFT: "Dự thảo",
+    ReportStatus.SUBMITTED: "Đã nộp",
+    ReportStatus.RETURNED: "Trả lại",
+    ReportStatus.ACCEPTED: "Đã tiếp nhận",
+    ReportStatus.REOPENED: "Mở lại",
+}
 
 
 EDITABLE = frozenset({ReportStatus.DRAFT, ReportStatus.RETURNED, ReportStatus.REOPENED,

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 
@@ -35,8 +37,10 @@ from services.indicators.imports import (
     VALUE,
     YEAR,
     ImportRow,
+    NumberFormat,
     Template,
     TemplateRow,
+    parse_number,
 )
 from services.indicators.schemas import (
     ImportReportsOut,
@@ -194,7 +198,8 @@ async def template(conn: Conn, campaign_id: uuid.UUID, year: int, root_id: uuid.
     if not units:
         raise InvalidInput.on("unit_id", f"is not a unit active on {day}")
     seed_order = {ind.code: i for i, ind in enumerate(domain.SEED_CATALOGUE)}
-    entered = sorted((i for i in (await repository.catalogue(conn)).values()
+    catalogue = await repository.campaign_catalogue(conn, campaign_id)
+    entered = sorted((i for i in catalogue.values()
                       if not i.derived and not i.retired),
                      key=lambda i: (seed_order.get(i.code, len(seed_order)), i.code))
     return Template(year, [
@@ -205,61 +210,121 @@ async def template(conn: Conn, campaign_id: uuid.UUID, year: int, root_id: uuid.
 
 TARGET_COLUMNS = ("reduction_pp_min", "reduction_pp_max", "households_out_min",
                   "households_out_max")
+# the headers of a targets file in Vietnamese, like the report template's (the English ones
+# of the province's 2017 file are still read)
+TARGET_CODE_HEADERS = (UNIT_CODE, "district_code", "unit_code")
+TARGET_HEADERS_VI = {
+    "Mức giảm tỷ lệ hộ nghèo tối thiểu (điểm %)": "reduction_pp_min",
+    "Mức giảm tỷ lệ hộ nghèo tối đa (điểm %)": "reduction_pp_max",
+    "Số hộ thoát nghèo tối thiểu": "households_out_min",
+    "Số hộ thoát nghèo tối đa": "households_out_max",
+}
 
 
-def parse_targets_csv(text: str) -> list[tuple[int, str, dict[str, str]]]:
+@dataclass(frozen=True)
+class TargetRow:
+    """A row of a targets file: its number, the unit code, each target column's text, and
+    each target column's header as written in the file (to name it in a refusal)."""
+
+    row: int
+    code: str
+    cells: dict[str, str]
+    headers: dict[str, str]
+
+
+def parse_targets_csv(text: str) -> list[TargetRow]:
     """Rows of a targets file in the format of the province's 2017 district targets
     (``district_code,district_name,reduction_pp_min,reduction_pp_max,households_out_min,
-    households_out_max``; ``unit_code``/``unit_name`` also accepted): (row, code, values)."""
+    households_out_max``; ``unit_code``/``unit_name`` also accepted), or with Vietnamese
+    headers (``Mã đơn vị``, ``Tên đơn vị`` and ``TARGET_HEADERS_VI``). Headers are compared
+    in Unicode NFC (a "Unicode tổ hợp" keyboard types decomposed accents)."""
     if "\x00" in text:
         raise InvalidInput.on("body", "must not contain the NUL character")
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    fields = reader.fieldnames or []
-    code_col = next((c for c in ("district_code", "unit_code") if c in fields), None)
-    missing = [c for c in TARGET_COLUMNS if c not in fields]
-    if code_col is None or missing:
-        raise InvalidInput.on("header", "needs district_code (or unit_code) and "
-                                        + ", ".join(TARGET_COLUMNS))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
-        return [(n, (row.get(code_col) or "").strip(), row)
-                for n, row in enumerate(reader, start=2) if any((v or "").strip()
-                                                                for v in row.values())]
+        lines = list(enumerate(reader, start=1))
     except csv.Error as exc:
         raise InvalidInput.on("body", f"is not a readable CSV file: {exc}") from exc
+    header = [unicodedata.normalize("NFC", h).strip() for h in (lines[0][1] if lines else [])]
+    position = {h: i for i, h in reversed(list(enumerate(header)))}
+    code_at = next((position[c] for c in TARGET_CODE_HEADERS if c in position), None)
+    columns: dict[str, int] = {}
+    for name, i in position.items():
+        field = TARGET_HEADERS_VI.get(name, name)
+        if field in TARGET_COLUMNS:
+            columns.setdefault(field, i)
+    missing = [c for c in TARGET_COLUMNS if c not in columns]
+    if code_at is None or missing:
+        raise InvalidInput.on("header", f"needs {UNIT_CODE} (or district_code, unit_code) and "
+                                        + ", ".join(f"{vi} ({en})" for vi, en
+                                                    in TARGET_HEADERS_VI.items()))
+    headers = {c: header[i] for c, i in columns.items()}
+
+    def cell(raw: list[str], i: int) -> str:
+        return raw[i].strip() if i < len(raw) else ""
+
+    return [TargetRow(n, cell(raw, code_at), {c: cell(raw, i) for c, i in columns.items()},
+                      headers)
+            for n, raw in lines[1:] if any(v.strip() for v in raw)]
+
+
+def _target_values(row: TargetRow, number_format: NumberFormat, errors: list[FieldError]
+                   ) -> dict[str, object] | None:
+    """The target columns of a row as numbers read by the file's convention (None: empty);
+    a cell that is not a number by it is put in ``errors``."""
+    data: dict[str, object] = {}
+    for c in TARGET_COLUMNS:
+        text = row.cells[c]
+        value = parse_number(text, number_format) if text else None
+        if isinstance(value, str):
+            errors.append(FieldError(field=f"row {row.row}: {row.headers[c]}", message=value))
+            return None
+        data[c] = value
+    return data
 
 
 async def import_targets(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year: int,
-                         text: str, source: str | None) -> list[TargetOut]:
-    """Set the targets of many units for a year from a CSV file; all or nothing."""
+                         text: str, source: str | None,
+                         number_format: NumberFormat = NumberFormat.VI) -> list[TargetOut]:
+    """Set the targets of many units for a year from a CSV file, its numbers read by
+    ``number_format``; all or nothing."""
     rows = parse_targets_csv(text)
     if len(rows) > 10_000:
         raise InvalidInput.on("body", "more than 10,000 rows")
-    units = await hierarchy.by_codes(conn, sorted({code for _, code, _ in rows}),
+    units = await hierarchy.by_codes(conn, sorted({r.code for r in rows}),
                                      date(year, 1, 1), date(year, 12, 31))
     errors: list[FieldError] = []
-    planned: list[tuple[int, uuid.UUID, TargetIn]] = []
-    for n, code, row in rows:
-        unit = units.get(code)
+    planned: list[tuple[TargetRow, uuid.UUID, TargetIn]] = []
+    for r in rows:
+        unit = units.get(r.code)
         if unit is None:
-            errors.append(FieldError(field=f"row {n}: unit code",
-                                     message=f"no unit holds code {code!r} in {year}"))
+            errors.append(FieldError(field=f"row {r.row}: unit code",
+                                     message=f"no unit holds code {r.code!r} in {year}"))
             continue
-        data: dict[str, object] = {c: (row.get(c) or "").strip() or None for c in TARGET_COLUMNS}
+        data = _target_values(r, number_format, errors)
+        if data is None:
+            continue
         try:
             target = TargetIn.model_validate({**data, "source": source})
         except ValidationError as exc:
-            errors.extend(FieldError(field=f"row {n}: {'.'.join(map(str, e['loc']))}",
+            errors.extend(FieldError(field=f"row {r.row}: {_column(r, e['loc'])}",
                                      message=e["msg"]) for e in exc.errors())
             continue
-        planned.append((n, unit.unit_id, target))
+        planned.append((r, unit.unit_id, target))
     if errors:
         raise InvalidInput(f"{len(errors)} problem(s) in the file", errors)
     out = []
-    for n, unit_id, target in planned:
+    for r, unit_id, target in planned:
         try:
             out.append(await service.set_target(conn, ctx, campaign_id, year, unit_id, target))
         except (InvalidInput, RuleBroken) as exc:
-            raise InvalidInput(f"row {n}: {exc}",
-                               [FieldError(field=f"row {n}: {e.field}", message=e.message)
-                                for e in _problems(exc)]) from exc
+            problems = [FieldError(field=f"row {r.row}: {_column(r, (e.field,))}",
+                                   message=e.message) for e in _problems(exc)]
+            raise InvalidInput(f"row {r.row}: {exc}", problems) from exc
     return out
+
+
+def _column(row: TargetRow, loc: tuple[int | str, ...]) -> str:
+    """A refused field named by its header in the file."""
+    name = ".".join(map(str, loc))
+    return row.headers.get(name, name)

@@ -8,6 +8,10 @@ one year, named by the sheet (``2019``) instead of a ``Năm`` column. ``Tên đ�
 used is decided by the service, not here.
 
 Every problem of every row is reported at once, each as ``sheet S row N: column``.
+
+Numbers written as text (CSV cells, text cells of a workbook) follow one declared convention,
+Vietnamese by default (``1.000`` is one thousand, ``1,5`` one and a half); numeric cells of a
+workbook are numbers already. See ``parse_number``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
@@ -47,6 +52,61 @@ CSV_SHEET = "csv"  # the "sheet" named in the errors of a CSV file
 _YEAR_SHEET = re.compile(r"^\s*(\d{4})\s*$")
 _MIN_YEAR, _MAX_YEAR = 1990, 2100
 _MAX_ERRORS = 500  # a file that is wrong everywhere does not need 50,000 messages
+
+
+class NumberFormat(StrEnum):
+    """How a file writes numbers as text: ``vi`` (``1.234.567,5``: ``.`` groups thousands,
+    ``,`` is the decimal mark; the template's convention) or ``en`` (``1,234,567.5``)."""
+
+    VI = "vi"
+    EN = "en"
+
+
+# (thousands separator, decimal mark) of each convention
+_MARKS = {NumberFormat.VI: (".", ","), NumberFormat.EN: (",", ".")}
+
+
+def _read(text: str, fmt: NumberFormat) -> Value | None:
+    """``text`` read exactly by ``fmt``, or None when it does not fit: digits, optionally
+    grouped by threes (the first group 1 to 3 digits, not starting with 0), optionally a
+    decimal mark and digits."""
+    group, mark = _MARKS[fmt]
+    g, d = re.escape(group), re.escape(mark)
+    m = re.fullmatch(rf"([+-]?)((?:[1-9]\d{{0,2}}(?:{g}\d{{3}})+)|\d+)(?:{d}(\d+))?", text)
+    if m is None:
+        return None
+    sign, whole, decimals = m.group(1), m.group(2).replace(group, ""), m.group(3)
+    if decimals is None:
+        return int(sign + whole)
+    return float(f"{sign}{whole}.{decimals}")
+
+
+def parse_number(text: str, fmt: NumberFormat = NumberFormat.VI) -> Value | str:
+    """A number written as text by the convention ``fmt``, or a message saying why it is
+    refused. Spaces are ignored. A number's magnitude never changes silently:
+
+    - a text that does not fit ``fmt`` exactly is refused (under ``vi``: ``1.00``, a group of
+      two digits; ``1.5``; ``1,234.5``);
+    - a text whose only separator is one decimal mark followed by exactly three digits
+      (``1,000`` under ``vi``, ``1.000`` under ``en``) is refused as ambiguous: the other
+      convention reads it as a thousand times more. Write ``1`` or ``1,0`` for one, ``1.000``
+      for one thousand (under ``en``: ``1`` or ``1.0``, and ``1,000``);
+    - a plain ``1000`` or ``12`` fits both conventions and is read as it is."""
+    text = text.replace(" ", "").replace("\u00a0", "")
+    group, mark = _MARKS[fmt]
+    example = "1.234.567,5" if fmt is NumberFormat.VI else "1,234,567.5"
+    value = _read(text, fmt)
+    if value is None:
+        return (f"{text!r} is not a number as written in {fmt.value!r} (e.g. {example}: "
+                f"{group!r} between groups of three digits, {mark!r} before decimals)")
+    other = NumberFormat.EN if fmt is NumberFormat.VI else NumberFormat.VI
+    if group not in text and (read_other := _read(text, other)) is not None \
+            and read_other != value:
+        grouped = f"{read_other:,}".replace(",", group)
+        return (f"{text!r} is ambiguous: {value:g} as written in {fmt.value!r} but "
+                f"{read_other:g} as written in {other.value!r}; write {text}0 for {value:g}, "
+                f"or {grouped} for {read_other:g}")
+    return value
 
 
 class UnsupportedFile(Exception):
@@ -85,22 +145,24 @@ class _Errors:
             raise InvalidInput(f"{len(self.items)} problem(s) in the file{more}", self.items)
 
 
-def parse(body: bytes, media_type: str, *, max_bytes: int, max_rows: int) -> list[ImportRow]:
-    """The rows of a CSV or XLSX file (``media_type``, lower case, without parameters);
-    refuses the whole file if any row is wrong."""
+def parse(body: bytes, media_type: str, *, max_bytes: int, max_rows: int,
+          number_format: NumberFormat = NumberFormat.VI) -> list[ImportRow]:
+    """The rows of a CSV or XLSX file (``media_type``, lower case, without parameters), its
+    text numbers read by ``number_format``; refuses the whole file if any row is wrong."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"the file is larger than {max_bytes} bytes")
     if media_type == CSV_TYPE:
-        return parse_csv(body, max_rows=max_rows)
+        return parse_csv(body, max_rows=max_rows, number_format=number_format)
     if media_type == XLSX_TYPE:
-        return parse_xlsx(body, max_rows=max_rows)
+        return parse_xlsx(body, max_rows=max_rows, number_format=number_format)
     raise UnsupportedFile(f"send the file as {CSV_TYPE} (UTF-8) or {XLSX_TYPE}")
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def parse_csv(body: bytes, *, max_rows: int) -> list[ImportRow]:
+def parse_csv(body: bytes, *, max_rows: int,
+              number_format: NumberFormat = NumberFormat.VI) -> list[ImportRow]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -110,13 +172,14 @@ def parse_csv(body: bytes, *, max_rows: int) -> list[ImportRow]:
     reader = csv.reader(io.StringIO(text))
     try:  # the reader is lazy: a bad field (e.g. over csv's 128 KiB limit) shows up in _rows
         return _rows({CSV_SHEET: ((n, row) for n, row in enumerate(reader, start=1))},
-                     max_rows, year_column_required=True)
+                     max_rows, year_column_required=True, number_format=number_format)
     except csv.Error as exc:
         raise InvalidInput.on("body", f"is not a readable CSV file (line {reader.line_num}: "
                                       f"{exc})") from exc
 
 
-def parse_xlsx(body: bytes, *, max_rows: int) -> list[ImportRow]:
+def parse_xlsx(body: bytes, *, max_rows: int,
+               number_format: NumberFormat = NumberFormat.VI) -> list[ImportRow]:
     # openpyxl is imported here: only this path needs it, and it is slow to import
     from openpyxl import load_workbook
 
@@ -129,7 +192,8 @@ def parse_xlsx(body: bytes, *, max_rows: int) -> list[ImportRow]:
         # the sheets are read lazily, inside _rows: a broken sheet is found there
         sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]] = {
             str(ws.title): _xlsx_rows(ws) for ws in book.worksheets}
-        return _rows(sheets, max_rows, year_column_required=False)
+        return _rows(sheets, max_rows, year_column_required=False,
+                     number_format=number_format)
     except (ParseError, zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError,
             TypeError, OSError) as exc:
         raise InvalidInput.on("body", "is not a readable XLSX workbook") from exc
@@ -172,7 +236,7 @@ class _Budget:
 
 
 def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
-          *, year_column_required: bool) -> list[ImportRow]:
+          *, year_column_required: bool, number_format: NumberFormat) -> list[ImportRow]:
     errors = _Errors()
     out: list[ImportRow] = []
     seen: dict[tuple[int, str, str], str] = {}
@@ -198,7 +262,13 @@ def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
         for n, raw in iterator:
             if not any(_text(c) for c in raw):
                 continue
-            row = _row(sheet, n, raw, columns, sheet_year, errors)
+            if any(_text(c) for c in raw[len(header):]):
+                # e.g. 1,5 unquoted in a CSV: its "5" would be lost, and the value read as 1
+                errors.add(sheet, n, f"column {len(header) + 1}",
+                           "a cell beyond the header's columns; in a CSV, quote a number "
+                           'written with a comma ("1,5")')
+                continue
+            row = _row(sheet, n, raw, columns, sheet_year, errors, number_format)
             if row is None:
                 continue
             key = (row.year, row.unit_code, row.indicator_code)
@@ -244,7 +314,8 @@ def _header(sheet: str, n: int, header: Sequence[Any], year_required: bool,
 
 
 def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
-         sheet_year: int | None, errors: _Errors) -> ImportRow | None:
+         sheet_year: int | None, errors: _Errors, number_format: NumberFormat
+         ) -> ImportRow | None:
     def cell(name: str) -> Any:
         i = columns.get(name)
         return raw[i] if i is not None and i < len(raw) else None
@@ -270,7 +341,7 @@ def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
     indicator_code = _text(cell(INDICATOR_CODE))
     if not indicator_code:
         errors.add(sheet, n, INDICATOR_CODE, "is empty")
-    value = _number(cell(VALUE))
+    value = _number(cell(VALUE), number_format)
     if isinstance(value, str):
         errors.add(sheet, n, VALUE, value)
     submitted_at: datetime | None = None
@@ -311,8 +382,9 @@ def _year(c: Any) -> int | None:
     return y if _MIN_YEAR <= y <= _MAX_YEAR else None
 
 
-def _number(c: Any) -> Value | str | None:
-    """The value, or a message saying why it is not one."""
+def _number(c: Any, number_format: NumberFormat) -> Value | str | None:
+    """The value, or a message saying why it is not one: a numeric cell as it is, a text
+    read by the file's convention."""
     if isinstance(c, bool):
         return "must be a number"
     if isinstance(c, int):
@@ -324,11 +396,7 @@ def _number(c: Any) -> Value | str | None:
     text = _text(c).replace(" ", "").replace("\u00a0", "")
     if not text:
         return "is empty"
-    # accept "1234", "1234.5"; refuse thousands separators, which read differently in Vietnam
-    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
-        return f"{text!r} is not a number (write digits, with '.' before decimals)"
-    number = float(text)
-    return int(text) if re.fullmatch(r"[+-]?\d+", text) else number
+    return parse_number(text, number_format)
 
 
 def _instant(c: Any) -> datetime | None:

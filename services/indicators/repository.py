@@ -84,6 +84,44 @@ async def catalogue(conn: Conn) -> dict[str, Indicator]:
     return {r["code"]: _indicator(r) for r in rows}
 
 
+_ENTRY = ("code, version, name_vi, name_en, unit_of_measure, value_type, min_value, max_value,"
+          " reported_by, aggregation, derived, formula, required, retired")
+
+
+async def snapshot_catalogue(conn: Conn, campaign_id: uuid.UUID) -> None:
+    """Copy the catalogue as it is now into the campaign's own (see migration 003)."""
+    await conn.execute(
+        f"INSERT INTO campaign_indicators (campaign_id, {_ENTRY})"
+        f" SELECT $1, {_ENTRY} FROM indicators", campaign_id)
+
+
+async def campaign_catalogue(conn: Conn, campaign_id: uuid.UUID) -> dict[str, Indicator]:
+    """The catalogue a campaign is run with: as it was when the campaign was created."""
+    rows = await conn.fetch(
+        "SELECT * FROM campaign_indicators WHERE campaign_id = $1 ORDER BY derived, code",
+        campaign_id)
+    return {r["code"]: _indicator(r) for r in rows}
+
+
+async def record_award_rule(conn: Conn, form_code: str, version: int,
+                            indicators: list[str]) -> None:
+    """Keep the indicators a form's rule reads, unless a later version is kept already."""
+    await conn.execute(
+        "INSERT INTO award_rule_indicators (form_code, version, indicators) VALUES ($1, $2, $3)"
+        " ON CONFLICT (form_code) DO UPDATE SET version = EXCLUDED.version,"
+        "  indicators = EXCLUDED.indicators"
+        " WHERE award_rule_indicators.version < EXCLUDED.version",
+        form_code, version, indicators)
+
+
+async def award_forms_reading(conn: Conn, code: str) -> list[str]:
+    """The award forms whose current rule reads the indicator ``code``."""
+    rows = await conn.fetch(
+        "SELECT form_code FROM award_rule_indicators WHERE $1 = ANY(indicators)"
+        " ORDER BY form_code", code)
+    return [r["form_code"] for r in rows]
+
+
 async def save_indicator(conn: Conn, ind: Indicator, actor: str) -> Indicator:
     """Insert or update the entry; its version grows by one with each change."""
     row = await conn.fetchrow(

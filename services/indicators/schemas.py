@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, computed_field
 
 from chungtay_common.contracts.indicators import (
     IndicatorCode,
@@ -21,7 +21,7 @@ from chungtay_common.contracts.indicators import (
 )
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.request_body import RequestModel
-from services.indicators.domain import VALUE_BOUND, ReportStatus
+from services.indicators.domain import STATUS_LABELS, VALUE_BOUND, ReportStatus
 
 MAX_HOUSEHOLDS = 10_000_000
 
@@ -138,7 +138,20 @@ class DerivedOut(BaseModel):
     at_or_below_national_average: bool | None = None
 
 
-class ReportOut(BaseModel):
+class _Labelled(BaseModel):
+    """A model with a report status, shown with its Vietnamese label beside the code."""
+
+    status: ReportStatus | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label(self) -> str | None:
+        """The status in Vietnamese (``Dự thảo``, ``Đã nộp``, ``Trả lại``, ``Đã tiếp
+        nhận``, ``Mở lại``)."""
+        return STATUS_LABELS[self.status] if self.status is not None else None
+
+
+class ReportOut(_Labelled):
     report_id: uuid.UUID
     campaign_id: uuid.UUID
     unit_id: uuid.UUID
@@ -154,7 +167,7 @@ class ReportOut(BaseModel):
     on_time: bool | None
 
 
-class ReportVersionOut(BaseModel):
+class ReportVersionOut(_Labelled):
     version: int
     action: str
     status: ReportStatus
@@ -165,7 +178,7 @@ class ReportVersionOut(BaseModel):
     at: datetime
 
 
-class UnitReportStatus(BaseModel):
+class UnitReportStatus(_Labelled):
     unit_id: uuid.UUID
     code: str | None
     name: str

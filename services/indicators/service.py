@@ -16,6 +16,7 @@ from chungtay_common import clock, hierarchy, poverty
 from chungtay_common.auth import Role, ensure_may_act_on, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts import indicators as ev
+from chungtay_common.contracts.awards import AwardRuleChanged
 from chungtay_common.contracts.indicators import ReportingCycle, ReportWarning, Value
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
@@ -38,6 +39,7 @@ async def create_campaign(conn: Conn, ctx: Context, c: s.CampaignIn) -> s.Campai
         [d.model_dump(mode="json") for d in c.legal_basis],
         [k.value for k in c.participating_kinds], ctx.principal.subject)
     await repository.insert_cycles(conn, campaign_id, cycles)
+    await repository.snapshot_catalogue(conn, campaign_id)  # the campaign keeps this version
     out = s.CampaignOut(campaign_id=campaign_id, code=c.code, name=c.name,
                         first_year=c.first_year, last_year=c.last_year,
                         legal_basis=c.legal_basis, participating_kinds=c.participating_kinds,
@@ -124,8 +126,17 @@ async def list_indicators(conn: Conn) -> list[s.IndicatorOut]:
     return [indicator_out(i) for i in (await repository.catalogue(conn)).values()]
 
 
+async def list_campaign_indicators(conn: Conn, campaign_id: uuid.UUID
+                                   ) -> list[s.IndicatorOut]:
+    """The catalogue a campaign's reports are validated against: as it was at its creation."""
+    await campaign(conn, campaign_id)
+    return [indicator_out(i)
+            for i in (await repository.campaign_catalogue(conn, campaign_id)).values()]
+
+
 async def define_indicator(conn: Conn, ctx: Context, body: s.IndicatorIn) -> s.IndicatorOut:
-    """Add an entered indicator, or change one (its version grows)."""
+    """Add an entered indicator, or change one (its version grows). Campaigns created from
+    now on use it; an existing campaign keeps the version it was created with."""
     require_role(ctx.principal, Role.BOARD)
     current = (await repository.catalogue(conn)).get(body.code)
     if current is not None:
@@ -139,16 +150,25 @@ async def define_indicator(conn: Conn, ctx: Context, body: s.IndicatorIn) -> s.I
 
 
 async def retire_indicator(conn: Conn, ctx: Context, code: str) -> s.IndicatorOut:
-    """Retire an indicator: it can no longer be entered; reported values are kept."""
+    """Retire an indicator: campaigns created from now on do not take it (an existing one
+    keeps its catalogue); reported values are kept. Not one that derived figures or a current
+    award rule read."""
     require_role(ctx.principal, Role.BOARD)
     current = (await repository.catalogue(conn)).get(code)
     if current is None:
         raise NotFound(f"indicator {code} not found")
-    domain.check_entered(current)
+    domain.check_retirable(current, await repository.award_forms_reading(conn, code))
     if current.retired:
         return indicator_out(current)
     return await _save_indicator(conn, ctx, "indicator.retire", current,
                                  Indicator(**{**asdict(current), "retired": True}))
+
+
+async def record_award_rule(conn: Conn, rule: AwardRuleChanged) -> None:
+    """Keep which indicators an award form's current rule reads (from ``award_rule.changed``),
+    so that they are not retired from under it."""
+    await repository.record_award_rule(conn, rule.form_code, rule.version,
+                                       sorted(domain.indicators_read_by_rule(rule.rule)))
 
 
 async def _save_indicator(conn: Conn, ctx: Context, action: str, current: Indicator | None,
@@ -343,7 +363,8 @@ async def _open(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
     before = _row_json(report) if row else None
     report["status"] = status.value
     report["version"] += 1
-    return _Write(ctx, subject, await repository.catalogue(conn), report, before, clock.now())
+    return _Write(ctx, subject, await repository.campaign_catalogue(conn, ref.campaign_id),
+                  report, before, clock.now())
 
 
 def _enter(w: _Write, values: dict[str, Value]) -> None:
@@ -522,7 +543,7 @@ async def aggregate(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid
     reported in both (``reduction_reports`` of them), so a unit missing one year does not
     make a fake reduction (or increase). The rates of the year are over all its reports."""
     await campaign_year(conn, campaign_id, year)
-    catalogue = await repository.catalogue(conn)
+    catalogue = await repository.campaign_catalogue(conn, campaign_id)
 
     async def submitted(y: int) -> dict[uuid.UUID, dict[str, Value]]:
         day = await hierarchy.last_day_active(conn, unit_id, date(y, 1, 1), date(y, 12, 31))

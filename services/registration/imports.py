@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import FieldError, InvalidInput
+from chungtay_common.messages import en_vi
 from chungtay_common.refusals import RuleBroken
+from chungtay_common.request_body import nfc
 from services.registration import domain
 
 IMPORT_COLUMNS = ["province_code", "province_name", "district_code", "district_name",
@@ -30,6 +32,7 @@ _OFFICIAL_CODE = re.compile(r"[0-9]{1,20}", re.ASCII)
 # (kind, level: the prefix of its columns, the level of its parent)
 _LEVELS = ((UnitKind.PROVINCE, "province", None), (UnitKind.DISTRICT, "district", "province"),
            (UnitKind.COMMUNE, "commune", "district"))
+KIND_VI_BY_VALUE = {k.value: v for k, v in domain.KIND_VI.items()}
 _ORDER = {UnitKind.PROVINCE: 0, UnitKind.DISTRICT: 1, UnitKind.COMMUNE: 2}  # parents first
 
 
@@ -58,7 +61,8 @@ def parse_units_csv(text: str, max_rows: int) -> list[PlannedUnit]:
             except RuleBroken as exc:
                 errors.append(FieldError(field=f"row {n}: {exc.field}", message=exc.message))
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) in the file", errors)
+        raise InvalidInput(en_vi(f"{len(errors)} problem(s) in the file",
+                                 f"tệp có {len(errors)} lỗi"), errors)
     return sorted(planned.values(), key=lambda p: (_ORDER[p.kind], p.row))
 
 
@@ -67,30 +71,39 @@ def _rows(text: str, max_rows: int, errors: list[FieldError]
     """The non-blank rows with their numbers in the file (the header is row 1)."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     if next(reader, None) != IMPORT_COLUMNS:
-        raise RuleBroken("header", f"must be exactly: {','.join(IMPORT_COLUMNS)}")
+        raise RuleBroken("header", en_vi(f"must be exactly: {','.join(IMPORT_COLUMNS)}",
+                                         f"phải đúng là: {','.join(IMPORT_COLUMNS)}"))
     for n, row in enumerate(reader, start=2):
         if n - 1 > max_rows:
-            raise RuleBroken("body", f"more than {max_rows} rows")
+            raise RuleBroken("body", en_vi(f"more than {max_rows} rows",
+                                           f"nhiều hơn {max_rows} dòng"))
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(IMPORT_COLUMNS):
-            errors.append(FieldError(field=f"row {n}: row", message=f"has {len(row)} columns, "
-                                     f"expected {len(IMPORT_COLUMNS)}"))
+            errors.append(FieldError(field=f"row {n}: row", message=en_vi(
+                f"has {len(row)} columns, expected {len(IMPORT_COLUMNS)}",
+                f"có {len(row)} cột, cần {len(IMPORT_COLUMNS)} cột")))
             continue
-        yield n, dict(zip(IMPORT_COLUMNS, row, strict=True))
+        # NFC: a file typed with a decomposed ("Unicode tổ hợp") keyboard names the same units
+        yield n, dict(zip(IMPORT_COLUMNS, nfc(row), strict=True))
 
 
 def _unit(row: int, values: dict[str, str], kind: UnitKind, level: str,
           parent_level: str | None) -> PlannedUnit:
     code, name = values[f"{level}_code"].strip(), values[f"{level}_name"]
     if not _OFFICIAL_CODE.fullmatch(code):
-        raise RuleBroken(f"{level}_code", "must be the official numeric code (1 to 20 digits)")
+        raise RuleBroken(f"{level}_code", en_vi(
+            "must be the official numeric code (1 to 20 digits)",
+            "phải là mã số chính thức (1 đến 20 chữ số)"))
+    name = domain.check_name(name, field=f"{level}_name")  # stored as the API stores it
     if not 1 <= len(name) <= 200:
-        raise RuleBroken(f"{level}_name", "must have 1 to 200 characters")
-    domain.check_name(name, field=f"{level}_name")
+        raise RuleBroken(f"{level}_name", en_vi("must have 1 to 200 characters",
+                                                "phải có từ 1 đến 200 ký tự"))
     column, subkind = _subkind(level, values)
     if subkind is None:
-        raise RuleBroken(column, f"cannot tell the {level}'s subkind from {values[column]!r}")
+        raise RuleBroken(column, en_vi(
+            f"cannot tell the {level}'s subkind from {values[column]!r}",
+            f"không xác định được loại của {domain.KIND_VI[kind]} từ {values[column]!r}"))
     parent_code = values[f"{parent_level}_code"].strip() if parent_level else None
     return PlannedUnit(row, f"{level}_code", kind, code, name, subkind, parent_code)
 
@@ -110,8 +123,9 @@ def _subkind(level: str, values: dict[str, str]) -> tuple[str, str | None]:
 def _plan(planned: dict[str, PlannedUnit], unit: PlannedUnit) -> None:
     seen = planned.setdefault(unit.code, unit)
     if (seen.kind, seen.name, seen.parent_code) != (unit.kind, unit.name, unit.parent_code):
-        raise RuleBroken(unit.column, f"code {unit.code} stands for another unit on row "
-                         f"{seen.row}")
+        raise RuleBroken(unit.column, en_vi(
+            f"code {unit.code} stands for another unit on row {seen.row}",
+            f"mã {unit.code} là của một đơn vị khác ở dòng {seen.row}"))
 
 
 def check_registered(unit: PlannedUnit, parent_id: uuid.UUID | None, kind: str, name: str,
@@ -120,9 +134,12 @@ def check_registered(unit: PlannedUnit, parent_id: uuid.UUID | None, kind: str, 
     unchanged), not another one that holds the code."""
     if (kind, name, registered_parent_id) != (unit.kind.value, unit.name, parent_id):
         raise InvalidInput(
-            f"row {unit.row}: code {unit.code} is registered as {name!r}",
-            [FieldError(field=f"row {unit.row}: {unit.column}",
-                        message=f"code {unit.code} is already registered as {kind} {name!r}")])
+            en_vi(f"row {unit.row}: code {unit.code} is registered as {name!r}",
+                  f"dòng {unit.row}: mã {unit.code} đã được đăng ký là {name!r}"),
+            [FieldError(field=f"row {unit.row}: {unit.column}", message=en_vi(
+                f"code {unit.code} is already registered as {kind} {name!r}",
+                f"mã {unit.code} đã được đăng ký là {KIND_VI_BY_VALUE.get(kind, kind)} "
+                f"{name!r}"))])
 
 
 def at_row(row: int, exc: RuleBroken) -> RuleBroken:

@@ -12,6 +12,7 @@ from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitV
 from chungtay_common.db import Conn
 from chungtay_common.errors import NotFound
 from chungtay_common.hierarchy import ACTIVE_ON
+from chungtay_common.messages import en_vi
 from chungtay_common.refusals import StateConflict
 from services.registration.domain import fold
 
@@ -25,7 +26,8 @@ async def insert_unit(
             unit_id, kind.value, created_by,
         )
     except asyncpg.UniqueViolationError as exc:
-        raise StateConflict(f"unit {unit_id} already exists") from exc
+        raise StateConflict(en_vi(f"unit {unit_id} already exists",
+                                  f"đơn vị {unit_id} đã tồn tại")) from exc
 
 
 async def lock_unit(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot:
@@ -34,7 +36,7 @@ async def lock_unit(conn: Conn, unit_id: uuid.UUID) -> UnitSnapshot:
         "SELECT kind, revision FROM units WHERE unit_id = $1 FOR UPDATE", unit_id
     )
     if row is None:
-        raise NotFound(f"unit {unit_id} not found")
+        raise NotFound(en_vi(f"unit {unit_id} not found", f"không tìm thấy đơn vị {unit_id}"))
     return UnitSnapshot(
         unit_id=unit_id, kind=UnitKind(row["kind"]), revision=row["revision"],
         versions=await versions(conn, unit_id),
@@ -85,9 +87,9 @@ async def save_versions(
         )
     except asyncpg.ExclusionViolationError as exc:
         codes = ", ".join(sorted({v.code for v in new if v.code}))
-        raise StateConflict(
-            f"code {codes} is held by another unit on overlapping dates"
-        ) from exc
+        raise StateConflict(en_vi(
+            f"code {codes} is held by another unit on overlapping dates",
+            f"mã {codes} đang thuộc một đơn vị khác trong khoảng thời gian trùng lặp")) from exc
     revision: int = await conn.fetchval(
         "UPDATE units SET revision = revision + 1, updated_at = now() WHERE unit_id = $1"
         " RETURNING revision",

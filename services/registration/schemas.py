@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from chungtay_common.contracts.registration import UnitCode, UnitKind, UnitName, UnitVersion
-from chungtay_common.request_body import RequestModel
+from chungtay_common.contracts.registration import UnitCode, UnitKind, UnitVersion
+from chungtay_common.request_body import RequestModel, ShownName
 
 
 class _In(RequestModel):
@@ -23,7 +23,7 @@ class UnitFields(_In):
     kind: UnitKind
     subkind: str | None = Field(default=None, max_length=40)
     code: UnitCode | None = None
-    name: UnitName
+    name: ShownName  # shown in the public lists: no control or bidirectional characters
     parent_id: uuid.UUID | None = None
 
 
@@ -35,7 +35,7 @@ class NewUnit(UnitFields):
 
 
 class Rename(_In):
-    name: UnitName
+    name: ShownName
     effective_date: date
 
 

@@ -15,6 +15,7 @@ from chungtay_common.contracts import registration as events
 from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
 from chungtay_common.db import Conn
 from chungtay_common.errors import NotFound
+from chungtay_common.messages import en_vi
 from chungtay_common.refusals import RuleBroken, StateConflict
 from services.registration import domain, imports, repository
 from services.registration import metrics as m
@@ -47,8 +48,12 @@ from services.registration.schemas import (
 async def get_unit(conn: Conn, unit_id: uuid.UUID) -> UnitOut:
     snap = await repository.find_snapshot(conn, unit_id)
     if snap is None:
-        raise NotFound(f"unit {unit_id} not found")
+        raise _not_found(unit_id)
     return await _unit_out(conn, snap)
+
+
+def _not_found(unit_id: uuid.UUID) -> NotFound:
+    return NotFound(en_vi(f"unit {unit_id} not found", f"không tìm thấy đơn vị {unit_id}"))
 
 
 async def search(conn: Conn, as_of: date | None, *, code: str | None, q: str | None,
@@ -68,7 +73,8 @@ async def subtree(conn: Conn, unit_id: uuid.UUID, as_of: date | None) -> Subtree
     on = as_of or clock.today()
     nodes = await hierarchy.subtree(conn, unit_id, on)
     if not nodes:
-        raise NotFound(f"unit {unit_id} does not exist on {on}")
+        raise NotFound(en_vi(f"unit {unit_id} does not exist on {on}",
+                             f"đơn vị {unit_id} không tồn tại vào ngày {on}"))
     depth: dict[uuid.UUID | None, int] = {}
     for n in nodes:  # parents come before their children
         depth[n.unit_id] = 0 if n.unit_id == unit_id else depth[n.parent_id] + 1
@@ -80,7 +86,7 @@ async def history(conn: Conn, unit_id: uuid.UUID) -> list[AuditEntry]:
     """Every change made to the unit, oldest first."""
     entries = await audit.history(conn, "unit", str(unit_id))
     if not entries:
-        raise NotFound(f"unit {unit_id} not found")
+        raise _not_found(unit_id)
     return [AuditEntry(**{**e, "at": e["at"].isoformat()}) for e in entries]
 
 
@@ -152,7 +158,9 @@ async def _check_new(conn: Conn, ctx: Context, new: NewUnit | NewSuccessor,
     if new.code is not None:
         holder = await repository.code_holder(conn, new.code, valid_from, valid_to)
         if holder is not None:
-            raise StateConflict(f"code {new.code} is held by unit {holder} on overlapping dates")
+            raise StateConflict(en_vi(
+                f"code {new.code} is held by unit {holder} on overlapping dates",
+                f"mã {new.code} đang thuộc đơn vị {holder} trong khoảng thời gian trùng lặp"))
 
 
 async def _ensure_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID, start: date,
@@ -169,7 +177,7 @@ async def _parent(
     # shared lock: the parent cannot be closed or merged away while a child is put under it
     parent = await repository.share_unit(conn, parent_id)
     if parent is None:
-        raise RuleBroken("parent_id", f"no unit {parent_id}")
+        raise RuleBroken("parent_id", _no_unit(parent_id))
     domain.check_parent_covers(parent.versions, start, end)
     return parent
 
@@ -350,11 +358,16 @@ async def _locked_in_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID,
     except NotFound:
         if field == "unit_id":
             raise
-        raise RuleBroken(field, f"no unit {unit_id}") from None
+        raise RuleBroken(field, _no_unit(unit_id)) from None
     if domain.version_on(snap.versions, on) is None:
-        raise StateConflict(f"unit {unit_id} does not exist on {on}")
+        raise StateConflict(en_vi(f"unit {unit_id} does not exist on {on}",
+                                  f"đơn vị {unit_id} không tồn tại vào ngày {on}"))
     await _ensure_scope(conn, ctx, unit_id, on, domain.lifetime(snap.versions).end)
     return snap
+
+
+def _no_unit(unit_id: uuid.UUID) -> str:
+    return en_vi(f"no unit {unit_id}", f"không có đơn vị {unit_id}")
 
 
 async def _save(conn: Conn, ctx: Context, action: str, before: UnitSnapshot,

@@ -167,7 +167,7 @@ async def test_the_seeded_catalogue_is_in_the_audit_log(
 
 
 async def test_add_change_and_retire_an_indicator(
-    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers, future: str
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers
 ) -> None:
     code = f"t_{uuid.uuid4().hex[:10]}"
     body: Json = {"code": code, "name_vi": "Số hộ được vay vốn", "name_en": "Households lent",
@@ -178,6 +178,10 @@ async def test_add_change_and_retire_an_indicator(
     changed = ok(await api.post("/v1/indicators", headers=board,
                                 json={**body, "name_en": "Households given loans"}))
     assert (changed["version"], changed["name_en"]) == (2, "Households given loans")
+    # a campaign is run with the catalogue as it is when the campaign is created
+    future = str((await create_campaign(api, board, FUTURE))["campaign_id"])
+    kept = ok(await api.get(f"/v1/campaigns/{future}/indicators", headers=board))
+    assert {i["code"]: i["version"] for i in kept}[code] == 2
 
     commune = reporter(stack, tree.commune_a1)
     ok(await act(api, commune, future, tree.commune_a1, 2090, "save", {"values": {code: 4}}))
@@ -190,12 +194,18 @@ async def test_add_change_and_retire_an_indicator(
     assert (retired["version"], retired["retired"]) == (3, True)
     listed = {i["code"]: i for i in ok(await api.get("/v1/indicators", headers=board))}
     assert listed[code]["retired"] is True  # retired entries stay in the catalogue
-    r = await act(api, commune, future, tree.commune_a1, 2090, "save", {"values": {code: 5}})
+    # the campaign created before keeps it; one created afterwards refuses it
+    ok(await act(api, commune, future, tree.commune_a1, 2090, "save", {"values": {code: 5}}))
+    later = str((await create_campaign(api, board, FUTURE))["campaign_id"])
+    r = await act(api, commune, later, tree.commune_a1, 2090, "save", {"values": {code: 5}})
     assert refused(r) == [f"values.{code}"]
     assert "retired" in r.json()["errors"][0]["message"]
     # the value saved before is kept
     kept = ok(await api.get(report_path(future, tree.commune_a1, 2090), headers=board))
-    assert kept["values"] == {code: 4}
+    assert kept["values"] == {code: 5}
+    # an indicator that derived figures read cannot be retired
+    r = await api.post("/v1/indicators/households_total/retire", headers=board)
+    assert "cannot be retired" in assert_problem(r, 409)["detail"]
 
     r = await api.post("/v1/indicators", headers=commune, json=body)
     assert_problem(r, 403)
@@ -266,8 +276,8 @@ async def test_targets_are_imported_from_a_file_like_the_2017_district_targets(
     assert ok(await api.get(f"/v1/campaigns/{past}/targets", headers=board,
                             params={"year": 2017})) == []  # nothing written
 
-    good = "\n".join([header, f"{codes[0]},Huyện A,6.5,7.2,840,930",
-                      f"{codes[1]},Huyện B,4.5,5.0,1070,1190"]) + "\n"
+    good = "\n".join([header, f'{codes[0]},Huyện A,"6,5","7,2",840,930',
+                      f'{codes[1]},Huyện B,"4,5","5,0",1.070,1.190']) + "\n"
     r = await api.post(path, headers={**reviewer(stack, tree.province), **csv_type},
                        content=good.encode())
     assert_problem(r, 403)

@@ -478,3 +478,14 @@ def test_the_reduction_may_be_computed_over_other_values_than_the_rates() -> Non
 def test_a_backfilled_submission_is_from_the_year_before_until_now(submitted_at: datetime,
                                                                    ok: bool) -> None:
     assert (domain.check_submitted_at(submitted_at, 2019) is None) is ok
+
+
+def test_the_indicators_an_award_rule_reads_are_found_at_any_depth() -> None:
+    rule = {"all": [{"type": "report_on_time"},
+                    {"any": [{"type": "indicator_at_least", "indicator": "initiatives",
+                              "value": 1},
+                             {"type": "indicator_at_least", "indicator": "livelihood_models",
+                              "value": 2}]},
+                    {"type": "held_title_consecutive", "form_code": "cstdcs", "years": 3}]}
+    assert domain.indicators_read_by_rule(rule) == {"initiatives", "livelihood_models"}
+    assert domain.indicators_read_by_rule({"type": "report_on_time"}) == set()

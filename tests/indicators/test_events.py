@@ -12,14 +12,16 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from chungtay_common.auth import Role
+from chungtay_common.contracts.awards import AwardRuleChanged
+from chungtay_common.events import SYSTEM_ACTOR, new_envelope
 from chungtay_common.topics import topic_name
 from tests.conftest import REPO, TestStack
 from tests.indicators.conftest import Tree
-from tests.support import bearer, eventually, ok
+from tests.support import assert_problem, bearer, eventually, ok
 
 Json = dict[str, Any]
 SCHEMAS = REPO / "docs" / "events"
@@ -229,3 +231,40 @@ async def test_registration_events_match_their_schemas(
         if event.get("producer") == "registration":
             check(event)
     assert {e["event_type"] for e in seen if ours(e)} == wanted
+
+
+async def test_an_award_rule_on_the_awards_topic_stops_the_retirement_of_what_it_reads(
+        api: httpx.AsyncClient, stack: TestStack, indicators_db: asyncpg.Connection) -> None:
+    board = bearer(stack.token(Role.BOARD, unit=uuid.uuid4(), sub="board"))
+    code, form = f"t_{uuid.uuid4().hex[:10]}", f"t_{uuid.uuid4().hex[:8]}"
+    ok(await api.post("/v1/indicators", headers=board, json={
+        "code": code, "name_vi": "Chỉ tiêu thử", "name_en": "Test indicator",
+        "unit_of_measure": "count", "reported_by": ["commune"]}))
+
+    async def rule_changed(version: int, rule: Json) -> None:
+        """``award_rule.changed`` as the awards service publishes it; consumed once the
+        indicators service has recorded its version."""
+        envelope = new_envelope(
+            payload=AwardRuleChanged(form_code=form, version=version, rule=rule),
+            producer="awards", subject_id=form, actor=SYSTEM_ACTOR)
+        producer = AIOKafkaProducer(bootstrap_servers=stack.settings_env("awards").get(
+            "CHUNGTAY_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                topic_name("awards", stack.namespace),
+                envelope.model_dump_json(serialize_as_any=True).encode(), key=form.encode())
+        finally:
+            await producer.stop()
+        async for attempt in eventually(30):
+            with attempt:
+                assert await indicators_db.fetchval(
+                    "SELECT version FROM award_rule_indicators WHERE form_code = $1",
+                    form) == version
+
+    await rule_changed(1, {"type": "indicator_at_least", "indicator": code, "value": 1})
+    r = await api.post(f"/v1/indicators/{code}/retire", headers=board)
+    assert f"the current award rule of {form} reads it" in assert_problem(r, 409)["detail"]
+    # the form's next rule no longer reads it: it may be retired
+    await rule_changed(2, {"type": "report_on_time"})
+    assert ok(await api.post(f"/v1/indicators/{code}/retire", headers=board))["retired"]

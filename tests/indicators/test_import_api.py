@@ -68,7 +68,7 @@ def csv_file(rows: list[tuple[Any, ...]], extra: str = "") -> bytes:
     return "\n".join([head, *(",".join(str(c) for c in r) for r in rows)]).encode() + b"\n"
 
 
-def full(year: int, code: str, values: dict[str, int] = REQUIRED, *extra: Any
+def full(year: int, code: str, values: dict[str, Any] = REQUIRED, *extra: Any
          ) -> list[tuple[Any, ...]]:
     return [(year, code, k, v, *extra) for k, v in values.items()]
 
@@ -302,3 +302,27 @@ async def test_bad_values_and_fields_are_refused_naming_where(
     r = await post(api, campaign, wide, admin)
     assert refused(r) == ["body"]
     assert await counts() == before
+
+
+async def test_numbers_are_read_as_vietnamese_write_them_unless_the_file_says_otherwise(
+        api: httpx.AsyncClient, stack: TestStack, tree: dict[str, Any], campaign: str,
+        counts: Counts) -> None:
+    c, admin = tree["codes"], auth(stack, Role.ADMIN)
+    vi = {**REQUIRED, "households_total": '"2.000"'}  # one thousand is written 1.000
+    ok(await post(api, campaign, csv_file(full(2019, c["commune0"], vi)), admin))
+    en = {**REQUIRED, "households_total": '"2,000"'}
+    ok(await post(api, campaign, csv_file(full(2019, c["commune1"], en)), admin,
+                  number_format="en"))
+    for code in ("commune0", "commune1"):
+        report = ok(await api.get(
+            f"/v1/campaigns/{campaign}/reports/{tree['ids'][code]}/2019", headers=admin))
+        assert report["values"]["households_total"] == 2000
+    # a cell that does not fit the convention exactly is refused, naming it; nothing written
+    before = await counts()
+    bad = {**REQUIRED, "households_total": '"2.00"', "poor_households": '"150,000"'}
+    r = await post(api, campaign, csv_file(full(2019, c["commune2"], bad)), admin)
+    assert refused(r) == ["sheet csv row 2: Giá trị", "sheet csv row 3: Giá trị"]
+    assert await counts() == before
+    r = await post(api, campaign, csv_file(full(2019, c["commune2"])), admin,
+                   number_format="fr")
+    assert_problem(r, 422)

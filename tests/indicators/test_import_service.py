@@ -4,6 +4,7 @@ report or target is put on the rows it is about."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 import asyncpg
@@ -41,7 +42,7 @@ async def test_a_targets_row_whose_maximum_is_below_its_minimum_is_named(conn: C
     await hold_unit(conn, UnitKind.DISTRICT, "Huyện", province, code=code)
     with pytest.raises(InvalidInput) as refused:
         await import_service.import_targets(conn, ADMIN, campaign, 2017,
-                                            TARGETS + f"{code},Huyện,1.5,2.0,900,800\n", None)
+                                            TARGETS + f'{code},Huyện,"1,5","2,0",900,800\n', None)
     assert [(e.field, e.message) for e in refused.value.errors] == [
         ("row 2: households_out_max", "must not be below households_out_min")]
     assert refused.value.detail == (
@@ -59,3 +60,31 @@ async def test_the_rows_of_one_report_have_one_submission_time(conn: Conn) -> No
     assert [e.field for e in refused.value.errors] == [
         "sheet csv row 2: Ngày nộp", "sheet csv row 3: Ngày nộp"]
     assert "a report is submitted once" in refused.value.errors[0].message
+
+
+TARGETS_VI = ("Mã đơn vị,Tên đơn vị,Mức giảm tỷ lệ hộ nghèo tối thiểu (điểm %),"
+              "Mức giảm tỷ lệ hộ nghèo tối đa (điểm %),Số hộ thoát nghèo tối thiểu,"
+              "Số hộ thoát nghèo tối đa\n")
+
+
+async def test_targets_are_read_with_vietnamese_headers_and_numbers(conn: Conn) -> None:
+    campaign, code = await new_campaign(conn), next_code()
+    province = await hold_unit(conn, UnitKind.PROVINCE, "Tỉnh", None)
+    await hold_unit(conn, UnitKind.DISTRICT, "Huyện", province, code=code)
+    # typed with a "Unicode tổ hợp" keyboard: decomposed accents
+    header = unicodedata.normalize("NFD", TARGETS_VI)
+    done = await import_service.import_targets(
+        conn, ADMIN, campaign, 2017, header + f'{code},Huyện,"6,5","7,2",1.070,"1.190"\n', None)
+    assert [(t.reduction_pp_min, t.reduction_pp_max, t.households_out_min,
+             t.households_out_max) for t in done] == [(6.5, 7.2, 1070, 1190)]
+    # a cell that does not fit the file's convention is named by its header in the file
+    with pytest.raises(InvalidInput) as refused:
+        await import_service.import_targets(conn, ADMIN, campaign, 2017,
+                                            TARGETS_VI + f"{code},Huyện,6.5,7,840,930\n", None)
+    assert [e.field for e in refused.value.errors] == [
+        "row 2: Mức giảm tỷ lệ hộ nghèo tối thiểu (điểm %)"]
+    # the English headers and numbers of the 2017 file, when declared
+    done = await import_service.import_targets(
+        conn, ADMIN, campaign, 2017, TARGETS + f'{code},Huyện,6.5,7.2,"1,070",1190\n', None,
+        imports.NumberFormat.EN)
+    assert done[0].households_out_min == 1070 and done[0].reduction_pp_min == 6.5

@@ -16,7 +16,7 @@ from chungtay_common.clock import VN
 from chungtay_common.errors import InvalidInput, PayloadTooLarge
 from chungtay_common.http import CSV_TYPE, XLSX_TYPE
 from services.indicators import import_service, imports
-from services.indicators.imports import parse
+from services.indicators.imports import NumberFormat, parse
 
 HEADER = "Năm,Mã đơn vị,Mã chỉ tiêu,Giá trị\n"
 
@@ -42,8 +42,9 @@ def fields(exc: pytest.ExceptionInfo[InvalidInput]) -> dict[str, str]:
 
 
 def test_good_csv_with_bom() -> None:
-    rows = parse(csv_body("2019,18853,poor_households,12", "2019,18853,households_total,3000.0",
-                          bom=True), CSV_TYPE, max_bytes=10_000, max_rows=10)
+    rows = parse(csv_body("2019,18853,poor_households,12",
+                          '2019,18853,households_total,"3000,0"', bom=True),
+                 CSV_TYPE, max_bytes=10_000, max_rows=10)
     assert [(r.year, r.unit_code, r.indicator_code, r.value, r.row_number) for r in rows] == [
         (2019, "18853", "poor_households", 12, 2), (2019, "18853", "households_total", 3000, 3)]
     assert all(r.sheet == "csv" and r.submitted_at is None for r in rows)
@@ -109,7 +110,7 @@ def test_csv_needs_year_column() -> None:
 def test_every_bad_row_listed() -> None:
     with pytest.raises(InvalidInput) as exc:
         parse(csv_body("2019,18853,poor_households,abc", "19,18853,newly_poor,1",
-                       "2019,,escaped_poverty,1", "2019,18853,households_total,1.000.000"),
+                       "2019,,escaped_poverty,1", "2019,18853,households_total,1.00"),
               CSV_TYPE, max_bytes=10_000, max_rows=10)
     assert set(fields(exc)) == {"sheet csv row 2: Giá trị", "sheet csv row 3: Năm",
                                 "sheet csv row 4: Mã đơn vị", "sheet csv row 5: Giá trị"}
@@ -248,3 +249,66 @@ def test_the_backfill_note_dates_the_recording_in_vietnam() -> None:
     assert note == ("lịch sử; back-filled historical record: submitted at "
                     "2019-11-18T09:00:00+07:00 (Vietnam time), recorded by admin on 2019-11-19")
     assert import_service._note(None, None, "admin") is None
+
+
+# --------------------------------------------------------------------------- numbers as text
+
+
+@pytest.mark.parametrize(("text", "fmt", "value"), [
+    ("1.000", NumberFormat.VI, 1000), ("1,5", NumberFormat.VI, 1.5),
+    ("1.234.567,25", NumberFormat.VI, 1234567.25), ("-2,5", NumberFormat.VI, -2.5),
+    ("0,125", NumberFormat.VI, 0.125), ("1 000", NumberFormat.VI, 1000),
+    ("1000", NumberFormat.VI, 1000), ("12", NumberFormat.EN, 12),
+    ("1,000", NumberFormat.EN, 1000), ("1.5", NumberFormat.EN, 1.5),
+    ("1,234,567.25", NumberFormat.EN, 1234567.25), ("0.125", NumberFormat.EN, 0.125),
+])
+def test_a_text_number_is_read_by_the_declared_convention(text: str, fmt: NumberFormat,
+                                                          value: float) -> None:
+    got = imports.parse_number(text, fmt)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(("text", "fmt", "why"), [
+    ("1.00", NumberFormat.VI, "is not a number as written in 'vi'"),  # a group of two
+    ("1.5", NumberFormat.VI, "is not a number as written in 'vi'"),
+    ("1,234.5", NumberFormat.VI, "is not a number as written in 'vi'"),
+    ("1.000,000.5", NumberFormat.VI, "is not a number as written in 'vi'"),
+    ("1,000", NumberFormat.VI, "is ambiguous: 1 as written in 'vi' but 1000"),
+    ("1.000", NumberFormat.EN, "is ambiguous: 1 as written in 'en' but 1000"),
+    ("1,5", NumberFormat.EN, "is not a number as written in 'en'"),
+    ("1.234,5", NumberFormat.EN, "is not a number as written in 'en'"),
+])
+def test_a_text_number_not_fitting_the_convention_exactly_is_refused(
+        text: str, fmt: NumberFormat, why: str) -> None:
+    got = imports.parse_number(text, fmt)
+    assert isinstance(got, str) and why in got
+
+
+def test_a_csv_reads_vietnamese_numbers_by_default_and_english_ones_when_declared() -> None:
+    vi = parse(csv_body("2019,1,households_total,1.000", '2019,1,poor_households,"1,5"'),
+               CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert [r.value for r in vi] == [1000, 1.5]
+    with pytest.raises(InvalidInput) as exc:  # unquoted, "1,5" would be read as 1
+        parse(csv_body("2019,1,poor_households,1,5"), CSV_TYPE, max_bytes=10_000, max_rows=10)
+    assert list(fields(exc)) == ["sheet csv row 2: column 5"]
+    en = parse(csv_body("2019,1,households_total,\"1,000\"", "2019,1,poor_households,1.5"),
+               CSV_TYPE, max_bytes=10_000, max_rows=10, number_format=NumberFormat.EN)
+    assert [r.value for r in en] == [1000, 1.5]
+    with pytest.raises(InvalidInput) as exc:
+        parse(csv_body("2019,1,households_total,1.000"), CSV_TYPE, max_bytes=10_000,
+              max_rows=10, number_format=NumberFormat.EN)
+    assert list(fields(exc)) == ["sheet csv row 2: Giá trị"]
+
+
+def test_xlsx_text_cells_follow_the_convention_and_numeric_cells_stay_numbers() -> None:
+    body = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          ["1", "households_total", "1.000"], ["1", "poor_households", 1.5],
+                          ["1", "near_poor_households", 1000], ["1", "newly_poor", "1.00"]]})
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert list(fields(exc)) == ["sheet 2019 row 5: Giá trị"]
+    good = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          ["1", "households_total", "1.000"], ["1", "poor_households", 1.5],
+                          ["1", "near_poor_households", 1000]]})
+    assert [r.value for r in parse(good, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)] == [
+        1000, 1.5, 1000]

@@ -19,11 +19,13 @@ from chungtay_common import clock
 from chungtay_common.auth import Role
 from chungtay_common.clock import VN
 from chungtay_common.context import Context
+from chungtay_common.contracts.awards import AwardRuleChanged
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import InvalidInput, NotFound
+from chungtay_common.events import SYSTEM_ACTOR, new_envelope
 from chungtay_common.refusals import RuleBroken, StateConflict
 from chungtay_common.topics import topic_name
-from services.indicators import domain, service
+from services.indicators import consumers, domain, service
 from services.indicators.schemas import (
     CampaignIn,
     IndicatorIn,
@@ -265,6 +267,25 @@ async def test_a_refused_transition_is_a_conflict_and_changes_nothing(
         await service.accept_report(conn, ADMIN, ReportRef(campaign, held_tree.commune_a2, 2090))
 
 
+async def test_report_statuses_are_labelled_in_vietnamese(conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_a1, await new_campaign(conn)
+    ref = ReportRef(campaign, unit, 2090)
+    labels = [(await save(conn, campaign, unit, 2090, VALUES)).status_label,
+              (await submit(conn, campaign, unit, 2090)).status_label,
+              (await service.return_report(conn, ADMIN, ref, ReasonIn(reason="x"))).status_label,
+              (await submit(conn, campaign, unit, 2090)).status_label,
+              (await service.accept_report(conn, ADMIN, ref)).status_label,
+              (await service.reopen_report(conn, ADMIN, ref, ReasonIn(reason="y"))).status_label]
+    assert labels == ["Dự thảo", "Đã nộp", "Trả lại", "Đã nộp", "Đã tiếp nhận", "Mở lại"]
+    out = (await service.get_report(conn, ref)).model_dump(mode="json")
+    assert (out["status"], out["status_label"]) == ("reopened", "Mở lại")
+    history = await service.report_history(conn, ref)
+    assert [v.model_dump(mode="json")["status_label"] for v in history] == labels
+    board = await service.status_board(conn, campaign, 2090, held_tree.district_a)
+    assert {(u.status, u.status_label) for u in board.units} == {
+        ("reopened", "Mở lại"), (None, None)}
+
+
 async def test_derived_indicators_cannot_be_defined_or_retired(conn: Conn) -> None:
     body = {"code": "poor_rate_pct", "name_vi": "Tỷ lệ", "name_en": "Rate",
             "unit_of_measure": "percent", "value_type": "decimal", "reported_by": ["commune"]}
@@ -282,6 +303,84 @@ async def test_derived_indicators_cannot_be_defined_or_retired(conn: Conn) -> No
             code=f"t_{uuid.uuid4().hex[:8]}", name_vi="x", name_en="x", unit_of_measure="x",
             min_value=10, max_value=5, reported_by=[COMMUNE]))
     assert refused.value.field == "max_value"
+
+
+@pytest.mark.parametrize("code", ["households_total", "poor_households",
+                                  "near_poor_households"])
+async def test_an_indicator_the_derived_figures_read_cannot_be_retired(
+        conn: Conn, held_tree: Tree, code: str) -> None:
+    campaign = await new_campaign(conn)
+    with pytest.raises(StateConflict, match=f"{code} cannot be retired: the derived figures"):
+        await service.retire_indicator(conn, ADMIN, code)
+    listed = {i.code: i for i in await service.list_indicators(conn)}
+    assert listed[code].retired is False
+    # so every report can still be submitted
+    assert (await submit(conn, campaign, held_tree.commune_a1, 2090, VALUES)).status \
+        == "submitted"
+
+
+async def forget_award_rules(conn: Conn) -> None:
+    """Award rules other tests' forms published (consumed by the app of the session) do not
+    stop this test's retirements; rolled back with the test."""
+    await conn.execute("DELETE FROM award_rule_indicators")
+
+
+def rule_changed(form_code: str, version: int, *indicators: str) -> AwardRuleChanged:
+    return AwardRuleChanged(form_code=form_code, version=version, rule={"all": [
+        {"type": "report_on_time"},
+        *({"type": "indicator_at_least", "indicator": code, "value": 1} for code in indicators)]})
+
+
+async def test_an_indicator_read_by_a_current_award_rule_cannot_be_retired(conn: Conn) -> None:
+    await forget_award_rules(conn)
+    form = f"t_{uuid.uuid4().hex[:8]}"
+    await consumers.on_award_rule_changed(conn, new_envelope(
+        payload=rule_changed(form, 2, "initiatives", "livelihood_models"), producer="awards",
+        subject_id=form, actor=SYSTEM_ACTOR))
+    with pytest.raises(StateConflict, match=f"the current award rule of {form} reads it"):
+        await service.retire_indicator(conn, ADMIN, "initiatives")
+    # an older version arriving late changes nothing
+    await service.record_award_rule(conn, rule_changed(form, 1))
+    with pytest.raises(StateConflict):
+        await service.retire_indicator(conn, ADMIN, "initiatives")
+    # once the form's current rule no longer reads it, it may be retired
+    await service.record_award_rule(conn, rule_changed(form, 3, "livelihood_models"))
+    assert (await service.retire_indicator(conn, ADMIN, "initiatives")).retired is True
+    with pytest.raises(StateConflict):
+        await service.retire_indicator(conn, ADMIN, "livelihood_models")
+
+
+async def test_a_campaign_keeps_the_catalogue_it_was_created_with(
+        conn: Conn, held_tree: Tree) -> None:
+    await forget_award_rules(conn)
+    t, earlier = held_tree, await new_campaign(conn)
+    # after the campaign is created the catalogue changes: a retirement, new bounds and a new
+    # required indicator
+    await service.retire_indicator(conn, ADMIN, "livelihood_models")
+    await service.define_indicator(conn, ADMIN, IndicatorIn(
+        code="initiatives", name_vi="Sáng kiến, cách làm hay", name_en="Initiatives",
+        unit_of_measure="count", max_value=2, reported_by=list(domain.REPORTING_KINDS)))
+    new_code = f"t_{uuid.uuid4().hex[:8]}"
+    await service.define_indicator(conn, ADMIN, IndicatorIn(
+        code=new_code, name_vi="Số hộ được vay vốn", name_en="Households lent",
+        unit_of_measure="households", reported_by=[COMMUNE], required=True))
+    later = await new_campaign(conn)
+    report = values(livelihood_models=4)  # initiatives: 3
+    # the earlier campaign's reports are validated against its own catalogue
+    done = await submit(conn, earlier, t.commune_a1, 2090, report)
+    assert (done.status, done.values["livelihood_models"]) == ("submitted", 4)
+    kept = {i.code: i for i in await service.list_campaign_indicators(conn, earlier)}
+    assert kept["livelihood_models"].retired is False and kept["initiatives"].version == 1
+    assert new_code not in kept
+    # a campaign created afterwards takes the catalogue as it is then
+    with pytest.raises(InvalidInput) as refused:
+        await submit(conn, later, t.commune_a1, 2090, report)
+    assert fields(refused) == ["values.initiatives", "values.livelihood_models"]
+    with pytest.raises(InvalidInput) as refused:
+        await submit(conn, later, t.commune_a1, 2090, values(initiatives=2))
+    assert fields(refused) == [f"values.{new_code}"]
+    now = {i.code: i for i in await service.list_campaign_indicators(conn, later)}
+    assert now["livelihood_models"].retired and now[new_code].required
 
 
 async def test_a_target_is_set_for_a_year_of_the_campaign_and_a_unit_active_then(

@@ -248,14 +248,12 @@ async def test_import_of_a_file_with_bad_rows_lists_them_and_writes_nothing(
     import_file: ImportFile, registration: httpx.AsyncClient, admin_headers: dict[str, str],
     unique_code: Callable[[], str], row_counts: Counts,
 ) -> None:
-    import unicodedata
-
     t = import_file.tag
     p, d1 = import_file.codes[:2]
-    nfd = unicodedata.normalize("NFD", f"Xã Đồng Trạch {t}")
+    reversed_name = f"Xã \u202eĐồng Trạch {t}"  # shown reversed in the public list
     bad_rows = [
         f"{p},Tỉnh Nhập {t},{d1},Thành phố Nhập {t},12a4,Xã Mã Hỏng {t},xa",
-        f"{p},Tỉnh Nhập {t},{d1},Thành phố Nhập {t},{unique_code()},{nfd},xa",
+        f"{p},Tỉnh Nhập {t},{d1},Thành phố Nhập {t},{unique_code()},{reversed_name},xa",
         f"{p},Tỉnh Nhập {t},{d1},Thành phố Nhập {t},{unique_code()},Xã Lạ {t},lang",
     ]
     text = import_file.text + "\n".join(bad_rows) + "\n"
@@ -265,7 +263,7 @@ async def test_import_of_a_file_with_bad_rows_lists_them_and_writes_nothing(
     assert [e["field"] for e in body["errors"]] == [
         "row 5: commune_code", "row 6: commune_name", "row 7: commune_kind"]
     assert "numeric" in body["errors"][0]["message"]
-    assert "NFC" in body["errors"][1]["message"]
+    assert "bidirectional" in body["errors"][1]["message"]
     assert "lang" in body["errors"][2]["message"]
     assert "3 problem" in body["detail"]
     assert await row_counts() == counts

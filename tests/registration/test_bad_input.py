@@ -70,13 +70,40 @@ async def test_unknown_kind(refused: Callable[..., Awaitable[Json]], district: J
     assert "commune" in problem["errors"][0]["message"]  # lists what is allowed
 
 
-async def test_nfd_name(refused: Callable[..., Awaitable[Json]], district: Json,
-                        unique_code: Callable[[], str], registration: httpx.AsyncClient,
-                        admin_headers: dict[str, str]) -> None:
+async def test_a_name_typed_decomposed_is_registered_in_nfc(
+    district: Json, unique_code: Callable[[], str], registration: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+) -> None:
+    """Unikey's "Unicode tổ hợp" types "Xã Đồng Trạch" decomposed: the same name, kept in NFC
+    (and without the zero-width space a copy from a web page leaves)."""
+    code, tag = unique_code(), uuid.uuid4().hex[:6]
+    name = f"Xã Đồng Trạch {tag}"
+    typed = unicodedata.normalize("NFD", f"Xã Đồng\u200b Trạch {tag}")
+    assert typed != name
+    unit = ok(await registration.post("/v1/units", json=commune_body(district, code, name=typed),
+                                      headers=admin_headers), 201)
+    assert unit["versions"][0]["name"] == name
+    stored = ok(await registration.get(f"/v1/units/{unit['unit_id']}", headers=admin_headers))
+    assert stored["versions"][0]["name"] == name
+    for q in (f"Đồng Trạch {tag}", f"dong trach {tag}",
+              unicodedata.normalize("NFD", f"Đồng Trạch {tag}")):
+        found = ok(await registration.get("/v1/units", params={"q": q, "as_of": "2020-06-01"},
+                                          headers=admin_headers))
+        assert [u["unit_id"] for u in found["items"]] == [unit["unit_id"]], q
+
+
+@pytest.mark.parametrize(("name", "why"), [("Xã \u202eĐồng Trạch", "bidirectional control"),
+                                           ("Xã \u2067Đồng\u2069 Trạch", "bidirectional control"),
+                                           ("Xã Đồng\nTrạch", "control characters")])
+async def test_a_name_with_control_or_bidirectional_characters(
+    refused: Callable[..., Awaitable[Json]], district: Json, unique_code: Callable[[], str],
+    registration: httpx.AsyncClient, admin_headers: dict[str, str], name: str, why: str,
+) -> None:
+    """The public list shows unit names: one that reads otherwise than it is stored is
+    refused, saying why."""
     code = unique_code()
-    name = unicodedata.normalize("NFD", "Xã Đồng Trạch")
     problem = await refused(commune_body(district, code, name=name), 422, "name")
-    assert "NFC" in problem["errors"][0]["message"]
+    assert why in problem["errors"][0]["message"]
     await no_unit_with_code(registration, admin_headers, code)
 
 
@@ -245,3 +272,52 @@ async def test_registrar_of_another_district(
     # nor may it rename the other district's unit itself
     await refused({"name": "Huyện Đổi Tên", "effective_date": "2020-01-01"}, 403,
                   path=f"/v1/units/{district['unit_id']}/rename", headers=foreign)
+
+
+# ---------------------------------------------------------------------------------------------
+# refusals in Vietnamese
+
+
+async def test_refusals_in_vietnamese_when_the_caller_prefers_it(
+    stack: TestStack, refused: Callable[..., Awaitable[Json]], register: Register,
+    district: Json, admin_headers: dict[str, str], unique_code: Callable[[], str],
+) -> None:
+    vi = admin_headers | {"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.8"}
+    # the request's own validation, by pydantic's error type
+    problem = await refused({"name": "Xã Thử", "valid_from": "2018-01-01"}, 422, "kind",
+                            headers=vi)
+    assert problem["title"] == "Dữ liệu không hợp lệ"
+    assert problem["errors"] == [{"field": "kind", "message": "là bắt buộc"}]
+    problem = await refused(commune_body(district, unique_code(), kind="hamlet"), 422, "kind",
+                            headers=vi)
+    assert problem["errors"][0]["message"].startswith("phải là một trong: ")
+    # the domain's refusals, in the registration service's Vietnamese
+    problem = await refused({"kind": "commune", "subkind": "xa", "name": "Xã Thử",
+                             "valid_from": "2018-01-01", "code": unique_code()}, 422,
+                            "parent_id", headers=vi)
+    assert problem["errors"] == [{"field": "parent_id",
+                                  "message": "xã cần có đơn vị cấp trên (huyện hoặc tỉnh)"}]
+    problem = await refused(commune_body(district, unique_code(), valid_to="2017-01-01"), 422,
+                            "valid_to", headers=vi)
+    assert problem["detail"] == "valid_to: phải sau ngày valid_from"
+    code = unique_code()
+    holder = await register(**commune_body(district, code))
+    problem = await refused(commune_body(district, code, name="Xã Trùng"), 409, headers=vi)
+    assert problem["title"] == "Xung đột với dữ liệu hiện có"
+    assert problem["detail"] == (f"mã {code} đang thuộc đơn vị {holder['unit_id']} trong "
+                                 "khoảng thời gian trùng lặp")
+    unknown = uuid.uuid4()
+    problem = await refused({"name": "Xã Không Có", "effective_date": "2020-01-01"}, 404,
+                            path=f"/v1/units/{unknown}/rename", headers=vi)
+    assert (problem["title"], problem["detail"]) == ("Không tìm thấy",
+                                                     f"không tìm thấy đơn vị {unknown}")
+    # the shared messages (roles, scope)
+    viewer = bearer(stack.token(Role.VIEWER, unit=uuid.UUID(district["unit_id"])))
+    problem = await refused(commune_body(district, unique_code()), 403,
+                            headers=viewer | {"Accept-Language": "vi"})
+    assert (problem["title"], problem["detail"]) == (
+        "Không được phép", "việc này cần một trong các vai trò: registrar")
+    # English otherwise, as before
+    problem = await refused(commune_body(district, unique_code(), valid_to="2017-01-01"), 422,
+                            "valid_to", headers=admin_headers | {"Accept-Language": "en, vi"})
+    assert problem["detail"] == "valid_to: must be after valid_from"

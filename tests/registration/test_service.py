@@ -483,7 +483,7 @@ async def test_split_refusals_name_the_successor(conn: Conn, admin: Context,
     cases: list[tuple[list[schemas.Successor], str]] = [
         ([existing[0]], "successors.0.unit_id"),
         ([existing[1], existing[2]], "successors.1.kind"),
-        ([new_commune("Xã\u200bLạ", tree.district)], "successors.0.name"),
+        ([new_commune("Xã  Lạ", tree.district)], "successors.0.name"),
         ([existing[1], existing[1]], "successors"),
     ]
     for successors, field in cases:
@@ -557,10 +557,12 @@ async def test_import_names_the_row_of_a_unit_that_breaks_a_rule(
     assert info.value.field == "row 2: parent_id" and "does not cover" in info.value.message
 
 
-async def test_nfd_names_are_refused_by_every_use_case(conn: Conn, admin: Context,
-                                                       tree: Tree) -> None:
+async def test_a_name_typed_decomposed_is_renamed_to_in_nfc(conn: Conn, admin: Context,
+                                                             tree: Tree) -> None:
     nfd = unicodedata.normalize("NFD", "Xã Đồng Trạch")
-    with pytest.raises(RuleBroken) as info:
-        await service.rename(conn, admin, tree.commune.unit_id,
-                             schemas.Rename(name=nfd, effective_date=day("2020-01-01")))
-    assert info.value.field == "name" and "NFC" in info.value.message
+    renamed = await service.rename(conn, admin, tree.commune.unit_id,
+                                   schemas.Rename(name=nfd, effective_date=day("2020-01-01")))
+    assert renamed.versions[-1].name == "Xã Đồng Trạch"
+    found = await service.search(conn, day("2020-06-01"), code=None, q="dong trach", kind=None,
+                                 parent_id=None, limit=10, offset=0)
+    assert tree.commune.unit_id in [u.unit_id for u in found.items]

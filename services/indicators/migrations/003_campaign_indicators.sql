@@ -1,0 +1,31 @@
+-- A campaign keeps the indicator catalogue it is run with: each entry's definition and version
+-- as they were when the campaign was created. Its reports are validated against this copy, so
+-- a later change of the catalogue (a retirement, new bounds, a new required indicator) neither
+-- changes nor blocks them; the next campaign takes the catalogue as it is then.
+CREATE TABLE campaign_indicators (
+    campaign_id     uuid NOT NULL REFERENCES campaigns (campaign_id),
+    code            text NOT NULL,
+    version         integer NOT NULL,
+    name_vi         text NOT NULL,
+    name_en         text NOT NULL,
+    unit_of_measure text NOT NULL,
+    value_type      text NOT NULL,
+    min_value       numeric,
+    max_value       numeric,
+    reported_by     text[] NOT NULL,
+    aggregation     text NOT NULL,
+    derived         boolean NOT NULL,
+    formula         text,
+    required        boolean NOT NULL,
+    retired         boolean NOT NULL,
+    PRIMARY KEY (campaign_id, code)
+);
+
+-- Campaigns that exist already get the catalogue as it is now.
+INSERT INTO campaign_indicators (campaign_id, code, version, name_vi, name_en, unit_of_measure,
+                                 value_type, min_value, max_value, reported_by, aggregation,
+                                 derived, formula, required, retired)
+SELECT c.campaign_id, i.code, i.version, i.name_vi, i.name_en, i.unit_of_measure, i.value_type,
+       i.min_value, i.max_value, i.reported_by, i.aggregation, i.derived, i.formula, i.required,
+       i.retired
+FROM campaigns c CROSS JOIN indicators i;
