@@ -63,6 +63,7 @@ class Demo:
         steps: list[tuple[str, str | None, str, Any]] = [
             ("submit", "reporter", unit, None),
             ("review", "council", unit, {"votes_for": 7, "votes_against": 0, "votes_abstain": 1,
+                                         "members": 9,
                                          "comment": "Hội đồng TĐKT huyện thống nhất đề nghị"}),
             ("appraise", "board", self.province, {"comment": "Ban TĐKT tỉnh thẩm định"}),
         ]
@@ -117,16 +118,20 @@ class Demo:
 
         approved = await self.nominate(approved_tinh, "bang_khen_chu_tich_tinh")
         await self.to(approved, approved_tinh, "approve", signer="province")
-        await self.to(await self.nominate(approved_huyen, "tap_the_lao_dong_tien_tien"),
+        # no one approves an award to the unit they head: the district chairman signs for a
+        # person of the district, the district itself is awarded by the province
+        worker = {"kind": "person", "unit_id": self.ids[approved_huyen],
+                  "name": "Lê Thị Thu", "position": "Cán bộ Phòng LĐ-TB&XH (demo)"}
+        await self.to(await self.nominate(approved_huyen, "lao_dong_tien_tien", worker),
                       approved_huyen, "approve")
-        revoked = await self.nominate(revoked_code, "giay_khen_chu_tich_huyen")
-        await self.to(revoked, revoked_code, "approve")
-        await self.call("chairman", self.ids[revoked_code], "POST",
+        revoked = await self.nominate(revoked_code, "bang_khen_chu_tich_tinh")
+        await self.to(revoked, revoked_code, "approve", signer="province")
+        await self.call("chairman", self.province, "POST",
                         f"/v1/nominations/{revoked}/revoke", {
                             "reason": f"{SYNTHETIC}: hồ sơ kê khai không trung thực",
                             "decision": {"number": "45/QĐ-UBND (demo)",
                                          "signed_on": f"{YEAR + 1}-06-01",
-                                         "signer": "Chủ tịch UBND huyện (demo)"}})
+                                         "signer": "Chủ tịch UBND tỉnh (demo)"}})
         # the Government's flag is above the province: the board relaxes its demo rule (a new
         # rule version), appraises and forwards it
         await self.call("board", self.province, "PUT", "/v1/forms/co_thi_dua_chinh_phu/rule", {

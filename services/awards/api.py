@@ -211,6 +211,24 @@ async def get_evidence(nomination_id: Id, evidence_id: uuid.UUID, principal: Pri
                                                     f"{quote(row['file_name'])}"})
 
 
+# --------------------------------------------------------------------------- initiatives
+
+
+@router.post("/initiatives", status_code=201, response_model=s.InitiativeOut,
+             tags=["initiatives"], responses=WRITE_ERRORS)
+async def record_initiative(body: s.InitiativeIn, write: WriteDep) -> JSONResponse:
+    """Record a person's recognised initiative (board, or the council over the person's unit)."""
+    return await write(service.record_initiative, body)
+
+
+@router.get("/nominees/{kind}/{nominee_id}/initiatives", tags=["initiatives"],
+            responses=responses(401))
+async def nominee_initiatives(kind: NomineeKind, nominee_id: str, read: ReadDep
+                              ) -> list[dict[str, Any]]:
+    """A person's recognised initiatives."""
+    return await read(service.list_initiatives, kind, nominee_id)
+
+
 # --------------------------------------------------------------------------- lists
 
 

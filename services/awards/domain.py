@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -114,6 +115,40 @@ class NoAwardWithin(_Rule):
     years: int = Field(ge=1, le=20)
 
 
+class HeldTitleInYear(_Rule):
+    """The nominee holds ``form_code`` in the nominated year itself (e.g. Chiến sĩ thi đua cơ
+    sở needs Lao động tiên tiến of the same year)."""
+
+    type: Literal["held_title_in_year"]
+    form_code: str
+
+
+class InitiativeRecognised(_Rule):
+    """The nominee has an initiative (sáng kiến) of the nominated year recognised by a
+    decision (who recognised it, number, date), recorded in this service."""
+
+    type: Literal["initiative_recognised"]
+
+
+class EarlierAwardThenYears(_Rule):
+    """An earlier award of ``form_code``, then in each of the ``years`` years before the
+    nominated year (all after that award) one of ``then_any_of`` (e.g. Bằng khen of the Prime
+    Minister: an earlier provincial Bằng khen, then five years of duties well completed, shown
+    by the yearly title Lao động tiên tiến or Tập thể lao động tiên tiến)."""
+
+    type: Literal["earlier_award_then_years"]
+    form_code: str
+    then_any_of: list[str] = Field(min_length=1)
+    years: int = Field(ge=1, le=20)
+
+
+class JudgedByCouncil(_Rule):
+    """No criterion is checked against recorded data: the council's vote and the board's
+    appraisal judge it (a yearly title such as Lao động tiên tiến can be won every year)."""
+
+    type: Literal["judged_by_council"]
+
+
 class AllOf(_Rule):
     all: list[Rule] = Field(min_length=1)
 
@@ -124,7 +159,8 @@ class AnyOf(_Rule):
 
 Leaf = Annotated[
     ReductionMeetsTarget | ReductionAtLeast | EscapedMeetsTarget | ReportOnTime
-    | IndicatorAtLeast | HeldTitleConsecutive | NoAwardWithin,
+    | IndicatorAtLeast | HeldTitleConsecutive | NoAwardWithin | HeldTitleInYear
+    | InitiativeRecognised | EarlierAwardThenYears | JudgedByCouncil,
     Field(discriminator="type"),
 ]
 Rule = Leaf | AllOf | AnyOf
@@ -190,6 +226,18 @@ class Facts:
     reports: dict[int, YearReport] = field(default_factory=dict)  # the nominee unit's, by year
     targets: dict[int, YearTarget] = field(default_factory=dict)
     awards: list[tuple[str, int]] = field(default_factory=list)  # (form, year), not revoked
+    initiatives: list[Initiative] = field(default_factory=list)  # the nominee's, recognised
+
+
+@dataclass(frozen=True)
+class Initiative:
+    """A recognised initiative (sáng kiến): of which year, by whom, by which decision."""
+
+    year: int
+    title: str
+    recognised_by: str
+    decision_number: str
+    decided_on: date
 
 
 def _rate(values: Mapping[str, float]) -> float | None:
@@ -273,6 +321,9 @@ def evaluate(rule: Rule, facts: Facts) -> RuleResult:
                                         f"{', '.join(map(str, missing))}", used)
         return _result(rule, True, f"{rule.form_code} held in each of "
                                    f"{wanted[0]}–{wanted[-1]}", used)
+    if isinstance(rule, HeldTitleInYear | InitiativeRecognised | EarlierAwardThenYears
+                  | JudgedByCouncil):
+        return _evaluate_history(rule, facts)
     assert isinstance(rule, NoAwardWithin)
     form = rule.form_code or facts.form_code
     window = range(y - rule.years, y)
@@ -282,6 +333,40 @@ def evaluate(rule: Rule, facts: Facts) -> RuleResult:
         return _result(rule, False, f"{form} already awarded in "
                                     f"{', '.join(map(str, recent))}", used)
     return _result(rule, True, f"no {form} in {window.start}–{window.stop - 1}", used)
+
+
+def _evaluate_history(rule: HeldTitleInYear | InitiativeRecognised | EarlierAwardThenYears
+                      | JudgedByCouncil, facts: Facts) -> RuleResult:
+    y = facts.year
+    if isinstance(rule, JudgedByCouncil):
+        return _result(rule, True, "no criterion checked against data: the council and the "
+                                   "board judge it", {})
+    if isinstance(rule, HeldTitleInYear):
+        held = (rule.form_code, y) in facts.awards
+        return _result(rule, held, f"{rule.form_code} {'held' if held else 'not held'} in {y}",
+                       {"form_code": rule.form_code, "year": y, "held": held})
+    if isinstance(rule, InitiativeRecognised):
+        found = [i for i in facts.initiatives if i.year == y]
+        used: dict[str, Any] = {"initiatives": [
+            {"title": i.title, "recognised_by": i.recognised_by,
+             "decision_number": i.decision_number, "decided_on": i.decided_on.isoformat()}
+            for i in found]}
+        if not found:
+            return _result(rule, False, f"no recognised initiative of {y}", used)
+        return _result(rule, True, f"initiative recognised by {found[0].decision_number}", used)
+    run = list(range(y - rule.years, y))
+    earlier = sorted(yr for f, yr in facts.awards if f == rule.form_code and yr < run[0])
+    missing = [yr for yr in run
+               if not any((f, yr) in facts.awards for f in rule.then_any_of)]
+    used = {"earlier_award_years": earlier, "years_required": run, "years_missing": missing}
+    if not earlier:
+        return _result(rule, False, f"no {rule.form_code} before {run[0]}", used)
+    if missing:
+        return _result(rule, False, f"none of {', '.join(rule.then_any_of)} in "
+                                    f"{', '.join(map(str, missing))}", used)
+    return _result(rule, True, f"{rule.form_code} in {earlier[-1]}, then "
+                               f"{'/'.join(rule.then_any_of)} in each of {run[0]}–{run[-1]}",
+                   used)
 
 
 def _result(rule: Rule, passed: bool, explanation: str, facts: dict[str, Any]) -> RuleResult:
@@ -301,6 +386,21 @@ class Status(StrEnum):
     FORWARDED = "forwarded"
     REVOKED = "revoked"
 
+
+# What the officers read beside the codes.
+STATUS_LABELS: dict[Status, str] = {
+    Status.DRAFTED: "Dự thảo", Status.SUBMITTED: "Đã nộp",
+    Status.REVIEWED: "Đã xét (Hội đồng)", Status.APPRAISED: "Đã thẩm định",
+    Status.APPROVED: "Đã khen thưởng", Status.REJECTED: "Không khen thưởng",
+    Status.RETURNED: "Trả lại", Status.FORWARDED: "Trình cấp trên", Status.REVOKED: "Đã hủy",
+}
+LEVEL_LABELS: dict[AuthorityLevel, str] = {
+    AuthorityLevel.COMMUNE_CHAIRMAN: "Chủ tịch UBND xã",
+    AuthorityLevel.DISTRICT_CHAIRMAN: "Chủ tịch UBND huyện",
+    AuthorityLevel.PROVINCIAL_CHAIRMAN: "Chủ tịch UBND tỉnh",
+    AuthorityLevel.PRIME_MINISTER: "Thủ tướng Chính phủ",
+    AuthorityLevel.STATE_PRESIDENT: "Chủ tịch nước",
+}
 
 OPEN = frozenset({Status.DRAFTED, Status.SUBMITTED, Status.REVIEWED, Status.APPRAISED,
                   Status.RETURNED, Status.FORWARDED})
@@ -409,11 +509,40 @@ def chairman_level(unit_kind: UnitKind | None) -> AuthorityLevel:
     return level
 
 
+def default_signers(level: AuthorityLevel) -> tuple[UnitKind, ...]:
+    """Whose head signs a form of ``level`` unless the form says otherwise: the chairman of
+    the People's Committee of that level (none within the province above it)."""
+    return tuple(kind for kind, at in CHAIRMAN_LEVEL.items() if at is level)
+
+
+def check_signer(level: AuthorityLevel, signers: Sequence[UnitKind],
+                 unit_kind: UnitKind | None) -> None:
+    """A form is signed by the head (role ``chairman``) of a unit of one of the kinds the form
+    names: People's Committee chairmen at the form's level, and, where the form says so, heads
+    of departments and agencies, mass organisations and enterprises (for their own people:
+    the proposing unit is within theirs)."""
+    if unit_kind is not None and unit_kind in signers:
+        return
+    heads = ", ".join(k.value for k in signers) or "none in the province"
+    raise NotAllowed(f"this form is granted by the {level.value.replace('_', ' ')} (signed by "
+                     f"the head of a unit of kind: {heads}), not the head of "
+                     f"{'a ' + unit_kind.value if unit_kind else 'an unknown unit'}")
+
+
 def check_approval_level(form_level: AuthorityLevel, approver: AuthorityLevel) -> None:
     """A form is approved only at its own authority level, by no higher and no lower one."""
     if form_level != approver:
         raise NotAllowed(f"this form is granted by the {form_level.value.replace('_', ' ')}, "
                          f"not the {approver.value.replace('_', ' ')}")
+
+
+def check_not_own_unit(nominee_kind: NomineeKind, nominee_unit: uuid.UUID,
+                       chairman_unit: uuid.UUID | None) -> None:
+    """No one approves an award to the unit they head (Law on Emulation and Commendation): the
+    award of a unit to its own chairman's unit goes to the level above."""
+    if nominee_kind is NomineeKind.UNIT and nominee_unit == chairman_unit:
+        raise NotAllowed("the nominee is the unit you head: no one approves an award to their "
+                         "own unit; it goes to the level above (propose a form granted there)")
 
 
 def check_central_decision(step: Step, status: Status, level: AuthorityLevel) -> None:
@@ -439,11 +568,52 @@ def check_decidable(needs_reappraisal: bool, appraisal: Mapping[str, Any] | None
         raise StateConflict("the appraisal found the nominee not eligible")
 
 
-def check_votes(votes_for: int, votes_against: int) -> None:
-    """The council's review carries a nomination only with more votes for than against."""
-    if votes_for <= votes_against:
-        raise RuleBroken("votes_for", "the council did not vote for it; reject or return the "
-                                      "nomination instead")
+class VoteComparison(StrEnum):
+    MORE_THAN = "more_than"  # more than the share of all members (e.g. more than half)
+    AT_LEAST = "at_least"  # at least the share (e.g. at least 90 %)
+
+
+@dataclass(frozen=True)
+class VoteRule:
+    """What a form needs of the council: a share of its total membership, and perhaps a secret
+    ballot (data of the form)."""
+
+    threshold: Fraction = Fraction(1, 2)
+    comparison: VoteComparison = VoteComparison.MORE_THAN
+    secret_ballot: bool = False
+
+    def describe(self) -> str:
+        share = "half" if self.threshold == Fraction(1, 2) else f"{float(self.threshold):.0%}"
+        word = "more than" if self.comparison is VoteComparison.MORE_THAN else "at least"
+        return f"{word} {share} of all members" + (" by secret ballot"
+                                                     if self.secret_ballot else "")
+
+
+@dataclass(frozen=True)
+class Ballot:
+    votes_for: int
+    votes_against: int
+    votes_abstain: int
+    members: int
+    secret: bool
+
+
+def check_votes(ballot: Ballot, rule: VoteRule) -> None:
+    """The council's review carries a nomination only with the votes for it the form needs,
+    counted against the council's total membership (not the votes cast)."""
+    cast = ballot.votes_for + ballot.votes_against + ballot.votes_abstain
+    if cast > ballot.members:
+        raise RuleBroken("members", f"{cast} votes were recorded but the council has "
+                                    f"{ballot.members} members")
+    if rule.secret_ballot and not ballot.secret:
+        raise RuleBroken("secret_ballot", f"this form needs {rule.describe()}")
+    need = rule.threshold * ballot.members
+    ok = (ballot.votes_for >= need if rule.comparison is VoteComparison.AT_LEAST
+          else ballot.votes_for > need)
+    if not ok:
+        raise RuleBroken("votes_for", f"{ballot.votes_for} of {ballot.members} members voted "
+                                      f"for it; this form needs {rule.describe()}: reject or "
+                                      "return the nomination instead")
 
 
 def check_window(year: int, closes_on: date | None, today: date) -> None:
@@ -462,13 +632,36 @@ class Form:
     category: Category
     for_whom: ForWhom
     authority_level: AuthorityLevel
+    votes: VoteRule = VoteRule()
+    signers: tuple[UnitKind, ...] | None = None  # None: the chairman of the form's level
+    also_for: tuple[ForWhom, ...] = ()
+
+    @property
+    def signer_kinds(self) -> tuple[UnitKind, ...]:
+        return (self.signers if self.signers is not None
+                else default_signers(self.authority_level))
+
+
+def vote_rule(threshold: Any, comparison: str, secret_ballot: bool) -> VoteRule:
+    """A form's vote rule from its stored or given fields (the share as an exact fraction)."""
+    return VoteRule(Fraction(str(threshold)), VoteComparison(comparison), bool(secret_ballot))
 
 
 def seed_forms(table: str) -> list[tuple[Form, dict[str, Any]]]:
     """The forms and rules of a seed table (CSV: code, name_vi, category, for_whom,
-    authority_level, rule as JSON)."""
+    authority_level, rule as JSON; optionally vote_threshold, vote_comparison,
+    secret_ballot_required (more than half of all members, no secret ballot, when absent),
+    signer_unit_kinds (space-separated; the chairman of the form's level when absent) and
+    also_for (space-separated kinds of nominee besides for_whom))."""
     return [(Form(row["code"], row["name_vi"], Category(row["category"]),
-                  ForWhom(row["for_whom"]), AuthorityLevel(row["authority_level"])),
+                  ForWhom(row["for_whom"]), AuthorityLevel(row["authority_level"]),
+                  vote_rule(row.get("vote_threshold") or "0.5",
+                            row.get("vote_comparison") or VoteComparison.MORE_THAN,
+                            (row.get("secret_ballot_required") or "").strip().lower()
+                            == "true"),
+                  tuple(UnitKind(k) for k in row["signer_unit_kinds"].split())
+                  if row.get("signer_unit_kinds") else None,
+                  tuple(ForWhom(k) for k in (row.get("also_for") or "").split())),
              json.loads(row["rule"]))
             for row in csv.DictReader(io.StringIO(table))]
 
@@ -500,8 +693,16 @@ def check_nominee(kind: NomineeKind, name: str | None, unit_kind: UnitKind, fiel
 
 
 def check_for_whom(form_code: str, for_whom: ForWhom, kind: NomineeKind, unit_kind: UnitKind,
-                   field: str) -> None:
-    """A form is for one kind of nominee: a collective unit, a village, a person, a household."""
+                   field: str, also_for: Sequence[ForWhom] = ()) -> None:
+    """A form is for its kind of nominee (a collective unit, a village, a person, a
+    household), or one of the kinds it is ``also_for`` (a Giấy khen may go to a collective, a
+    person or a household, as the law allows); refused as for its own kind."""
+    for other in also_for:
+        try:
+            check_for_whom(form_code, other, kind, unit_kind, field)
+            return
+        except RuleBroken:
+            continue
     if NOMINEE_KINDS[for_whom] is not kind:
         raise RuleBroken(f"{field}.kind", f"{form_code} is for a {for_whom.value}, "
                                           f"not a {kind.value}")
@@ -534,7 +735,8 @@ def years_used(rule: Rule, year: int) -> list[int]:
 def reads_awards(rule: Rule) -> bool:
     """Whether a rule reads the nominee's awards (so granting or revoking one of them calls
     for a new appraisal)."""
-    return any(isinstance(leaf, HeldTitleConsecutive | NoAwardWithin) for leaf in leaves(rule))
+    return any(isinstance(leaf, HeldTitleConsecutive | NoAwardWithin | HeldTitleInYear
+                          | EarlierAwardThenYears) for leaf in leaves(rule))
 
 
 # --------------------------------------------------------------------------- appraisal
@@ -576,13 +778,37 @@ def read_year(appraisal: Mapping[str, Any], year: int) -> bool:
     return year in appraisal.get("years_used", [])
 
 
-def read_award_of(appraisal: Mapping[str, Any], nomination_year: int, award_year: int) -> bool:
-    """Whether an appraisal read an award of ``award_year``: rules read the awards of the years
-    before the nominated one only, so granting or revoking it calls for a new appraisal of the
-    nominee's later nominations whose rule reads awards."""
-    if nomination_year <= award_year:
+def read_award_of(appraisal: Mapping[str, Any], nomination_year: int, award_year: int,
+                  award_form: str | None = None) -> bool:
+    """Whether an appraisal read an award (of ``award_form``) of ``award_year``: rules read the
+    awards of the years before the nominated one, and ``held_title_in_year`` the award of its
+    form in the nominated year itself, so granting or revoking it calls for a new appraisal of
+    the nominee's nominations whose rule reads it."""
+    if nomination_year < award_year:
         return False
+    if nomination_year == award_year:
+        rule = parse_rule(appraisal["result"]["rule"])
+        return any(isinstance(leaf, HeldTitleInYear) and leaf.form_code == award_form
+                   for leaf in leaves(rule))
     reads = appraisal.get("reads_awards")
     if reads is None:  # appraised before this was recorded: look at the rule it used
         reads = reads_awards(parse_rule(appraisal["result"]["rule"]))
     return bool(reads)
+
+
+def read_initiative_of(appraisal: Mapping[str, Any], nomination_year: int,
+                       initiative_year: int) -> bool:
+    """Whether an appraisal read the nominee's initiatives of ``initiative_year`` (so one
+    recognised since calls for a new appraisal)."""
+    if nomination_year != initiative_year:
+        return False
+    return any(isinstance(leaf, InitiativeRecognised)
+               for leaf in leaves(parse_rule(appraisal["result"]["rule"])))
+
+
+def check_initiative_holder(kind: NomineeKind, name: str | None) -> None:
+    """An initiative is a named person's (the titles that read one are an individual's)."""
+    if kind is not NomineeKind.PERSON:
+        raise RuleBroken("person.kind", "an initiative is recorded for a person")
+    if not name:
+        raise RuleBroken("person.name", "the person is named")

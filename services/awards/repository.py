@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from services.awards.domain import (
     DECIDED,
     REAPPRAISABLE,
     Form,
+    Initiative,
     Status,
     YearReport,
     YearTarget,
@@ -46,9 +48,14 @@ async def form(conn: Conn, code: str) -> asyncpg.Record | None:
 async def insert_form(conn: Conn, f: Form) -> None:
     try:
         await conn.execute(
-            "INSERT INTO award_forms (code, name_vi, category, for_whom, authority_level)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            f.code, f.name_vi, f.category.value, f.for_whom.value, f.authority_level.value)
+            "INSERT INTO award_forms (code, name_vi, category, for_whom, authority_level,"
+            " vote_threshold, vote_comparison, secret_ballot_required, signer_unit_kinds,"
+            " also_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            f.code, f.name_vi, f.category.value, f.for_whom.value, f.authority_level.value,
+            Decimal(f.votes.threshold.numerator) / f.votes.threshold.denominator,
+            f.votes.comparison.value, f.votes.secret_ballot,
+            None if f.signers is None else [k.value for k in f.signers],
+            [k.value for k in f.also_for])
     except asyncpg.UniqueViolationError as exc:
         raise StateConflict(f"award form {f.code} exists") from exc
 
@@ -284,18 +291,23 @@ async def save_target(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, ye
         campaign_id, unit_id, year, reduction_pp_min, households_out_min)
 
 
-async def unit_facts(conn: Conn, unit_id: uuid.UUID, *, lock: bool = False
+async def unit_facts(conn: Conn, unit_id: uuid.UUID, year: int, *, lock: bool = False
                      ) -> tuple[dict[int, YearReport], dict[int, YearTarget]]:
-    """A unit's reported facts and targets by year: of each year, the report and the target
-    updated last (whatever the campaign). With ``lock``, the reports are read FOR SHARE, so
-    a correction being stored waits for the caller's transaction (or is read by it)."""
+    """A unit's reported facts and targets by year. The reports are those of one campaign: the
+    campaign whose report of ``year`` was updated last (rules that compare years compare
+    reports of one campaign only: the poverty standards of 2016–2020 and 2021–2025 differ);
+    with no report of ``year``, of each year the latest. Of each year's targets, the one set
+    last (whatever the campaign). With ``lock``, the reports are
+    read FOR SHARE, so a correction being stored waits for the caller's transaction (or is
+    read by it)."""
     rows = await conn.fetch(
-        'SELECT year, "values", on_time, version FROM reported_facts WHERE unit_id = $1'
-        " ORDER BY year, updated_at DESC, campaign_id" + (" FOR SHARE" if lock else ""),
-        unit_id)
+        'SELECT campaign_id, year, "values", on_time, version, updated_at FROM reported_facts'
+        " WHERE unit_id = $1 ORDER BY year, updated_at DESC, campaign_id"
+        + (" FOR SHARE" if lock else ""), unit_id)
+    campaign = next((r["campaign_id"] for r in rows if r["year"] == year), None)
     reports: dict[int, YearReport] = {}
     for r in rows:  # the first of each year is the latest
-        if r["year"] not in reports:
+        if r["year"] not in reports and campaign in (None, r["campaign_id"]):
             reports[r["year"]] = YearReport(values={k: float(v) for k, v in r["values"].items()},
                                             on_time=r["on_time"], version=r["version"])
     targets = await conn.fetch(
@@ -331,3 +343,36 @@ async def evidence_content(conn: Conn, nomination_id: uuid.UUID, evidence_id: uu
     return await conn.fetchrow(
         "SELECT file_name, media_type, sha256, content FROM evidence"
         " WHERE nomination_id = $1 AND evidence_id = $2", nomination_id, evidence_id)
+
+
+# --------------------------------------------------------------------------- initiatives
+
+
+async def add_initiative(conn: Conn, initiative_id: uuid.UUID, nominee: tuple[str, str, str,
+                         uuid.UUID], i: Initiative, actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO initiatives (initiative_id, nominee_kind, nominee_id, nominee_name,"
+        " nominee_unit, year, title, recognised_by, decision_number, decided_on, recorded_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        initiative_id, *nominee, i.year, i.title, i.recognised_by, i.decision_number,
+        i.decided_on, actor)
+
+
+async def initiatives(conn: Conn, nominee_kind: str, nominee_id: str) -> list[Initiative]:
+    return [Initiative(r["year"], r["title"], r["recognised_by"], r["decision_number"],
+                       r["decided_on"])
+            for r in await conn.fetch(
+                "SELECT year, title, recognised_by, decision_number, decided_on"
+                " FROM initiatives WHERE nominee_kind = $1 AND nominee_id = $2"
+                " ORDER BY year, decided_on", nominee_kind, nominee_id)]
+
+
+async def rename_form(conn: Conn, code: str, name_vi: str) -> None:
+    await conn.execute("UPDATE award_forms SET name_vi = $2 WHERE code = $1", code, name_vi)
+
+
+async def latest_rule_author(conn: Conn, code: str) -> str | None:
+    author: str | None = await conn.fetchval(
+        "SELECT changed_by FROM award_rules WHERE form_code = $1 ORDER BY version DESC LIMIT 1",
+        code)
+    return author

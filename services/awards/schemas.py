@@ -5,14 +5,23 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, computed_field
 
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
 from chungtay_common.contracts.indicators import Year
+from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.request_body import RequestModel
-from services.awards.domain import Category, ForWhom, Status
+from services.awards.domain import (
+    LEVEL_LABELS,
+    STATUS_LABELS,
+    Category,
+    ForWhom,
+    Status,
+    VoteComparison,
+)
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -30,6 +39,14 @@ class FormIn(_In):
     for_whom: ForWhom
     authority_level: AuthorityLevel
     rule: dict[str, Any]
+    # the council's votes the form needs, as a share of all its members
+    vote_threshold: Decimal = Field(default=Decimal("0.5"), gt=0, le=1, max_digits=5,
+                                    decimal_places=4)
+    vote_comparison: VoteComparison = VoteComparison.MORE_THAN
+    secret_ballot_required: bool = False
+    # whose head signs it (default: the People's Committee chairman of its level)
+    signer_unit_kinds: list[UnitKind] | None = Field(default=None, max_length=7)
+    also_for: list[ForWhom] = Field(default=[], max_length=4)  # other kinds of nominee
 
 
 class RuleIn(_In):
@@ -46,6 +63,16 @@ class FormOut(BaseModel):
     above_province: bool
     rule_version: int
     rule: dict[str, Any]
+    vote_threshold: float
+    vote_comparison: VoteComparison
+    secret_ballot_required: bool
+    signer_unit_kinds: list[UnitKind]
+    also_for: list[ForWhom]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def authority_level_label(self) -> str:
+        return LEVEL_LABELS[self.authority_level]
 
 
 class RuleVersionOut(BaseModel):
@@ -110,9 +137,14 @@ class CommentIn(_In):
 
 
 class ReviewIn(_In):
+    """The council's vote. ``members`` is its total membership (the votes count against it);
+    when not given, every member is taken to have voted (the sum of the votes)."""
+
     votes_for: int = Field(ge=0, le=1000)
     votes_against: int = Field(ge=0, le=1000)
     votes_abstain: int = Field(default=0, ge=0, le=1000)
+    members: int | None = Field(default=None, ge=1, le=1000)
+    secret_ballot: bool = False
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -140,6 +172,11 @@ class StepOut(BaseModel):
     comment: str | None
     details: Any
     at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
 
 
 @dataclass(frozen=True)
@@ -185,6 +222,17 @@ class NominationOut(BaseModel):
     steps: list[StepOut] = []
     evidence: list[EvidenceOut] = []
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def decision_level_label(self) -> str | None:
+        """Who signed the decision, in Vietnamese."""
+        return LEVEL_LABELS[self.decision.authority_level] if self.decision else None
+
 
 class NominationPage(BaseModel):
     total: int
@@ -209,3 +257,25 @@ class Candidate(BaseModel):
     name: str
     kind: str
     results: list[dict[str, Any]]
+
+
+class InitiativeIn(_In):
+    """A person's initiative (sáng kiến) of a year, as recognised: by whom (the council or
+    board that recognised it), by which decision."""
+
+    person: NomineeIn
+    year: Year
+    title: Text
+    recognised_by: Name
+    decision_number: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    decided_on: date
+
+
+class InitiativeOut(BaseModel):
+    initiative_id: uuid.UUID
+    person: Nominee
+    year: int
+    title: str
+    recognised_by: str
+    decision_number: str
+    decided_on: date

@@ -26,6 +26,7 @@ from chungtay_common.contracts.indicators import (
     ReportSubmitted,
     TargetSet,
 )
+from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import InvalidInput, NotFound
 from chungtay_common.refusals import RuleBroken
@@ -43,6 +44,8 @@ from services.awards.schemas import (
     EvidenceOut,
     FormIn,
     FormOut,
+    InitiativeIn,
+    InitiativeOut,
     NominationIn,
     NominationOut,
     NominationPage,
@@ -58,10 +61,13 @@ from services.awards.schemas import (
     WindowOut,
 )
 
-# The catalogue a new installation starts with (Quyết định 3630/QĐ-UBND), as data.
+# The catalogue an installation starts with, as data: rules summarised from the Law on
+# Emulation and Commendation (2003, amended 2013) and Decree 91/2017/NĐ-CP, standing in for the
+# province's regulation (Quyết định 3630/QĐ-UBND, text not at hand); the board edits them.
 SEED_FORMS = domain.seed_forms(
     (Path(__file__).parent / "data" / "seed_forms.csv").read_text(encoding="utf-8"))
-SEED_NOTE = "seed: Quyết định 3630/QĐ-UBND (configurable)"
+SEED_NOTE = ("seed: summarised from the Law on Emulation and Commendation and Decree "
+             "91/2017/NĐ-CP, standing in for Quyết định 3630/QĐ-UBND (the board edits it)")
 
 # --------------------------------------------------------------------------- catalogue
 
@@ -71,7 +77,18 @@ def _form_out(r: asyncpg.Record) -> FormOut:
     return FormOut(code=r["code"], name_vi=r["name_vi"], category=r["category"],
                    for_whom=r["for_whom"], authority_level=level,
                    above_province=domain.above_province(level),
-                   rule_version=r["rule_version"], rule=r["rule"])
+                   rule_version=r["rule_version"], rule=r["rule"],
+                   vote_threshold=float(r["vote_threshold"]),
+                   vote_comparison=r["vote_comparison"],
+                   secret_ballot_required=r["secret_ballot_required"],
+                   signer_unit_kinds=list(_signers(r)), also_for=r["also_for"])
+
+
+def _signers(form: asyncpg.Record) -> tuple[UnitKind, ...]:
+    """The kinds of unit whose head signs a form (stored, or by its authority level)."""
+    if form["signer_unit_kinds"] is None:
+        return domain.default_signers(AuthorityLevel(form["authority_level"]))
+    return tuple(UnitKind(k) for k in form["signer_unit_kinds"])
 
 
 async def _form(conn: Conn, code: str, field: str = "form_code") -> asyncpg.Record:
@@ -98,14 +115,43 @@ async def _add_form(conn: Conn, ctx: Context, form: Form, rule_data: dict[str, A
 
 
 async def seed_catalogue(conn: Conn, ctx: Context) -> int:
-    """Put the seed forms and their rules in an empty catalogue (at start-up, as the system);
-    return how many."""
+    """Bring the catalogue to the seed (at start-up, as the system): a missing form is added;
+    an existing one takes the seed's official name, and the seed's rule as a new rule version
+    by the system unless the board has changed the rule since (then the board's stands).
+    Returns how many forms were added or changed."""
     await repository.lock_seed(conn)
-    if await repository.forms(conn):
-        return 0
+    existing = {r["code"]: r for r in await repository.forms(conn)}
+    changed = 0
     for form, rule in SEED_FORMS:
-        await _add_form(conn, ctx, form, rule, SEED_NOTE, "award_form.seed")
-    return len(SEED_FORMS)
+        row = existing.get(form.code)
+        if row is None:
+            await _add_form(conn, ctx, form, rule, SEED_NOTE, "award_form.seed")
+            changed += 1
+        elif await _reseed(conn, ctx, row, form, domain.checked_rule(rule)):
+            changed += 1
+    return changed
+
+
+async def _reseed(conn: Conn, ctx: Context, row: asyncpg.Record, form: Form,
+                  rule: dict[str, Any]) -> bool:
+    """A seeded form brought to the current seed; audited and announced when it changed."""
+    rename = row["name_vi"] != form.name_vi
+    by_system = await repository.latest_rule_author(conn, form.code) == ctx.actor.subject
+    new_rule = by_system and row["rule"] != rule
+    if not (rename or new_rule):
+        return False
+    before = _form_out(row)
+    if rename:
+        await repository.rename_form(conn, form.code, form.name_vi)
+    if new_rule:
+        version = await repository.add_rule_version(conn, form.code, rule, SEED_NOTE,
+                                                    ctx.actor.subject)
+        await ctx.publish(conn, form.code,
+                          ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
+    out = _form_out(await _form(conn, form.code, field=""))
+    await ctx.audit(conn, "award_form.reseed", "award_form", form.code,
+                    before.model_dump(mode="json"), out.model_dump(mode="json"))
+    return True
 
 
 async def list_forms(conn: Conn) -> list[FormOut]:
@@ -114,7 +160,11 @@ async def list_forms(conn: Conn) -> list[FormOut]:
 
 async def add_form(conn: Conn, ctx: Context, body: FormIn) -> FormOut:
     require_role(ctx.principal, Role.BOARD)
-    form = Form(body.code, body.name_vi, body.category, body.for_whom, body.authority_level)
+    form = Form(body.code, body.name_vi, body.category, body.for_whom, body.authority_level,
+                domain.vote_rule(body.vote_threshold, body.vote_comparison,
+                                 body.secret_ballot_required),
+                None if body.signer_unit_kinds is None else tuple(body.signer_unit_kinds),
+                tuple(body.also_for))
     return await _add_form(conn, ctx, form, body.rule, None, "award_form.add")
 
 
@@ -152,7 +202,8 @@ async def _nominee(conn: Conn, n: NomineeIn, form: asyncpg.Record, year: int,
     if day is None or unit is None:
         raise InvalidInput.on(f"{field}.unit_id", f"is not a unit active in {year}")
     domain.check_nominee(n.kind, n.name, unit.kind, field)
-    domain.check_for_whom(form["code"], ForWhom(form["for_whom"]), n.kind, unit.kind, field)
+    domain.check_for_whom(form["code"], ForWhom(form["for_whom"]), n.kind, unit.kind, field,
+                          [ForWhom(k) for k in form["also_for"]])
     if under not in await hierarchy.ancestry(conn, n.unit_id, day):
         raise InvalidInput.on(f"{field}.unit_id", f"is not the {proposer} unit or below it")
     return Nominee(kind=n.kind, nominee_id=domain.nominee_id(n.kind, n.unit_id, n.name),
@@ -369,8 +420,14 @@ async def _submit(conn: Conn, ctx: Context, d: _Dossier, body: None) -> _Change:
 
 
 async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Change:
-    domain.check_votes(body.votes_for, body.votes_against)
-    council = {**body.model_dump(mode="json"), "council_unit_id": str(ctx.principal.unit_id)}
+    members = body.members or body.votes_for + body.votes_against + body.votes_abstain
+    domain.check_votes(
+        domain.Ballot(body.votes_for, body.votes_against, body.votes_abstain, members,
+                      body.secret_ballot),
+        domain.vote_rule(d.form["vote_threshold"], d.form["vote_comparison"],
+                         d.form["secret_ballot_required"]))
+    council = {**body.model_dump(mode="json"), "members": members,
+               "council_unit_id": str(ctx.principal.unit_id)}
     return _Change({"council": council}, body.comment, council, ev.NominationReviewed(
         **d.event(), council_unit_id=ctx.principal.unit_id or d.row["proposing_unit_id"],
         votes_for=body.votes_for, votes_against=body.votes_against,
@@ -406,7 +463,7 @@ async def _forward(conn: Conn, ctx: Context, d: _Dossier, body: CommentIn) -> _C
 async def _reject(conn: Conn, ctx: Context, d: _Dossier, body: ReasonIn) -> _Change:
     if domain.declines_as_chairman(Step.REJECT, d.status, ctx.principal.roles):
         # only the chairman who would sign it declines it
-        domain.check_approval_level(d.level, await _chairman_level(conn, ctx, d.year))
+        await _signer_level(conn, ctx, d)
     return _Change(comment=body.reason,
                    event=ev.NominationRejected(**d.event(), reason=body.reason))
 
@@ -438,22 +495,29 @@ async def _decision(conn: Conn, ctx: Context, d: _Dossier, action: Step, body: D
     domain.check_central_decision(action, d.status, d.level)
     signer = d.level
     if not domain.above_province(d.level) and Role.ADMIN not in ctx.principal.roles:
-        signer = await _chairman_level(conn, ctx, d.year)
-        domain.check_approval_level(d.level, signer)
+        signer = await _signer_level(conn, ctx, d)
+        if action is Step.APPROVE:
+            domain.check_not_own_unit(NomineeKind(d.row["nominee_kind"]),
+                                      d.row["nominee_unit"], ctx.principal.unit_id)
     return Decision(number=body.number, signed_on=body.signed_on, signer=body.signer,
                     authority_level=signer)
 
 
-async def _chairman_level(conn: Conn, ctx: Context, year: int) -> AuthorityLevel:
-    """The level the calling chairman signs at (by its unit's kind)."""
+async def _signer_level(conn: Conn, ctx: Context, d: _Dossier) -> AuthorityLevel:
+    """The level the calling head signs at: refused unless its unit is of a kind the form
+    names as signer. A People's Committee chairman signs at its own level (a commune chairman
+    signing Lao động tiên tiến signs as commune chairman); another head at the form's."""
     assert ctx.principal.unit_id is not None
-    # the chairman signs today, as its unit stands now; the period starts no later than
+    # the head signs today, as its unit stands now; the period starts no later than
     # today, or a nomination of a year not yet begun made PostgreSQL fail (500)
     today = clock.today()
     day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
-                                          min(date(year, 1, 1), today), today)
+                                          min(date(d.year, 1, 1), today), today)
     unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
-    return domain.chairman_level(unit.kind if unit else None)
+    kind = unit.kind if unit else None
+    domain.check_signer(d.level, _signers(d.form), kind)
+    assert kind is not None
+    return domain.CHAIRMAN_LEVEL.get(kind, d.level)
 
 
 async def _facts(conn: Conn, row: asyncpg.Record) -> Facts:
@@ -461,10 +525,12 @@ async def _facts(conn: Conn, row: asyncpg.Record) -> Facts:
     correction being consumed meanwhile either commits first (and is read here) or waits for
     this appraisal to commit (and then finds it, and flags it for re-appraisal)."""
     facts = Facts(year=row["year"], form_code=row["form_code"],
-                  awards=await repository.granted(conn, row["nominee_kind"], row["nominee_id"]))
+                  awards=await repository.granted(conn, row["nominee_kind"], row["nominee_id"]),
+                  initiatives=await repository.initiatives(conn, row["nominee_kind"],
+                                                           row["nominee_id"]))
     if row["nominee_kind"] == NomineeKind.UNIT.value:
-        facts.reports, facts.targets = await repository.unit_facts(conn, row["nominee_unit"],
-                                                                   lock=True)
+        facts.reports, facts.targets = await repository.unit_facts(
+            conn, row["nominee_unit"], row["year"], lock=True)
     return facts
 
 
@@ -498,7 +564,7 @@ async def _flag_award_readers(conn: Conn, ctx: Context, d: _Dossier, action: Ste
     form_code = d.row["form_code"]
     await _flag_for_reappraisal(
         conn, ctx, d.row["nominee_kind"], d.row["nominee_id"],
-        lambda r: domain.read_award_of(r["appraisal"], r["year"], d.year),
+        lambda r: domain.read_award_of(r["appraisal"], r["year"], d.year, form_code),
         f"the nominee's award {form_code} of {d.year} was {verb}: appraise again",
         {"nomination_id": str(d.row["nomination_id"]), "form_code": form_code, "year": d.year,
          "change": verb})
@@ -531,6 +597,43 @@ async def record_report_status(conn: Conn, report: ReportAccepted | ReportReturn
 async def record_target(conn: Conn, target: TargetSet) -> None:
     await repository.save_target(conn, target.campaign_id, target.unit_id, target.year,
                                  target.reduction_pp_min, target.households_out_min)
+
+
+# --------------------------------------------------------------------------- initiatives
+
+
+async def record_initiative(conn: Conn, ctx: Context, body: InitiativeIn) -> InitiativeOut:
+    """Record a person's recognised initiative (the board, or a council over the person's
+    unit); the nominations of that year whose appraisal read initiatives are flagged."""
+    require_role(ctx.principal, Role.BOARD, Role.COUNCIL)
+    p = body.person
+    domain.check_initiative_holder(p.kind, p.name)
+    await _in_scope(conn, ctx.principal, p.unit_id, body.year, "the person's unit")
+    person = Nominee(kind=p.kind, nominee_id=domain.nominee_id(p.kind, p.unit_id, p.name),
+                     unit_id=p.unit_id, name=str(p.name))
+    initiative = domain.Initiative(body.year, body.title, body.recognised_by,
+                                   body.decision_number, body.decided_on)
+    out = InitiativeOut(initiative_id=uuid.uuid4(), person=person, year=body.year,
+                        title=body.title, recognised_by=body.recognised_by,
+                        decision_number=body.decision_number, decided_on=body.decided_on)
+    await repository.add_initiative(
+        conn, out.initiative_id, (p.kind.value, person.nominee_id, person.name, p.unit_id),
+        initiative, ctx.actor.subject)
+    await ctx.audit(conn, "initiative.record", "initiative", str(out.initiative_id), None,
+                    out.model_dump(mode="json"))
+    await _flag_for_reappraisal(
+        conn, ctx, p.kind.value, person.nominee_id,
+        lambda r: domain.read_initiative_of(r["appraisal"], r["year"], body.year),
+        f"an initiative of {body.year} was recognised ({body.decision_number}): appraise again",
+        {"initiative_id": str(out.initiative_id), "year": body.year})
+    return out
+
+
+async def list_initiatives(conn: Conn, kind: NomineeKind, nominee_id: str
+                           ) -> list[dict[str, Any]]:
+    return [{"year": i.year, "title": i.title, "recognised_by": i.recognised_by,
+             "decision_number": i.decision_number, "decided_on": i.decided_on}
+            for i in await repository.initiatives(conn, kind.value, nominee_id)]
 
 
 # --------------------------------------------------------------------------- evidence
@@ -626,7 +729,7 @@ async def candidates(conn: Conn, form_code: str, year: int, root: uuid.UUID | No
         facts = Facts(year=year, form_code=form_code,
                       awards=await repository.granted(conn, NomineeKind.UNIT.value,
                                                       str(u.unit_id)))
-        facts.reports, facts.targets = await repository.unit_facts(conn, u.unit_id)
+        facts.reports, facts.targets = await repository.unit_facts(conn, u.unit_id, year)
         result = domain.evaluate(rule, facts)
         if result.passed:
             out.append(Candidate(unit_id=u.unit_id, code=u.code, name=u.name,

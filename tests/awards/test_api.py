@@ -54,7 +54,7 @@ async def test_catalogue_is_seeded_with_its_rules(awards: httpx.AsyncClient,
     forms = {f["code"]: f for f in ok(await awards.get(
         "/v1/forms", headers=tokens.reporter(tokens.world.commune)))}
     seeded = {form.code: (form, rule) for form, rule in SEED_FORMS}
-    assert len(seeded) == 15 and set(seeded) <= set(forms)
+    assert len(seeded) == 18 and set(seeded) <= set(forms)
     for code, (form, rule) in seeded.items():
         got = forms[code]
         assert got["authority_level"] == form.authority_level.value
@@ -62,6 +62,11 @@ async def test_catalogue_is_seeded_with_its_rules(awards: httpx.AsyncClient,
         assert got["above_province"] is (form.authority_level.value in (
             "prime_minister", "state_president"))
     assert forms["chien_si_thi_dua_cap_tinh"]["rule"] == SEED_FORMS[2][1]
+    assert {k: forms["chien_si_thi_dua_cap_tinh"][k] for k in (
+        "vote_threshold", "vote_comparison", "secret_ballot_required",
+        "authority_level_label")} == {"vote_threshold": 0.9, "vote_comparison": "at_least",
+                                      "secret_ballot_required": True,
+                                      "authority_level_label": "Chủ tịch UBND tỉnh"}
     assert_problem(await awards.get("/v1/forms"), 401, type="unauthorized")
 
 
@@ -269,6 +274,12 @@ async def test_a_refused_step_is_a_problem_and_changes_nothing(
     # the input breaks a rule, or does not fit the schema
     await flow.refused(n, "review", tokens.council,
                        {"votes_for": 3, "votes_against": 3, "votes_abstain": 1}, 422, "votes_for")
+    # the votes count against the council's total membership, and cannot exceed it
+    await flow.refused(n, "review", tokens.council,
+                       {"votes_for": 2, "votes_against": 1, "votes_abstain": 7}, 422, "votes_for")
+    await flow.refused(n, "review", tokens.council,
+                       {"votes_for": 6, "votes_against": 3, "votes_abstain": 2, "members": 10},
+                       422, "members")
     await flow.refused(n, "review", tokens.council, {"votes_for": -1, "votes_against": 0},
                        422, "votes_for")
     await flow.refused(n, "revoke", tokens.chairman(world.district_a), {"reason": "x"},
@@ -304,7 +315,7 @@ async def test_nomination_is_drafted_only_by_the_proposing_units_reporter(
         **body, "proposing_unit_id": str(world.short)})
     assert_problem(r, 422, field="nominee.unit_id")
     r = await awards.post("/v1/nominations", headers=tokens.reporter(world.commune),
-                          json={**body, "form_code": GKH})
+                          json={**body, "form_code": "tap_the_lao_dong_tien_tien"})
     assert_problem(r, 422, field="nominee.kind")
     r = await awards.post("/v1/nominations", headers=tokens.reporter(world.commune),
                           json={**body, "form_code": "no_such_form"})

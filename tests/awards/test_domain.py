@@ -3,8 +3,10 @@ each step, authority, nominees, re-appraisal."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -18,12 +20,16 @@ from services.awards.domain import (
     TRANSITIONS,
     AllOf,
     AnyOf,
+    Ballot,
     Facts,
     ForWhom,
     HeldTitleConsecutive,
+    Initiative,
     ReductionMeetsTarget,
     Status,
     Step,
+    VoteComparison,
+    VoteRule,
     YearReport,
     YearTarget,
     above_province,
@@ -36,6 +42,7 @@ from services.awards.domain import (
     check_for_whom,
     check_forwardable,
     check_nominee,
+    check_not_own_unit,
     check_votes,
     check_window,
     checked_rule,
@@ -139,9 +146,81 @@ def test_seed_forms_are_read_from_a_table() -> None:
 
 
 def test_every_seeded_rule_parses() -> None:
-    assert len(SEED_FORMS) == 15
+    assert len(SEED_FORMS) == 18
     for _, rule in SEED_FORMS:
         parse_rule(rule)
+
+
+SEED = {form.code: (form, parse_rule(rule)) for form, rule in SEED_FORMS}
+
+
+def seeded(code: str, year: int = Y, **kw: Any) -> bool:
+    return evaluate(SEED[code][1], Facts(year=year, form_code=code, **kw)).passed
+
+
+def test_yearly_titles_can_be_won_every_year() -> None:
+    for code in ("lao_dong_tien_tien", "gia_dinh_van_hoa", "thon_van_hoa"):
+        every_year = [(code, y) for y in range(Y - 5, Y)]
+        assert seeded(code, awards=every_year), code
+        assert "no_award_within" not in json.dumps(rule_json(SEED[code][1]))
+    assert SEED["co_thi_dua_ubnd_tinh"][0].name_vi == "Cờ thi đua của Ủy ban nhân dân tỉnh"
+    assert SEED["thon_van_hoa"][0].name_vi == "Thôn, bản, tổ dân phố văn hóa"
+
+
+def _initiative(year: int) -> Initiative:
+    return Initiative(year, "Mô hình nuôi bò sinh sản", "Hội đồng sáng kiến huyện",
+                      "12/QĐ-UBND", date(year, 11, 1))
+
+
+def test_grassroots_model_worker_needs_ldtt_of_the_year_and_an_initiative() -> None:
+    ldtt = [("lao_dong_tien_tien", Y)]
+    assert seeded("chien_si_thi_dua_co_so", awards=ldtt, initiatives=[_initiative(Y)])
+    assert not seeded("chien_si_thi_dua_co_so", awards=ldtt)
+    assert not seeded("chien_si_thi_dua_co_so", awards=ldtt, initiatives=[_initiative(Y - 1)])
+    assert not seeded("chien_si_thi_dua_co_so", awards=[("lao_dong_tien_tien", Y - 1)],
+                      initiatives=[_initiative(Y)])
+
+
+def test_the_model_worker_chain_is_reachable() -> None:
+    """LĐTT every year → CSTĐ cơ sở (with an initiative) → three of them: cấp tỉnh → two of
+    those: toàn quốc."""
+    awards: list[tuple[str, int]] = []
+    for year in range(Y - 5, Y + 1):
+        assert seeded("lao_dong_tien_tien", year, awards=awards)
+        awards.append(("lao_dong_tien_tien", year))
+        assert seeded("chien_si_thi_dua_co_so", year, awards=awards,
+                      initiatives=[_initiative(year)])
+        awards.append(("chien_si_thi_dua_co_so", year))
+    assert seeded("chien_si_thi_dua_cap_tinh", Y - 2, awards=awards)
+    assert not seeded("chien_si_thi_dua_cap_tinh", Y - 4, awards=awards)
+    awards += [("chien_si_thi_dua_cap_tinh", Y - 2), ("chien_si_thi_dua_cap_tinh", Y - 1)]
+    assert seeded("chien_si_thi_dua_toan_quoc", Y, awards=awards)
+    assert not seeded("chien_si_thi_dua_toan_quoc", Y - 1, awards=awards)
+
+
+def test_prime_ministers_bang_khen_needs_a_provincial_one_then_five_years() -> None:
+    years = [("tap_the_lao_dong_tien_tien", y) for y in range(Y - 5, Y)]
+    assert seeded("bang_khen_thu_tuong", awards=[("bang_khen_chu_tich_tinh", Y - 6), *years])
+    # the provincial Bằng khen inside the five years, or a year of the five missing
+    assert not seeded("bang_khen_thu_tuong", awards=[("bang_khen_chu_tich_tinh", Y - 3),
+                                                     *years])
+    assert not seeded("bang_khen_thu_tuong", awards=[("bang_khen_chu_tich_tinh", Y - 6),
+                                                     *years[1:]])
+    assert not seeded("bang_khen_thu_tuong", awards=years)
+
+
+def test_the_labour_order_has_three_classes_in_a_chain() -> None:
+    names = {code: SEED[code][0].name_vi for code in (
+        "huan_chuong_lao_dong", "huan_chuong_lao_dong_hang_nhi",
+        "huan_chuong_lao_dong_hang_nhat")}
+    assert list(names.values()) == ["Huân chương Lao động hạng Ba",
+                                    "Huân chương Lao động hạng Nhì",
+                                    "Huân chương Lao động hạng Nhất"]
+    excellent = [("tap_the_lao_dong_xuat_sac", y) for y in range(Y - 5, Y)]
+    assert seeded("huan_chuong_lao_dong_hang_nhi",
+                  awards=[("huan_chuong_lao_dong", Y - 7), *excellent])
+    assert not seeded("huan_chuong_lao_dong_hang_nhat",
+                      awards=[("huan_chuong_lao_dong", Y - 7), *excellent])
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -409,12 +488,51 @@ def test_a_decision_needs_an_appraisal_that_holds_and_found_it_eligible() -> Non
             check_decidable(False, appraisal)
 
 
-def test_the_council_votes_for_it() -> None:
-    check_votes(4, 3)
-    for votes_for, against in ((3, 3), (2, 3)):
-        with pytest.raises(RuleBroken) as refused:
-            check_votes(votes_for, against)
-        assert refused.value.field == "votes_for"
+MAJORITY = VoteRule()  # more than half of all members
+MODEL_WORKER = VoteRule(Fraction(9, 10), VoteComparison.AT_LEAST, secret_ballot=True)
+
+
+def _refused_votes(ballot: Ballot, rule: VoteRule) -> str:
+    with pytest.raises(RuleBroken) as refused:
+        check_votes(ballot, rule)
+    return refused.value.field
+
+
+def test_the_council_votes_count_against_its_total_membership() -> None:
+    check_votes(Ballot(6, 0, 0, members=10, secret=False), MAJORITY)
+    check_votes(Ballot(4, 3, 0, members=7, secret=False), MAJORITY)
+    # 2 for, 1 against, 7 abstaining: 2 of 10 members is not more than half
+    assert _refused_votes(Ballot(2, 1, 7, members=10, secret=False), MAJORITY) == "votes_for"
+    assert _refused_votes(Ballot(5, 0, 0, members=10, secret=False), MAJORITY) == "votes_for"
+    assert _refused_votes(Ballot(3, 3, 1, members=7, secret=False), MAJORITY) == "votes_for"
+    # more votes than members
+    assert _refused_votes(Ballot(6, 3, 2, members=10, secret=False), MAJORITY) == "members"
+
+
+def test_model_workers_need_ninety_percent_of_all_members_by_secret_ballot() -> None:
+    check_votes(Ballot(9, 1, 0, members=10, secret=True), MODEL_WORKER)
+    check_votes(Ballot(18, 0, 0, members=20, secret=True), MODEL_WORKER)
+    assert _refused_votes(Ballot(8, 0, 0, members=10, secret=True), MODEL_WORKER) == "votes_for"
+    assert _refused_votes(Ballot(17, 0, 0, members=20, secret=True),
+                          MODEL_WORKER) == "votes_for"
+    assert _refused_votes(Ballot(10, 0, 0, members=10, secret=False),
+                          MODEL_WORKER) == "secret_ballot"
+
+
+def test_the_seed_sets_the_vote_rule_of_each_form() -> None:
+    votes = {form.code: form.votes for form, _ in SEED_FORMS}
+    assert votes["chien_si_thi_dua_cap_tinh"] == MODEL_WORKER
+    assert votes["chien_si_thi_dua_toan_quoc"] == MODEL_WORKER
+    assert {code for code, v in votes.items() if v != MAJORITY} == {
+        "chien_si_thi_dua_cap_tinh", "chien_si_thi_dua_toan_quoc"}
+
+
+def test_no_one_approves_an_award_to_the_unit_they_head() -> None:
+    own, other = uuid.uuid4(), uuid.uuid4()
+    with pytest.raises(NotAllowed, match="level above"):
+        check_not_own_unit(NomineeKind.UNIT, own, own)
+    check_not_own_unit(NomineeKind.UNIT, other, own)
+    check_not_own_unit(NomineeKind.PERSON, own, own)  # a person of the unit is not the unit
 
 
 def test_registrations_are_taken_until_the_day_the_window_closes() -> None:

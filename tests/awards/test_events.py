@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from chungtay_common.topics import topic_name
+from services.awards.service import SEED_FORMS
 from tests.awards.conftest import DECISION, Flow, Json, Tokens, World, awards_settings
 from tests.conftest import REPO, TestStack
 from tests.support import eventually, ok
@@ -130,4 +131,4 @@ async def test_published_events_match_their_committed_schemas(
     # the seeded catalogue announced each form's first rule
     seeded = {b["payload"]["form_code"] for b in by_type["award_rule.changed"]
               if b["actor"]["subject"] == "system"}
-    assert len(seeded) == 15
+    assert len(seeded) == len(SEED_FORMS)

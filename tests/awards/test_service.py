@@ -34,6 +34,7 @@ from services.awards.schemas import (
     EnrollmentIn,
     EnrollmentItemIn,
     FormIn,
+    InitiativeIn,
     NominationIn,
     NominationOut,
     NomineeIn,
@@ -56,7 +57,8 @@ from tests.conftest import TestStack, next_code
 from tests.support import context, rolled_back
 
 LDTT = "lao_dong_tien_tien"  # individuals; the district chairman grants it
-CSTDCS = "chien_si_thi_dua_co_so"  # individuals; needs LDTT held the year before
+CSTDCS = "chien_si_thi_dua_co_so"  # individuals; LDTT of the same year + an initiative
+FOLLOWS = "thu_noi_tiep_ldtt"  # added by the tests: individuals; needs LDTT the year before
 GKH = "giay_khen_chu_tich_huyen"  # collectives; district chairman; report on time + target
 BKT = "bang_khen_chu_tich_tinh"  # collectives; provincial chairman
 GDVH = "gia_dinh_van_hoa"  # households; commune chairman
@@ -219,6 +221,14 @@ class Dossiers:
             rule=rule))
         return code
 
+    async def follows_ldtt(self) -> str:
+        """A form the district's chairman grants to whoever held LDTT the year before."""
+        await service.add_form(self.conn, self.board, FormIn(
+            code=FOLLOWS, name_vi="Danh hiệu thử", category="title", for_whom="individual",
+            authority_level="district_chairman",
+            rule={"type": "held_title_consecutive", "form_code": LDTT, "years": 1}))
+        return FOLLOWS
+
     async def at(self, status: Status, central: bool = False) -> NominationOut:
         """A fresh nomination of a person in ``status``, of a form above the province when
         forwarded or ``central``, else of one the district's chairman grants."""
@@ -308,7 +318,7 @@ def wrong_callers(d: Dossiers, step: Step) -> list[Context]:
         Step.APPRAISE: [d.reporter(), d.council, d.chairman(p.province),
                         context(Role.BOARD, unit=p.district_b), viewer],
         Step.APPROVE: [d.reporter(), d.council, d.board, d.chairman(p.province),
-                       d.chairman(p.commune), d.chairman(p.district_b), viewer],
+                       d.chairman(p.district_b), viewer],  # LDTT: a commune chairman signs it
         Step.REJECT: [d.reporter(), context(Role.COUNCIL, unit=p.district_b), viewer],
         Step.RETURN: [d.reporter(), context(Role.COUNCIL, unit=p.district_b), viewer],
         Step.FORWARD: [d.reporter(), d.council, d.chairman(p.province), viewer],
@@ -347,8 +357,8 @@ async def test_each_stage_has_its_own_deciders(d: Dossiers) -> None:
 
 
 async def test_a_chairman_declines_only_a_form_of_its_own_level(d: Dossiers) -> None:
-    n = await d.to(await d.nominate(LDTT, d.person()), Status.APPRAISED)
-    # in scope of the proposing commune, but LDTT is signed by the district's chairman
+    n = await d.to(await d.nominate(CSTDCS, d.person()), Status.APPRAISED)
+    # in scope of the proposing commune, but CSTDCS is signed by the district's chairman
     for wrong in (d.p.commune, d.p.province):
         message = await d.refused(d.take(n, Step.REJECT, d.chairman(wrong),
                                          ReasonIn(reason="Không ký")), 403)
@@ -364,13 +374,62 @@ async def test_council_review_needs_a_majority_for(d: Dossiers) -> None:
                     422, "votes_for")
 
 
+async def test_council_votes_count_against_all_its_members(d: Dossiers) -> None:
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
+    # 2 for, 1 against, 7 abstaining: 2 of the 10 members is not more than half
+    message = await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=2, votes_against=1, votes_abstain=7)), 422, "votes_for")
+    assert "more than half of all members" in message
+    for absent in (ReviewIn(votes_for=2, votes_against=1, members=10),
+                   ReviewIn(votes_for=5, votes_against=0, members=10)):
+        await d.refused(d.take(n, Step.REVIEW, d.council, absent), 422, "votes_for")
+    await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=6, votes_against=3, votes_abstain=2, members=10)), 422, "members")
+    n = await d.take(n, Step.REVIEW, d.council, ReviewIn(votes_for=6, votes_against=0,
+                                                         members=10))
+    assert n.status is Status.REVIEWED and n.council is not None
+    assert (n.council["members"], n.council["secret_ballot"]) == (10, False)
+
+
+async def test_provincial_model_worker_needs_ninety_percent_by_secret_ballot(
+    d: Dossiers,
+) -> None:
+    forms = {f.code: f for f in await service.list_forms(d.conn)}
+    cstd = forms["chien_si_thi_dua_cap_tinh"]
+    assert (cstd.vote_threshold, cstd.vote_comparison, cstd.secret_ballot_required) == (
+        0.9, "at_least", True)
+    assert (forms[LDTT].vote_threshold, forms[LDTT].vote_comparison) == (0.5, "more_than")
+    n = await d.to(await d.nominate(cstd.code, d.person()), Status.SUBMITTED)
+    await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=8, votes_against=0, members=10, secret_ballot=True)), 422, "votes_for")
+    await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=10, votes_against=0, members=10)), 422, "secret_ballot")
+    n = await d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=9, votes_against=1, members=10, secret_ballot=True))
+    assert n.status is Status.REVIEWED
+
+
+async def test_a_chairman_does_not_approve_an_award_to_the_unit_they_head(
+    d: Dossiers,
+) -> None:
+    await d.facts.eligible(d.p.district, d.p.commune)
+    own = await d.to(await d.nominate(GKH, d.unit(d.p.district)), Status.APPRAISED)
+    assert own.appraisal is not None and own.appraisal["eligible"] is True
+    message = await d.refused(d.take(own, Step.APPROVE, d.chairman(d.p.district)), 403)
+    assert "level above" in message
+    # the same chairman approves it for a unit below it
+    below = await d.to(await d.nominate(GKH, d.unit(d.p.commune)), Status.APPRAISED)
+    assert (await d.take(below, Step.APPROVE, d.chairman(d.p.district))).status \
+        is Status.APPROVED
+
+
 # --------------------------------------------------------------------------- authority
 
 
 @pytest.mark.parametrize(("form", "nominee", "right", "wrong", "level"), [
     (BKT, "unit", "province", ["district", "neighbour"], "provincial_chairman"),
     (GDVH, "household", "commune", ["district", "province"], "commune_chairman"),
-    (LDTT, "person", "district", ["province", "commune", "district_b"], "district_chairman"),
+    (LDTT, "person", "district", ["province", "district_b"], "district_chairman"),
 ])
 async def test_a_form_is_approved_only_at_its_authority_level(
     d: Dossiers, form: str, nominee: str, right: str, wrong: list[str], level: str,
@@ -471,7 +530,7 @@ async def test_a_promoted_person_is_the_same_nominee(d: Dossiers) -> None:
     person = d.person(position="cán bộ")
     earlier = await d.to(await d.nominate(LDTT, person, year=YEAR - 1), Status.APPRAISED)
     await d.take(earlier, Step.APPROVE, d.chairman(d.p.district))
-    promoted = await d.to(await d.nominate(CSTDCS, person.model_copy(update={
+    promoted = await d.to(await d.nominate(await d.follows_ldtt(), person.model_copy(update={
         "position": "phó chủ tịch"})), Status.APPRAISED)
     assert promoted.nominee.nominee_id == earlier.nominee.nominee_id
     assert promoted.nominee_details == {"position": "phó chủ tịch"}
@@ -565,12 +624,13 @@ async def test_granting_or_revoking_an_award_flags_the_nominations_that_read_awa
     person = d.person()
     chair = d.chairman(d.p.district)
     earlier = await d.to(await d.nominate(LDTT, person, year=YEAR - 1), Status.APPRAISED)
-    reader = await d.to(await d.nominate(CSTDCS, person), Status.APPRAISED)
+    follows = await d.follows_ldtt()
+    reader = await d.to(await d.nominate(follows, person), Status.APPRAISED)
     assert reader.appraisal is not None
     assert reader.appraisal["eligible"] is False  # no LDTT held in YEAR - 1 yet
     assert reader.appraisal["reads_awards"] is True
     # a nomination of the same nominee of an earlier year does not read that award
-    older = await d.to(await d.nominate(CSTDCS, person, year=YEAR - 2), Status.APPRAISED)
+    older = await d.to(await d.nominate(follows, person, year=YEAR - 2), Status.APPRAISED)
 
     await d.take(earlier, Step.APPROVE, chair)
     flagged = await d.get(reader)
@@ -711,3 +771,182 @@ async def test_a_unit_that_existed_for_part_of_the_year_is_enrolled(d: Dossiers)
         unit_id=d.p.district, year=YEAR + 1, items=[
             EnrollmentItemIn(form_code=GKH, nominee=d.unit(unit))])),
         422, "items.0.nominee.unit_id")
+
+
+async def test_states_and_levels_carry_their_vietnamese_labels(d: Dossiers) -> None:
+    forms = {f.code: f.model_dump(mode="json") for f in await service.list_forms(d.conn)}
+    assert forms[GDVH]["authority_level_label"] == "Chủ tịch UBND xã"
+    assert forms[BKT]["authority_level_label"] == "Chủ tịch UBND tỉnh"
+    assert forms["huan_chuong_lao_dong"]["authority_level_label"] == "Chủ tịch nước"
+    n = await d.nominate(LDTT, d.person())
+    assert n.model_dump(mode="json")["status_label"] == "Dự thảo"
+    n = await d.to(n, Status.REVIEWED)
+    assert n.model_dump(mode="json")["status_label"] == "Đã xét (Hội đồng)"
+    n = await d.take(await d.take(n, Step.APPRAISE, d.board), Step.APPROVE,
+                     d.chairman(d.p.district))
+    out = n.model_dump(mode="json")
+    assert (out["status_label"], out["decision_level_label"]) == (
+        "Đã khen thưởng", "Chủ tịch UBND huyện")
+    assert [s["status_label"] for s in out["steps"]][:2] == ["Dự thảo", "Đã nộp"]
+
+
+# --------------------------------------------------------------------------- seed and chains
+
+
+async def test_the_seed_reaches_an_existing_catalogue(d: Dossiers, conn: asyncpg.Connection
+                                                      ) -> None:
+    """A catalogue seeded before: the official names, and the rules the seed changed as a new
+    version by the system; a rule the board changed stays the board's."""
+    system = d.facts.system
+    assert await service.seed_catalogue(conn, system) == 0  # seeded at start-up already
+    old_rule = {"all": [{"type": "no_award_within", "years": 1}]}
+    await conn.execute("UPDATE award_forms SET name_vi = 'Thôn, tổ dân phố văn hóa'"
+                       " WHERE code = 'thon_van_hoa'")
+    for table, column in (("award_rules", "form_code"), ("award_forms", "code")):
+        await conn.execute(f"DELETE FROM {table} WHERE {column} = 'huan_chuong_lao_dong_hang_nhat'")
+    for code, author in ((LDTT, "system"), (GDVH, "board")):
+        await conn.execute(
+            "INSERT INTO award_rules (form_code, version, rule, note, changed_by)"
+            " SELECT $1, max(version) + 1, $2, 'before', $3 FROM award_rules"
+            " WHERE form_code = $1", code, old_rule, author)
+    assert await service.seed_catalogue(conn, system) == 3
+    forms = {f.code: f for f in await service.list_forms(conn)}
+    assert forms["thon_van_hoa"].name_vi == "Thôn, bản, tổ dân phố văn hóa"
+    assert forms["huan_chuong_lao_dong_hang_nhat"].rule_version == 1
+    history = await service.rule_history(conn, LDTT)
+    assert history[-1].rule == {"type": "judged_by_council"}
+    assert history[-1].changed_by == "system" and history[-1].note == service.SEED_NOTE
+    assert forms[GDVH].rule == old_rule  # the board's
+    assert await service.seed_catalogue(conn, system) == 0
+
+
+async def test_ldtt_can_be_won_two_years_running(d: Dossiers) -> None:
+    person = d.person()
+    for year in (YEAR - 1, YEAR):
+        n = await d.to(await d.nominate(LDTT, person, year=year), Status.APPRAISED)
+        assert n.appraisal is not None and n.appraisal["eligible"] is True
+        await d.take(n, Step.APPROVE, d.chairman(d.p.district))
+
+
+async def test_grassroots_model_worker_reads_the_years_ldtt_and_a_recorded_initiative(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    person = d.person()
+    ldtt = await d.to(await d.nominate(LDTT, person), Status.APPRAISED)
+    cstd = await d.to(await d.nominate(CSTDCS, person), Status.APPRAISED)
+    assert cstd.appraisal is not None and cstd.appraisal["eligible"] is False
+    # granting LDTT of the same year flags it
+    await d.take(ldtt, Step.APPROVE, d.chairman(d.p.district))
+    assert (await d.get(cstd)).needs_reappraisal is True
+    cstd = await d.take(cstd, Step.APPRAISE, d.board)
+    assert cstd.appraisal is not None and cstd.appraisal["eligible"] is False  # no initiative
+    body = InitiativeIn(person=person, year=YEAR, title="Mô hình nuôi bò sinh sản",
+                        recognised_by="Hội đồng sáng kiến huyện Minh Hóa",
+                        decision_number="15/QĐ-UBND", decided_on=date(YEAR, 11, 2))
+    # a reporter does not record it, nor a council over another unit
+    await d.refused(service.record_initiative(conn, d.reporter(), body), 403)
+    await d.refused(service.record_initiative(
+        conn, context(Role.COUNCIL, unit=d.p.district_b, sub="council-b"), body), 403)
+    await d.refused(service.record_initiative(conn, d.council, body.model_copy(
+        update={"person": d.unit(d.p.commune)})), 422, "person.kind")
+    recorded = await service.record_initiative(conn, d.council, body)
+    assert recorded.person.nominee_id == cstd.nominee.nominee_id
+    assert (await d.get(cstd)).needs_reappraisal is True
+    cstd = await d.take(cstd, Step.APPRAISE, d.board)
+    assert cstd.appraisal is not None and cstd.appraisal["eligible"] is True
+    parts = {p["rule"]["type"]: p for p in cstd.appraisal["result"]["facts"]["parts"]}
+    assert parts["initiative_recognised"]["facts"]["initiatives"][0]["decision_number"] == (
+        "15/QĐ-UBND")
+    assert await service.list_initiatives(conn, NomineeKind.PERSON, recorded.person.nominee_id
+                                          ) == [{"year": YEAR, "title": body.title,
+                                                 "recognised_by": body.recognised_by,
+                                                 "decision_number": "15/QĐ-UBND",
+                                                 "decided_on": date(YEAR, 11, 2)}]
+
+
+async def test_years_are_compared_within_one_campaign(d: Dossiers) -> None:
+    """The 2016–2020 and 2021–2025 poverty standards differ: a reduction is not computed from
+    a report of another campaign."""
+    system, unit = d.facts.system, d.p.commune
+    old_standard, new_standard = uuid.uuid4(), uuid.uuid4()
+    await service.record_report(d.conn, system, report_submitted(
+        old_standard, unit, YEAR - 1, 1_000), uuid.uuid4())
+    await service.record_report(d.conn, system, report_submitted(
+        new_standard, unit, YEAR, 800), uuid.uuid4())
+    await service.record_target(d.conn, target_set(new_standard, unit, YEAR, TARGET_PP))
+    n = await d.to(await d.nominate(GKH, d.unit(unit)), Status.APPRAISED)
+    assert n.appraisal is not None and n.appraisal["eligible"] is False
+    parts = {p["rule"]["type"]: p for p in n.appraisal["result"]["facts"]["parts"]}
+    assert parts["reduction_meets_target"]["facts"]["reduction_pp"] is None
+    # the new campaign's own report of the year before makes the comparison
+    await service.record_report(d.conn, system, report_submitted(
+        new_standard, unit, YEAR - 1, 1_000), uuid.uuid4())
+    n = await d.take(n, Step.APPRAISE, d.board)
+    assert n.appraisal is not None and n.appraisal["eligible"] is True
+
+
+# --------------------------------------------------------------------------- who signs
+
+
+async def _appraised_in(d: Dossiers, form: str, nominee: NomineeIn) -> NominationOut:
+    """A nomination proposed by the nominee's own unit, reviewed by that unit's council."""
+    n = await d.nominate(form, nominee)
+    n = await d.take(n, Step.SUBMIT, d.reporter(nominee.unit_id))
+    n = await d.take(n, Step.REVIEW, context(Role.COUNCIL, unit=nominee.unit_id, sub="hđ"))
+    return await d.take(n, Step.APPRAISE, d.board)
+
+
+async def test_heads_of_agencies_mass_organisations_and_enterprises_sign_for_their_people(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    agency = await add_unit(conn, UnitKind.AGENCY, "Sở LĐ-TB&XH", d.p.province)
+    union = await add_unit(conn, UnitKind.MASS_ORG, "Hội Nông dân tỉnh", d.p.province)
+    firm = await add_unit(conn, UnitKind.ENTERPRISE, "Công ty May Minh Hóa", d.p.district)
+    forms = {f.code: f for f in await service.list_forms(conn)}
+    assert forms[LDTT].signer_unit_kinds == ["district", "commune", "agency", "mass_org",
+                                             "enterprise"]
+    assert forms[BKT].signer_unit_kinds == ["province"]
+    # the department's head signs its Giấy khen, LĐTT and CSTĐ cơ sở for its people
+    for form in ("giay_khen_thu_truong", LDTT):
+        n = await _appraised_in(d, form, d.person(agency))
+        await d.refused(d.take(n, Step.APPROVE, d.chairman(firm)), 403)  # not its people
+        n = await d.take(n, Step.APPROVE, d.chairman(agency))
+        assert n.decision is not None and n.decision.authority_level == "district_chairman"
+    cstd = await _appraised_in(d, CSTDCS, d.person(agency))
+    assert cstd.status is Status.APPRAISED
+    await d.refused(d.take(cstd, Step.APPROVE, d.chairman(d.p.province)), 403)
+    # a mass organisation's and an enterprise's head sign the Giấy khen of their own people;
+    # a People's Committee chairman does not sign the head's Giấy khen
+    for unit in (union, firm):
+        n = await _appraised_in(d, "giay_khen_thu_truong", d.person(unit))
+        if unit == firm:
+            message = await d.refused(d.take(n, Step.APPROVE, d.chairman(d.p.district)), 403)
+            assert "agency, mass_org, enterprise" in message
+        assert (await d.take(n, Step.APPROVE, d.chairman(unit))).status is Status.APPROVED
+    # the mass organisation's head does not sign CSTĐ cơ sở
+    cstd = await _appraised_in(d, CSTDCS, d.person(union))
+    await d.refused(d.take(cstd, Step.APPROVE, d.chairman(union)), 403)
+
+
+async def test_a_commune_chairman_signs_lao_dong_tien_tien(d: Dossiers) -> None:
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.APPRAISED)
+    n = await d.take(n, Step.APPROVE, d.chairman(d.p.commune))
+    assert n.decision is not None and n.decision.authority_level == "commune_chairman"
+
+
+async def test_a_form_goes_to_the_kinds_of_nominee_it_names(d: Dossiers) -> None:
+    household = NomineeIn(kind=NomineeKind.HOUSEHOLD, unit_id=d.p.village, name="Hộ ông Lê C")
+    # Giấy khen of the district chairman: a collective, a person or a household
+    for nominee in (d.unit(d.p.commune), d.person(), household):
+        n = await d.nominate(GKH, nominee, proposing=d.p.commune)
+        assert n.nominee.kind == nominee.kind
+    # a yearly title stays for its own kind
+    await d.refused(d.nomination(LDTT, d.unit(d.p.commune)), 422, "nominee.kind")
+    code = "thu_giay_khen_nhieu"
+    form = await service.add_form(d.conn, d.board, FormIn(
+        code=code, name_vi="Giấy khen (thử)", category="commendation", for_whom="collective",
+        authority_level="district_chairman", rule={"type": "judged_by_council"},
+        signer_unit_kinds=["district", "agency"], also_for=["individual"]))
+    assert (form.signer_unit_kinds, form.also_for) == (["district", "agency"], ["individual"])
+    await d.nominate(code, d.person())
+    await d.refused(d.nomination(code, household, proposing=d.p.commune), 422, "nominee.kind")
