@@ -94,6 +94,15 @@ class NominationReviewed(_NominationEvent):
     votes_abstain: int
 
 
+@CATALOGUE.register(OWNER, "nomination.reviewed", 2)
+class NominationReviewedV2(NominationReviewed):
+    """The council reviewed the dossier: its votes, counted against all its ``members``, and
+    whether it voted by ``secret_ballot`` (v2; v1 lacks these two and stays readable)."""
+
+    members: int = Field(ge=1)
+    secret_ballot: bool
+
+
 @CATALOGUE.register(OWNER, "nomination.appraised")
 class NominationAppraised(_NominationEvent):
     """The Board appraised the dossier: each rule's result and the facts it used."""

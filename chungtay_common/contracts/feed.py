@@ -85,6 +85,9 @@ class CentralSummary(_Part):
     province: UnitRef
     hierarchy_day: date  # the day whose hierarchy the figures follow
     reports: int = Field(ge=0)  # commune reports summed
+    # their figures: estimates (sơ bộ, before the yearly household poverty review), official
+    # (chính thức, after it), or a mix; None without reports
+    figures: Literal["estimated", "official", "mixed"] | None
     households_total: int | float | None
     poor_households: int | float | None
     near_poor_households: int | float | None

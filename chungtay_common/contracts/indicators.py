@@ -138,6 +138,24 @@ class ReportSubmitted(_ReportEvent):
     warnings: list[ReportWarning]
 
 
+class Figures(StrEnum):
+    """Whether a report's figures are estimates (sơ bộ: the report due before 20 November comes
+    before the yearly household poverty review has finished) or the review's official figures
+    (chính thức)."""
+
+    ESTIMATED = "estimated"
+    OFFICIAL = "official"
+
+
+@CATALOGUE.register(OWNER, "report.submitted", 2)
+class ReportSubmittedV2(ReportSubmitted):
+    """A yearly report was submitted, corrected, or its figures made official: all its values,
+    as submitted, and whether they are estimates or official (v2 adds ``figures``; a v1 event's
+    figures are estimates)."""
+
+    figures: Figures
+
+
 @CATALOGUE.register(OWNER, "report.returned")
 class ReportReturned(_ReportEvent):
     """A submitted report went back to its unit for correction, with the reason."""

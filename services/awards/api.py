@@ -229,6 +229,25 @@ async def nominee_initiatives(kind: NomineeKind, nominee_id: str, read: ReadDep
     return await read(service.list_initiatives, kind, nominee_id)
 
 
+# --------------------------------------------------------------------------- persons
+
+
+@router.get("/persons/{nominee_id}", response_model=s.PersonOut, tags=["persons"],
+            responses=responses(401, 404))
+async def get_person(nominee_id: str, read: ReadDep) -> s.PersonOut:
+    """A person record: whether a citizen ID number identifies it, the earlier record it is
+    linked to, and its possible duplicates (namesakes of its unit)."""
+    return await read(service.get_person, nominee_id)
+
+
+@router.post("/persons/{nominee_id}/link", response_model=s.PersonOut, tags=["persons"],
+             responses=WRITE_ERRORS)
+async def link_person(nominee_id: str, body: s.PersonLinkIn, write: WriteDep) -> JSONResponse:
+    """The board links a person's record to their earlier one (a person who moved to another
+    unit keeps their history); audited."""
+    return await write(service.link_person, nominee_id, body)
+
+
 # --------------------------------------------------------------------------- lists
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from chungtay_common.auth import Role
 from chungtay_common.contracts.awards import AuthorityLevel, NomineeKind, RuleResult
 from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.messages import en_vi
 from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
+from chungtay_common.request_body import ZERO_WIDTH
 
 LEVELS = list(AuthorityLevel)
 PROVINCE_LIMIT = AuthorityLevel.PROVINCIAL_CHAIRMAN  # above it, a nomination is forwarded
@@ -402,6 +406,22 @@ LEVEL_LABELS: dict[AuthorityLevel, str] = {
     AuthorityLevel.STATE_PRESIDENT: "Chủ tịch nước",
 }
 
+# The steps and roles as the refusals name them in Vietnamese.
+STEP_VI: dict[str, str] = {
+    "edit": "sửa", "submit": "nộp", "review": "xét (Hội đồng)", "appraise": "thẩm định",
+    "approve": "phê duyệt", "reject": "không khen thưởng", "return": "trả lại",
+    "forward": "trình cấp trên", "revoke": "hủy",
+}
+ROLE_VI: dict[str, str] = {
+    "reporter": "cán bộ báo cáo", "registrar": "cán bộ đăng ký", "council": "Hội đồng thi đua",
+    "board": "Ban Thi đua - Khen thưởng", "chairman": "Chủ tịch", "admin": "quản trị",
+}
+UNIT_KIND_VI: dict[str, str] = {
+    "province": "tỉnh", "district": "huyện", "commune": "xã", "village": "thôn",
+    "agency": "sở, ban, ngành", "mass_org": "đoàn thể", "enterprise": "doanh nghiệp",
+}
+
+
 OPEN = frozenset({Status.DRAFTED, Status.SUBMITTED, Status.REVIEWED, Status.APPRAISED,
                   Status.RETURNED, Status.FORWARDED})
 # no longer holds its nominee, form and year: the nominee may be nominated for it again
@@ -446,14 +466,19 @@ def next_status(current: Status, step: Step) -> Status:
     """The status ``step`` leads to; refused when a nomination in ``current`` cannot take it."""
     allowed, after = TRANSITIONS[step]
     if current not in allowed:
-        raise StateConflict(f"cannot {step.value} a nomination that is {current.value}")
+        raise StateConflict(en_vi(
+            f"cannot {step.value} a nomination that is {current.value}",
+            f"không thể {STEP_VI[step.value]} hồ sơ đang ở trạng thái "
+            f"\"{STATUS_LABELS[current]}\""))
     return after
 
 
 def check_open(status: Status) -> None:
     """Evidence is added to a dossier still on its way, not to a decided one."""
     if status not in OPEN:
-        raise StateConflict(f"evidence cannot be added to a nomination that is {status.value}")
+        raise StateConflict(en_vi(
+            f"evidence cannot be added to a nomination that is {status.value}",
+            f"không thể thêm tài liệu vào hồ sơ ở trạng thái \"{STATUS_LABELS[status]}\""))
 
 
 # --------------------------------------------------------------------------- who acts
@@ -490,8 +515,10 @@ def may_take(step: Step, status: Status, level: AuthorityLevel, roles: frozenset
     """Refuse unless ``roles`` hold one of the step's deciders (``admin`` always may)."""
     wanted = deciders(step, status, level)
     if not roles & {Role.ADMIN, *wanted}:
-        raise NotAllowed("this action needs one of the roles: "
-                         + ", ".join(r.value for r in wanted))
+        raise NotAllowed(en_vi(
+            "this action needs one of the roles: " + ", ".join(r.value for r in wanted),
+            "thao tác này cần một trong các vai trò: "
+            + ", ".join(ROLE_VI.get(r.value, r.value) for r in wanted)))
 
 
 def declines_as_chairman(step: Step, status: Status, roles: frozenset[Role]) -> bool:
@@ -505,7 +532,8 @@ def chairman_level(unit_kind: UnitKind | None) -> AuthorityLevel:
     """The level the chairman of a unit of ``unit_kind`` signs at."""
     level = CHAIRMAN_LEVEL.get(unit_kind) if unit_kind is not None else None
     if level is None:
-        raise NotAllowed("only the chairman of a commune, district or province signs")
+        raise NotAllowed(en_vi("only the chairman of a commune, district or province signs",
+                               "chỉ Chủ tịch UBND xã, huyện hoặc tỉnh ký"))
     return level
 
 
@@ -524,16 +552,26 @@ def check_signer(level: AuthorityLevel, signers: Sequence[UnitKind],
     if unit_kind is not None and unit_kind in signers:
         return
     heads = ", ".join(k.value for k in signers) or "none in the province"
-    raise NotAllowed(f"this form is granted by the {level.value.replace('_', ' ')} (signed by "
-                     f"the head of a unit of kind: {heads}), not the head of "
-                     f"{'a ' + unit_kind.value if unit_kind else 'an unknown unit'}")
+    heads_vi = ", ".join(UNIT_KIND_VI.get(k.value, k.value) for k in signers) or (
+        "không ai trong tỉnh")
+    caller_vi = ("đơn vị " + UNIT_KIND_VI.get(unit_kind.value, unit_kind.value) if unit_kind
+                 else "đơn vị không rõ")
+    raise NotAllowed(en_vi(
+        f"this form is granted by the {level.value.replace('_', ' ')} (signed by "
+        f"the head of a unit of kind: {heads}), not the head of "
+        f"{'a ' + unit_kind.value if unit_kind else 'an unknown unit'}",
+        f"hình thức này do {LEVEL_LABELS[level]} quyết định (người đứng đầu đơn vị loại: "
+        f"{heads_vi} ký), không phải người đứng đầu {caller_vi}"))
 
 
 def check_approval_level(form_level: AuthorityLevel, approver: AuthorityLevel) -> None:
     """A form is approved only at its own authority level, by no higher and no lower one."""
     if form_level != approver:
-        raise NotAllowed(f"this form is granted by the {form_level.value.replace('_', ' ')}, "
-                         f"not the {approver.value.replace('_', ' ')}")
+        raise NotAllowed(en_vi(
+            f"this form is granted by the {form_level.value.replace('_', ' ')}, "
+            f"not the {approver.value.replace('_', ' ')}",
+            f"hình thức này do {LEVEL_LABELS[form_level]} quyết định, không phải "
+            f"{LEVEL_LABELS[approver]}"))
 
 
 def check_not_own_unit(nominee_kind: NomineeKind, nominee_unit: uuid.UUID,
@@ -541,14 +579,19 @@ def check_not_own_unit(nominee_kind: NomineeKind, nominee_unit: uuid.UUID,
     """No one approves an award to the unit they head (Law on Emulation and Commendation): the
     award of a unit to its own chairman's unit goes to the level above."""
     if nominee_kind is NomineeKind.UNIT and nominee_unit == chairman_unit:
-        raise NotAllowed("the nominee is the unit you head: no one approves an award to their "
-                         "own unit; it goes to the level above (propose a form granted there)")
+        raise NotAllowed(en_vi(
+            "the nominee is the unit you head: no one approves an award to their own unit; it "
+            "goes to the level above (propose a form granted there)",
+            "đơn vị được đề nghị là đơn vị do ông/bà đứng đầu: không ai tự phê duyệt khen "
+            "thưởng cho đơn vị mình; đề nghị cấp trên (hình thức do cấp trên quyết định)"))
 
 
 def check_central_decision(step: Step, status: Status, level: AuthorityLevel) -> None:
     """The central decision on a form above the province is recorded once it was forwarded."""
     if step is Step.APPROVE and above_province(level) and status is not Status.FORWARDED:
-        raise StateConflict("a form above the province's authority is forwarded first")
+        raise StateConflict(en_vi("a form above the province's authority is forwarded first",
+                                  "hình thức vượt thẩm quyền của tỉnh phải trình cấp trên "
+                                  "trước"))
 
 
 def check_forwardable(form_code: str, level: AuthorityLevel) -> None:
@@ -562,10 +605,13 @@ def check_decidable(needs_reappraisal: bool, appraisal: Mapping[str, Any] | None
     """A nomination is approved or forwarded on an appraisal that still holds and found the
     nominee eligible."""
     if needs_reappraisal:
-        raise StateConflict("a report or award this appraisal used has changed: appraise it "
-                            "again")
+        raise StateConflict(en_vi(
+            "a report or award this appraisal used has changed: appraise it again",
+            "báo cáo hoặc khen thưởng mà lần thẩm định này dựa vào đã thay đổi: thẩm định "
+            "lại"))
     if not (appraisal or {}).get("eligible"):
-        raise StateConflict("the appraisal found the nominee not eligible")
+        raise StateConflict(en_vi("the appraisal found the nominee not eligible",
+                                  "kết quả thẩm định: không đủ điều kiện"))
 
 
 class VoteComparison(StrEnum):
@@ -588,6 +634,13 @@ class VoteRule:
         return f"{word} {share} of all members" + (" by secret ballot"
                                                      if self.secret_ballot else "")
 
+    def describe_vi(self) -> str:
+        share = ("một nửa" if self.threshold == Fraction(1, 2)
+                 else f"{float(self.threshold):.0%}")
+        word = "trên" if self.comparison is VoteComparison.MORE_THAN else "ít nhất"
+        return f"{word} {share} tổng số thành viên" + (" bằng bỏ phiếu kín"
+                                                       if self.secret_ballot else "")
+
 
 @dataclass(frozen=True)
 class Ballot:
@@ -603,17 +656,21 @@ def check_votes(ballot: Ballot, rule: VoteRule) -> None:
     counted against the council's total membership (not the votes cast)."""
     cast = ballot.votes_for + ballot.votes_against + ballot.votes_abstain
     if cast > ballot.members:
-        raise RuleBroken("members", f"{cast} votes were recorded but the council has "
-                                    f"{ballot.members} members")
+        raise RuleBroken("members", en_vi(
+            f"{cast} votes were recorded but the council has {ballot.members} members",
+            f"ghi nhận {cast} phiếu nhưng Hội đồng có {ballot.members} thành viên"))
     if rule.secret_ballot and not ballot.secret:
-        raise RuleBroken("secret_ballot", f"this form needs {rule.describe()}")
+        raise RuleBroken("secret_ballot", en_vi(f"this form needs {rule.describe()}",
+                                                f"hình thức này cần {rule.describe_vi()}"))
     need = rule.threshold * ballot.members
     ok = (ballot.votes_for >= need if rule.comparison is VoteComparison.AT_LEAST
           else ballot.votes_for > need)
     if not ok:
-        raise RuleBroken("votes_for", f"{ballot.votes_for} of {ballot.members} members voted "
-                                      f"for it; this form needs {rule.describe()}: reject or "
-                                      "return the nomination instead")
+        raise RuleBroken("votes_for", en_vi(
+            f"{ballot.votes_for} of {ballot.members} members voted for it; this form needs "
+            f"{rule.describe()}: reject or return the nomination instead",
+            f"{ballot.votes_for}/{ballot.members} thành viên tán thành; hình thức này cần "
+            f"{rule.describe_vi()}: hãy không khen thưởng hoặc trả lại hồ sơ"))
 
 
 def check_window(year: int, closes_on: date | None, today: date) -> None:
@@ -671,14 +728,51 @@ def seed_forms(table: str) -> list[tuple[Form, dict[str, Any]]]:
 _IDS = uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10")  # namespace of person/household ids
 
 
-def nominee_id(kind: NomineeKind, unit_id: uuid.UUID, name: str | None) -> str:
-    """A unit is its own id; people and households get a stable id from their unit and name,
-    so registrations, nominations and award history meet. A person's position is not part of
-    it (a promotion does not make another person)."""
+def name_key(name: str | None) -> str:
+    """A name as names are compared: in Unicode NFC (the composed and decomposed spellings of
+    a Vietnamese name are one name), without zero-width characters, spaces collapsed, case
+    folded."""
+    cleaned = "".join(c for c in unicodedata.normalize("NFC", name or "") if c not in ZERO_WIDTH)
+    return unicodedata.normalize("NFC", " ".join(cleaned.casefold().split()))
+
+
+def nominee_id(kind: NomineeKind, unit_id: uuid.UUID, name: str | None,
+               citizen_id: str | None = None) -> str:
+    """A unit is its own id; people and households get a stable id, so registrations,
+    nominations and award history meet: a person by their citizen identity number (CCCD) when
+    given (the same person in any unit), else a person or household by their unit and their
+    name as compared (``name_key``). A person's position is not part of it (a promotion does
+    not make another person)."""
     if kind is NomineeKind.UNIT:
         return str(unit_id)
-    key = f"{kind}:{unit_id}:{' '.join((name or '').lower().split())}"
-    return str(uuid.uuid5(_IDS, key))
+    if kind is NomineeKind.PERSON and citizen_id:
+        return str(uuid.uuid5(_IDS, f"{kind}:citizen:{citizen_id}"))
+    return str(uuid.uuid5(_IDS, f"{kind}:{unit_id}:{name_key(name)}"))
+
+
+CITIZEN_ID = re.compile(r"[0-9]{12}")
+
+
+def check_citizen_id(kind: NomineeKind, citizen_id: str | None, field: str) -> None:
+    """A citizen identity number (căn cước công dân, 12 digits) identifies a person only."""
+    if citizen_id is None:
+        return
+    if kind is not NomineeKind.PERSON:
+        raise RuleBroken(f"{field}.citizen_id", f"a {kind} nominee has no citizen ID number")
+    if not CITIZEN_ID.fullmatch(citizen_id):
+        raise RuleBroken(f"{field}.citizen_id", "a citizen ID number (CCCD) is 12 digits")
+
+
+def check_link(later: str, earlier: str, earlier_chain: Sequence[str],
+               already: str | None) -> None:
+    """The board links a person's record to their earlier one (a person who moved to another
+    unit): once, to another record, never in a circle."""
+    if later == earlier:
+        raise RuleBroken("earlier_id", "a person record is not linked to itself")
+    if already is not None:
+        raise StateConflict(f"this person record is already linked to {already}")
+    if later in earlier_chain:
+        raise StateConflict("the earlier record is already linked to this one")
 
 
 def check_nominee(kind: NomineeKind, name: str | None, unit_kind: UnitKind, field: str
@@ -794,6 +888,14 @@ def read_award_of(appraisal: Mapping[str, Any], nomination_year: int, award_year
     if reads is None:  # appraised before this was recorded: look at the rule it used
         reads = reads_awards(parse_rule(appraisal["result"]["rule"]))
     return bool(reads)
+
+
+def reads_history(appraisal: Mapping[str, Any]) -> bool:
+    """Whether an appraisal read the nominee's history (awards or initiatives): linking the
+    person to an earlier record calls for a new appraisal."""
+    rule = parse_rule(appraisal["result"]["rule"])
+    return reads_awards(rule) or any(isinstance(leaf, InitiativeRecognised)
+                                     for leaf in leaves(rule))
 
 
 def read_initiative_of(appraisal: Mapping[str, Any], nomination_year: int,

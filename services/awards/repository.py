@@ -376,3 +376,61 @@ async def latest_rule_author(conn: Conn, code: str) -> str | None:
         "SELECT changed_by FROM award_rules WHERE form_code = $1 ORDER BY version DESC LIMIT 1",
         code)
     return author
+
+
+# --------------------------------------------------------------------------- persons
+
+
+async def save_person(conn: Conn, nominee_id: str, unit_id: uuid.UUID, name: str,
+                      name_key: str, citizen_id: str | None) -> None:
+    """Record a person as last named, in the unit they were last named in."""
+    await conn.execute(
+        "INSERT INTO persons (nominee_id, unit_id, name, name_key, citizen_id)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (nominee_id) DO UPDATE SET"
+        " unit_id = EXCLUDED.unit_id, name = EXCLUDED.name, name_key = EXCLUDED.name_key,"
+        " citizen_id = COALESCE(persons.citizen_id, EXCLUDED.citizen_id)",
+        nominee_id, unit_id, name, name_key, citizen_id)
+
+
+async def person(conn: Conn, nominee_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM persons WHERE nominee_id = $1"
+                               + (" FOR UPDATE" if lock else ""), nominee_id)
+
+
+_EARLIER = ("WITH RECURSIVE chain(id) AS (SELECT $1::text UNION"
+            " SELECT p.linked_to FROM persons p JOIN chain ON p.nominee_id = chain.id"
+            " WHERE p.linked_to IS NOT NULL) SELECT id FROM chain")
+_LATER = ("WITH RECURSIVE chain(id) AS (SELECT $1::text UNION"
+          " SELECT p.nominee_id FROM persons p JOIN chain ON p.linked_to = chain.id)"
+          " SELECT id FROM chain")
+
+
+async def earlier_records(conn: Conn, nominee_id: str) -> list[str]:
+    """The record and the earlier records it is linked to (its whole history)."""
+    return [r["id"] for r in await conn.fetch(_EARLIER, nominee_id)]
+
+
+async def later_records(conn: Conn, nominee_id: str) -> list[str]:
+    """The record and the later records linked to it (whose history it is part of)."""
+    return [r["id"] for r in await conn.fetch(_LATER, nominee_id)]
+
+
+async def namesakes(conn: Conn, nominee_id: str, unit_id: uuid.UUID, name_key: str,
+                    linked: list[str]) -> list[str]:
+    """Other person records of the unit (their unit now, or one they were nominated in) with
+    the same name, where one of the two has no citizen ID number (not those linked to it)."""
+    return [r["nominee_id"] for r in await conn.fetch(
+        "SELECT p.nominee_id FROM persons p WHERE p.name_key = $3"
+        " AND (p.unit_id = $2 OR EXISTS (SELECT 1 FROM nominations n"
+        "      WHERE n.nominee_kind = 'person' AND n.nominee_id = p.nominee_id"
+        "      AND n.nominee_unit = $2))"
+        " AND p.nominee_id <> $1 AND p.nominee_id <> ALL($4::text[])"
+        " AND (p.citizen_id IS NULL OR NOT EXISTS (SELECT 1 FROM persons me"
+        "      WHERE me.nominee_id = $1 AND me.citizen_id IS NOT NULL))"
+        " ORDER BY p.first_seen, p.nominee_id", nominee_id, unit_id, name_key, linked)]
+
+
+async def link_person(conn: Conn, later: str, earlier: str, actor: str) -> None:
+    await conn.execute(
+        "UPDATE persons SET linked_to = $2, linked_by = $3, linked_at = now()"
+        " WHERE nominee_id = $1", later, earlier, actor)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints, computed_field
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
 from chungtay_common.contracts.indicators import Year
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.request_body import RequestModel
+from chungtay_common.request_body import RequestModel, ShownName
 from services.awards.domain import (
     LEVEL_LABELS,
     STATUS_LABELS,
@@ -34,7 +34,7 @@ class _In(RequestModel):
 
 class FormIn(_In):
     code: FormCode
-    name_vi: Name
+    name_vi: ShownName  # shown in the public list of awards
     category: Category
     for_whom: ForWhom
     authority_level: AuthorityLevel
@@ -98,8 +98,11 @@ class NomineeIn(_In):
 
     kind: NomineeKind
     unit_id: uuid.UUID
-    name: Name | None = None
+    name: ShownName | None = None  # shown in the public list of awards
     position: Name | None = None
+    # a person's citizen identity number (căn cước công dân, CCCD: 12 digits): where given, it
+    # decides who the person is (in any unit); never shown in lists or events
+    citizen_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = None
 
 
 class EnrollmentItemIn(_In):
@@ -155,7 +158,7 @@ class ReasonIn(_In):
 class DecisionIn(_In):
     number: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     signed_on: date
-    signer: Name
+    signer: ShownName  # shown in the public list of awards
 
 
 class RevokeIn(_In):
@@ -221,6 +224,9 @@ class NominationOut(BaseModel):
     updated_at: datetime
     steps: list[StepOut] = []
     evidence: list[EvidenceOut] = []
+    # other person records of the nominee's unit with the same name, where one of the two has
+    # no citizen ID number: perhaps the same person (the board links or tells them apart)
+    possible_duplicate_of: list[str] = []
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -279,3 +285,22 @@ class InitiativeOut(BaseModel):
     recognised_by: str
     decision_number: str
     decided_on: date
+
+
+class PersonLinkIn(_In):
+    """The board links a person's record to their earlier one (a person who moved to another
+    unit keeps their history)."""
+
+    earlier_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    reason: Text
+
+
+class PersonOut(BaseModel):
+    nominee_id: str
+    unit_id: uuid.UUID
+    name: str
+    has_citizen_id: bool
+    linked_to: str | None
+    linked_by: str | None
+    linked_at: datetime | None
+    possible_duplicate_of: list[str]

@@ -30,6 +30,7 @@ from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import InvalidInput, NotFound
 from chungtay_common.refusals import RuleBroken
+from chungtay_common.request_body import clean_name
 from services.awards import domain, repository
 from services.awards import metrics as m
 from services.awards.domain import Facts, Form, ForWhom, Status, Step
@@ -50,6 +51,8 @@ from services.awards.schemas import (
     NominationOut,
     NominationPage,
     NomineeIn,
+    PersonLinkIn,
+    PersonOut,
     PublicAward,
     ReasonIn,
     ReviewIn,
@@ -206,9 +209,41 @@ async def _nominee(conn: Conn, n: NomineeIn, form: asyncpg.Record, year: int,
                           [ForWhom(k) for k in form["also_for"]])
     if under not in await hierarchy.ancestry(conn, n.unit_id, day):
         raise InvalidInput.on(f"{field}.unit_id", f"is not the {proposer} unit or below it")
-    return Nominee(kind=n.kind, nominee_id=domain.nominee_id(n.kind, n.unit_id, n.name),
-                   unit_id=n.unit_id,
-                   name=unit.name if n.kind is NomineeKind.UNIT else str(n.name))
+    return await _person_or(conn, n, field,
+                            unit.name if n.kind is NomineeKind.UNIT else str(n.name))
+
+
+async def _person_or(conn: Conn, n: NomineeIn, field: str, name: str) -> Nominee:
+    """The nominee with its id; a person is recorded (by citizen ID number, or by unit and
+    name as compared), so namesakes can be flagged and records linked."""
+    domain.check_citizen_id(n.kind, n.citizen_id, field)
+    name = clean_name(name)
+    nominee = Nominee(kind=n.kind, unit_id=n.unit_id, name=name,
+                      nominee_id=domain.nominee_id(n.kind, n.unit_id, name, n.citizen_id))
+    if n.kind is NomineeKind.PERSON:
+        await repository.save_person(conn, nominee.nominee_id, n.unit_id, name,
+                                     domain.name_key(name), n.citizen_id)
+    return nominee
+
+
+async def _history(conn: Conn, kind: str, nominee_id: str) -> list[str]:
+    """The records whose awards and initiatives are the nominee's: a person's own and those
+    of the earlier records the board linked it to."""
+    if kind != NomineeKind.PERSON.value:
+        return [nominee_id]
+    return await repository.earlier_records(conn, nominee_id)
+
+
+async def _possible_duplicates(conn: Conn, row: asyncpg.Record) -> list[str]:
+    """Other person records of the nominee's unit with the same name (one of the two without
+    a citizen ID number), not linked to the nominee: flagged, never merged."""
+    if row["nominee_kind"] != NomineeKind.PERSON.value:
+        return []
+    nid = row["nominee_id"]
+    linked = (await repository.earlier_records(conn, nid)
+              + await repository.later_records(conn, nid))
+    return await repository.namesakes(conn, nid, row["nominee_unit"],
+                                      domain.name_key(row["nominee_name"]), linked)
 
 
 async def _in_scope(conn: Conn, principal: Principal, unit_id: uuid.UUID, year: int,
@@ -299,6 +334,9 @@ async def get_nomination(conn: Conn, nomination_id: uuid.UUID) -> NominationOut:
     if row is None:
         raise NotFound(f"nomination {nomination_id} not found")
     out = _nomination_out(row)
+    out.possible_duplicate_of = await _possible_duplicates(conn, row)
+    if out.possible_duplicate_of:
+        out.flags.append("possible_duplicate")
     out.steps = [StepOut(**{k: s[k] for k in StepOut.model_fields})
                  for s in await repository.steps(conn, nomination_id)]
     out.evidence = [EvidenceOut(**dict(e))
@@ -428,10 +466,10 @@ async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Cha
                          d.form["secret_ballot_required"]))
     council = {**body.model_dump(mode="json"), "members": members,
                "council_unit_id": str(ctx.principal.unit_id)}
-    return _Change({"council": council}, body.comment, council, ev.NominationReviewed(
+    return _Change({"council": council}, body.comment, council, ev.NominationReviewedV2(
         **d.event(), council_unit_id=ctx.principal.unit_id or d.row["proposing_unit_id"],
         votes_for=body.votes_for, votes_against=body.votes_against,
-        votes_abstain=body.votes_abstain))
+        votes_abstain=body.votes_abstain, members=members, secret_ballot=body.secret_ballot))
 
 
 async def _appraise(conn: Conn, ctx: Context, d: _Dossier, body: CommentIn) -> _Change:
@@ -524,10 +562,10 @@ async def _facts(conn: Conn, row: asyncpg.Record) -> Facts:
     """The facts an appraisal checks. The unit's reported facts are read FOR SHARE: a
     correction being consumed meanwhile either commits first (and is read here) or waits for
     this appraisal to commit (and then finds it, and flags it for re-appraisal)."""
-    facts = Facts(year=row["year"], form_code=row["form_code"],
-                  awards=await repository.granted(conn, row["nominee_kind"], row["nominee_id"]),
-                  initiatives=await repository.initiatives(conn, row["nominee_kind"],
-                                                           row["nominee_id"]))
+    facts = Facts(year=row["year"], form_code=row["form_code"])
+    for record in await _history(conn, row["nominee_kind"], row["nominee_id"]):
+        facts.awards += await repository.granted(conn, row["nominee_kind"], record)
+        facts.initiatives += await repository.initiatives(conn, row["nominee_kind"], record)
     if row["nominee_kind"] == NomineeKind.UNIT.value:
         facts.reports, facts.targets = await repository.unit_facts(
             conn, row["nominee_unit"], row["year"], lock=True)
@@ -542,8 +580,11 @@ async def _flag_for_reappraisal(conn: Conn, ctx: Context, nominee_kind: str, nom
                                 details: dict[str, Any]) -> None:
     """Flag the nominee's appraised or decided nominations whose appraisal ``read`` the fact
     that changed: each is locked (in a fixed order), looked at again, flagged, recorded as a
-    step and audited."""
-    candidates = await repository.reappraisable(conn, nominee_kind, nominee_id)
+    step and audited. A person's history is also that of the later records linked to it."""
+    records = ([nominee_id] if nominee_kind != NomineeKind.PERSON.value
+               else await repository.later_records(conn, nominee_id))
+    candidates = [r for record in records
+                  for r in await repository.reappraisable(conn, nominee_kind, record)]
     ids = [r["nomination_id"] for r in candidates if read(r)]
     flagged = [r for r in await repository.lock_reappraisable(conn, ids) if read(r)]
     for r in flagged:
@@ -609,8 +650,7 @@ async def record_initiative(conn: Conn, ctx: Context, body: InitiativeIn) -> Ini
     p = body.person
     domain.check_initiative_holder(p.kind, p.name)
     await _in_scope(conn, ctx.principal, p.unit_id, body.year, "the person's unit")
-    person = Nominee(kind=p.kind, nominee_id=domain.nominee_id(p.kind, p.unit_id, p.name),
-                     unit_id=p.unit_id, name=str(p.name))
+    person = await _person_or(conn, p, "person", str(p.name))
     initiative = domain.Initiative(body.year, body.title, body.recognised_by,
                                    body.decision_number, body.decided_on)
     out = InitiativeOut(initiative_id=uuid.uuid4(), person=person, year=body.year,
@@ -734,4 +774,53 @@ async def candidates(conn: Conn, form_code: str, year: int, root: uuid.UUID | No
         if result.passed:
             out.append(Candidate(unit_id=u.unit_id, code=u.code, name=u.name,
                                  kind=u.kind.value, results=[result.model_dump(mode="json")]))
+    return out
+
+
+# --------------------------------------------------------------------------- persons
+
+
+async def _person_out(conn: Conn, row: asyncpg.Record) -> PersonOut:
+    nid = row["nominee_id"]
+    linked = (await repository.earlier_records(conn, nid)
+              + await repository.later_records(conn, nid))
+    return PersonOut(nominee_id=nid, unit_id=row["unit_id"], name=row["name"],
+                     has_citizen_id=row["citizen_id"] is not None, linked_to=row["linked_to"],
+                     linked_by=row["linked_by"], linked_at=row["linked_at"],
+                     possible_duplicate_of=await repository.namesakes(
+                         conn, nid, row["unit_id"], row["name_key"], linked))
+
+
+async def get_person(conn: Conn, nominee_id: str) -> PersonOut:
+    row = await repository.person(conn, nominee_id)
+    if row is None:
+        raise NotFound(f"person {nominee_id} not found")
+    return await _person_out(conn, row)
+
+
+async def link_person(conn: Conn, ctx: Context, nominee_id: str, body: PersonLinkIn
+                      ) -> PersonOut:
+    """The board links a person's record to their earlier one (a person who moved to another
+    unit, or was first recorded without a citizen ID number): the rules that read the
+    person's history then read the earlier record's awards and initiatives too. Recorded in
+    the audit log (who, when, why); the person's appraisals that read their history are
+    flagged for a new one."""
+    require_role(ctx.principal, Role.BOARD)
+    row = await repository.person(conn, nominee_id, lock=True)
+    if row is None:
+        raise NotFound(f"person {nominee_id} not found")
+    if await repository.person(conn, body.earlier_id) is None:
+        raise InvalidInput.on("earlier_id", f"no person {body.earlier_id}")
+    domain.check_link(nominee_id, body.earlier_id,
+                      await repository.earlier_records(conn, body.earlier_id), row["linked_to"])
+    before = await _person_out(conn, row)
+    await repository.link_person(conn, nominee_id, body.earlier_id, ctx.actor.subject)
+    out = await get_person(conn, nominee_id)
+    await ctx.audit(conn, "person.link", "person", nominee_id, before.model_dump(mode="json"),
+                    {**out.model_dump(mode="json"), "reason": body.reason})
+    await _flag_for_reappraisal(
+        conn, ctx, NomineeKind.PERSON.value, nominee_id,
+        lambda r: domain.reads_history(r["appraisal"]),
+        f"the person was linked to their earlier record {body.earlier_id}: appraise again",
+        {"earlier_id": body.earlier_id, "reason": body.reason})
     return out

@@ -176,6 +176,15 @@ async def accept_report(report: ReportPath, write: WriteDep) -> JSONResponse:
     return await write(service.accept_report, report)
 
 
+@router.post(REPORT + "/confirm", response_model=s.ReportOut, tags=["reports"],
+             responses=WRITE_ERRORS)
+async def confirm_report(report: ReportPath, body: s.ConfirmIn, write: WriteDep
+                         ) -> JSONResponse:
+    """Make the figures official after the yearly household poverty review (the review's
+    values, or the estimates as they are)."""
+    return await write(service.confirm_report, report, body)
+
+
 @router.post(REPORT + "/reopen", response_model=s.ReportOut, tags=["reports"],
              responses=WRITE_ERRORS)
 async def reopen_report(report: ReportPath, body: s.ReasonIn, write: WriteDep

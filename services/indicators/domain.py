@@ -13,8 +13,15 @@ from enum import StrEnum
 from chungtay_common import clock
 from chungtay_common.auth import Role
 from chungtay_common.clock import VN
-from chungtay_common.contracts.indicators import Aggregation, ReportWarning, Value, ValueType
+from chungtay_common.contracts.indicators import (
+    Aggregation,
+    Figures,
+    ReportWarning,
+    Value,
+    ValueType,
+)
 from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.messages import en_vi
 from chungtay_common.poverty import (
     ATTAINMENT,
     ESCAPED,
@@ -116,13 +123,16 @@ def cycles(first_year: int, last_year: int, month: int, day: int
            ) -> list[tuple[int, datetime]]:
     """A campaign's reporting cycles: each year's due date."""
     if last_year < first_year:
-        raise RuleBroken("last_year", "must not be before first_year")
+        raise RuleBroken("last_year", en_vi("must not be before first_year",
+                                           "không được trước first_year"))
     if last_year - first_year > 20:
-        raise RuleBroken("last_year", "a campaign spans at most 21 years")
+        raise RuleBroken("last_year", en_vi("a campaign spans at most 21 years",
+                                           "một phong trào kéo dài nhiều nhất 21 năm"))
     try:
         return [(y, due_at(y, month, day)) for y in range(first_year, last_year + 1)]
     except ValueError as exc:
-        raise RuleBroken("due_day", f"is not a day of month {month}") from exc
+        raise RuleBroken("due_day", en_vi(f"is not a day of month {month}",
+                                         f"không phải là một ngày của tháng {month}")) from exc
 
 
 def is_on_time(submitted_at: datetime, due: datetime) -> bool:
@@ -142,8 +152,9 @@ def check_submitted_at(submitted_at: datetime, year: int, now: datetime | None =
     earliest = datetime.combine(date(year - 1, 1, 1), time(0, 0), tzinfo=VN)
     latest = now or clock.now()
     if not earliest <= submitted_at <= latest:
-        return (f"must be between {earliest.date().isoformat()} and now for a report of "
-                f"{year}")
+        return en_vi(f"must be between {earliest.date().isoformat()} and now for a report of "
+                     f"{year}", f"phải nằm trong khoảng từ {earliest.date().isoformat()} đến "
+                                f"nay đối với báo cáo năm {year}")
     return None
 
 
@@ -153,13 +164,15 @@ def check_range(low_field: str, low: float | None, high_field: str, high: float 
                 ) -> None:
     """An upper bound is not below the lower one (either may be absent)."""
     if low is not None and high is not None and high < low:
-        raise RuleBroken(high_field, f"must not be below {low_field}")
+        raise RuleBroken(high_field, en_vi(f"must not be below {low_field}",
+                                          f"không được nhỏ hơn {low_field}"))
 
 
 def check_entered(ind: Indicator) -> None:
     """Only an entered indicator is defined or retired by people."""
     if ind.derived:
-        raise RuleBroken("code", "is a derived indicator, computed by the system")
+        raise RuleBroken("code", en_vi("is a derived indicator, computed by the system",
+                                      "là chỉ tiêu tính toán, do hệ thống tính"))
 
 
 # The entered indicators the derived figures are computed from (``chungtay_common.poverty``:
@@ -178,11 +191,16 @@ def check_retirable(ind: Indicator, award_forms: Sequence[str] = ()) -> None:
     check_entered(ind)
     readers = READ_BY_DERIVED.get(ind.code)
     if readers:
-        raise StateConflict(f"{ind.code} cannot be retired: the derived figures "
-                            f"{', '.join(readers)} are computed from it")
+        raise StateConflict(en_vi(
+            f"{ind.code} cannot be retired: the derived figures {', '.join(readers)} are "
+            f"computed from it", f"không thể ngừng dùng {ind.code}: các chỉ tiêu tính toán "
+                                 f"{', '.join(readers)} được tính từ chỉ tiêu này"))
     if award_forms:
-        raise StateConflict(f"{ind.code} cannot be retired: the current award rule of "
-                            f"{', '.join(award_forms)} reads it (change the rule first)")
+        raise StateConflict(en_vi(
+            f"{ind.code} cannot be retired: the current award rule of "
+            f"{', '.join(award_forms)} reads it (change the rule first)",
+            f"không thể ngừng dùng {ind.code}: tiêu chí khen thưởng hiện hành của "
+            f"{', '.join(award_forms)} dùng chỉ tiêu này (hãy sửa tiêu chí trước)"))
 
 
 def indicators_read_by_rule(rule: object) -> set[str]:
@@ -219,50 +237,59 @@ def check_values(values: Mapping[str, Value], catalogue: Mapping[str, Indicator]
     for code, value in values.items():
         ind = catalogue.get(code)
         if ind is None:
-            err(code, "unknown indicator")
+            err(code, en_vi("unknown indicator", "không có chỉ tiêu này"))
             continue
         if ind.derived:
-            err(code, "is computed from other indicators and cannot be entered")
+            err(code, en_vi("is computed from other indicators and cannot be entered",
+                            "được tính từ các chỉ tiêu khác, không nhập"))
             continue
         if ind.retired:
-            err(code, "is retired")
+            err(code, en_vi("is retired", "đã ngừng sử dụng"))
             continue
         if unit_kind not in ind.reported_by:
-            err(code, f"is not reported by a {unit_kind}")
+            err(code, en_vi(f"is not reported by a {unit_kind}",
+                            f"không do đơn vị loại {unit_kind} báo cáo"))
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            err(code, "must be a number")
+            err(code, en_vi("must be a number", "phải là một số"))
             continue
         if isinstance(value, float) and not math.isfinite(value):
-            err(code, "must be a finite number")
+            err(code, en_vi("must be a finite number", "phải là một số hữu hạn"))
             continue
         if abs(value) > VALUE_BOUND:
-            err(code, f"must be between -{VALUE_BOUND:,} and {VALUE_BOUND:,}")
+            err(code, en_vi(f"must be between -{VALUE_BOUND:,} and {VALUE_BOUND:,}",
+                            f"phải nằm trong khoảng từ -{VALUE_BOUND:,} đến {VALUE_BOUND:,}"))
             continue
         if ind.value_type is ValueType.INTEGER and not float(value).is_integer():
-            err(code, "must be a whole number")
+            err(code, en_vi("must be a whole number", "phải là số nguyên"))
             continue
         if ind.min_value is not None and value < ind.min_value:
-            err(code, "must not be negative" if ind.min_value == 0
-                else f"must be at least {ind.min_value}")
+            err(code, en_vi("must not be negative", "không được âm") if ind.min_value == 0
+                else en_vi(f"must be at least {ind.min_value}",
+                           f"phải lớn hơn hoặc bằng {ind.min_value}"))
             continue
         if ind.max_value is not None and value > ind.max_value:
-            err(code, f"must be at most {ind.max_value}")
+            err(code, en_vi(f"must be at most {ind.max_value}",
+                            f"phải nhỏ hơn hoặc bằng {ind.max_value}"))
     if errors:
         return errors
     total, poor, near = values.get(HOUSEHOLDS), values.get(POOR), values.get(NEAR_POOR)
     if total is not None and poor is not None and poor > total:
-        err(POOR, f"poor households ({poor:g}) exceed total households ({total:g})")
+        err(POOR, en_vi(f"poor households ({poor:g}) exceed total households ({total:g})",
+                        f"số hộ nghèo ({poor:g}) vượt quá tổng số hộ ({total:g})"))
     if total is not None and poor is not None and near is not None and poor + near > total:
-        err(NEAR_POOR, f"poor + near-poor households ({poor + near:g}) exceed total "
-                       f"households ({total:g})")
+        err(NEAR_POOR, en_vi(f"poor + near-poor households ({poor + near:g}) exceed total "
+                             f"households ({total:g})",
+                             f"số hộ nghèo và cận nghèo ({poor + near:g}) vượt quá tổng số hộ "
+                             f"({total:g})"))
     return errors
 
 
 def missing_required(values: Mapping[str, Value], catalogue: Mapping[str, Indicator],
                      unit_kind: UnitKind) -> list[Problem]:
     return [
-        Problem(field=f"values.{ind.code}", message="is required to submit the report")
+        Problem(field=f"values.{ind.code}", message=en_vi("is required to submit the report",
+                                                           "là bắt buộc khi nộp báo cáo"))
         for ind in catalogue.values()
         if ind.required and not ind.retired and unit_kind in ind.reported_by
         and ind.code not in values
@@ -330,6 +357,8 @@ class ReportStatus(StrEnum):
 
 
 # what a Vietnamese officer reads beside each status code
+FIGURES_LABELS: dict[Figures, str] = {Figures.ESTIMATED: "Sơ bộ", Figures.OFFICIAL: "Chính thức"}
+
 STATUS_LABELS: dict[ReportStatus, str] = {
     ReportStatus.DRAFT: "Dự thảo",
     ReportStatus.SUBMITTED: "Đã nộp",
@@ -349,15 +378,25 @@ class Action(StrEnum):
     RETURN = "return"
     ACCEPT = "accept"
     REOPEN = "reopen"
+    CONFIRM = "confirm"  # the figures made official (chính thức) after the poverty review
 
 
-TRANSITIONS: dict[Action, tuple[frozenset[ReportStatus], ReportStatus | None]] = {
+ACTIONS_VI: dict[Action, str] = {
+    Action.SAVE: "lưu", Action.SUBMIT: "nộp", Action.RETURN: "trả lại",
+    Action.ACCEPT: "tiếp nhận", Action.REOPEN: "mở lại",
+    Action.CONFIRM: "chốt số liệu chính thức cho",
+}
+SAME = "same"  # an action that leaves the status as it is
+TRANSITIONS: dict[Action, tuple[frozenset[ReportStatus], ReportStatus | str | None]] = {
     # a submitted report not yet reviewed may still be corrected: saving takes it back to draft
     Action.SAVE: (EDITABLE, None),
     Action.SUBMIT: (EDITABLE, ReportStatus.SUBMITTED),
     Action.RETURN: (frozenset({ReportStatus.SUBMITTED}), ReportStatus.RETURNED),
     Action.ACCEPT: (frozenset({ReportStatus.SUBMITTED}), ReportStatus.ACCEPTED),
     Action.REOPEN: (frozenset({ReportStatus.ACCEPTED}), ReportStatus.REOPENED),
+    # the review's official figures replace the estimates of a submitted or accepted report,
+    # which keeps its status
+    Action.CONFIRM: (frozenset({ReportStatus.SUBMITTED, ReportStatus.ACCEPTED}), SAME),
 }
 
 
@@ -367,18 +406,25 @@ def next_status(current: ReportStatus | None, action: Action) -> ReportStatus:
     state = current or ReportStatus.DRAFT
     if state not in allowed:
         if state is ReportStatus.ACCEPTED:
-            raise StateConflict("the report is accepted and locked; the board can reopen it")
-        raise StateConflict(f"cannot {action.value} a report that is {state.value}")
+            raise StateConflict(en_vi(
+                "the report is accepted and locked; the board can reopen it",
+                "báo cáo đã được tiếp nhận và khóa; Ban Thi đua – Khen thưởng có thể mở lại"))
+        raise StateConflict(en_vi(
+            f"cannot {action.value} a report that is {state.value}",
+            f"không thể {ACTIONS_VI[action]} báo cáo đang ở trạng thái "
+            f"{STATUS_LABELS[state].lower()}"))
     if after is None:  # save keeps an editable status, but a submitted report becomes a draft
         return ReportStatus.DRAFT if state is ReportStatus.SUBMITTED else state
-    return after
+    if after == SAME:
+        return state
+    return ReportStatus(after)
 
 
 # --------------------------------------------------------------------------- who acts
 
 # the role that enters (save, submit) or reopens a report; a review has its own rule
 ACTING_ROLE: dict[Action, Role] = {Action.SAVE: Role.REPORTER, Action.SUBMIT: Role.REPORTER,
-                                   Action.REOPEN: Role.BOARD}
+                                   Action.REOPEN: Role.BOARD, Action.CONFIRM: Role.REPORTER}
 
 
 def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
@@ -387,9 +433,12 @@ def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
     if Role.ADMIN in roles:
         return
     if not roles & {Role.REVIEWER, Role.BOARD}:
-        raise NotAllowed("reviewing a report needs the reviewer or board role")
+        raise NotAllowed(en_vi("reviewing a report needs the reviewer or board role",
+                               "xét báo cáo cần vai trò người xét duyệt hoặc Ban Thi đua – "
+                               "Khen thưởng"))
     if reviewer_unit is None or reviewer_unit != parent_id:
-        raise NotAllowed("a report is reviewed by the level right above its unit")
+        raise NotAllowed(en_vi("a report is reviewed by the level right above its unit",
+                               "báo cáo do cấp ngay trên đơn vị xét"))
 
 
 def check_backfill(roles: Set[Role], action: Action, submitted_at: datetime, year: int,
@@ -397,11 +446,14 @@ def check_backfill(roles: Set[Role], action: Action, submitted_at: datetime, yea
     """A historical submission time is only recorded by an administrator back-filling records
     kept before the system existed; the version note and the audit row say so."""
     if Role.ADMIN not in roles:
-        raise NotAllowed("only an administrator may record a historical submission time")
+        raise NotAllowed(en_vi("only an administrator may record a historical submission time",
+                               "chỉ quản trị viên mới được ghi thời điểm nộp trong quá khứ"))
     if action is not Action.SUBMIT:
-        raise RuleBroken("submitted_at", "is only recorded with a submission")
+        raise RuleBroken("submitted_at", en_vi("is only recorded with a submission",
+                                              "chỉ được ghi khi nộp báo cáo"))
     if submitted_at.tzinfo is None or submitted_at > now:
-        raise RuleBroken("submitted_at", "must be a past instant with a time zone")
+        raise RuleBroken("submitted_at", en_vi("must be a past instant with a time zone",
+                                              "phải là một thời điểm đã qua, có múi giờ"))
     problem = check_submitted_at(submitted_at, year, now)
     if problem:
         raise RuleBroken("submitted_at", problem)

@@ -26,6 +26,7 @@ from chungtay_common.auth import Role
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
 from chungtay_common.errors import FieldError, Forbidden, InvalidInput
+from chungtay_common.messages import en_vi
 from chungtay_common.refusals import RuleBroken, StateConflict
 from services.indicators import domain, repository, service
 from services.indicators import metrics as m
@@ -81,11 +82,13 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
         else:
             written.append((out, group[0].submitted_at is not None))
     if refused:
-        raise Forbidden(f"{len(refused)} report(s) outside the caller's scope; nothing was "
-                        f"imported", refused)
+        raise Forbidden(en_vi(
+            f"{len(refused)} report(s) outside the caller's scope; nothing was imported",
+            f"{len(refused)} báo cáo nằm ngoài phạm vi đơn vị của người gửi; không nhập gì"),
+            refused)
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) in the file; nothing was imported",
-                           errors)
+        raise InvalidInput(en_vi(f"{len(errors)} problem(s) in the file; nothing was imported",
+                                 f"tệp có {len(errors)} lỗi; không nhập gì"), errors)
     ctx.after_commit(partial(m.IMPORTED_VALUES.inc, len(rows)))
     return ImportReportsOut(
         campaign_id=campaign_id, submitted=submit, reports=len(written), values=len(rows),
@@ -312,7 +315,8 @@ async def import_targets(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year:
             continue
         planned.append((r, unit.unit_id, target))
     if errors:
-        raise InvalidInput(f"{len(errors)} problem(s) in the file", errors)
+        raise InvalidInput(en_vi(f"{len(errors)} problem(s) in the file",
+                                 f"tệp có {len(errors)} lỗi"), errors)
     out = []
     for r, unit_id, target in planned:
         try:

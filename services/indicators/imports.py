@@ -33,6 +33,7 @@ from chungtay_common.clock import VN
 from chungtay_common.contracts.indicators import Value
 from chungtay_common.errors import FieldError, InvalidInput, PayloadTooLarge
 from chungtay_common.http import CSV_TYPE, XLSX_TYPE
+from chungtay_common.messages import en_vi
 from services.indicators.domain import check_submitted_at
 
 YEAR = "Năm"
@@ -141,8 +142,11 @@ class _Errors:
 
     def raise_if_any(self) -> None:
         if self.items:
-            more = " (only the first ones are listed)" if len(self.items) >= _MAX_ERRORS else ""
-            raise InvalidInput(f"{len(self.items)} problem(s) in the file{more}", self.items)
+            full = len(self.items) >= _MAX_ERRORS
+            more, hon = ((" (only the first ones are listed)", " (chỉ liệt kê các lỗi đầu)")
+                         if full else ("", ""))
+            raise InvalidInput(en_vi(f"{len(self.items)} problem(s) in the file{more}",
+                                     f"tệp có {len(self.items)} lỗi{hon}"), self.items)
 
 
 def parse(body: bytes, media_type: str, *, max_bytes: int, max_rows: int,
@@ -166,7 +170,8 @@ def parse_csv(body: bytes, *, max_rows: int,
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput.on("body", "a CSV file must be UTF-8") from exc
+        raise InvalidInput.on("body", en_vi("a CSV file must be UTF-8",
+                                           "tệp CSV phải được mã hoá UTF-8")) from exc
     if "\x00" in text:
         raise InvalidInput.on("body", "must not contain the NUL character")
     reader = csv.reader(io.StringIO(text))
@@ -281,7 +286,7 @@ def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
             out.append(row)
     errors.raise_if_any()
     if not out:
-        raise InvalidInput.on("body", "the file has no values")
+        raise InvalidInput.on("body", en_vi("the file has no values", "tệp không có giá trị nào"))
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, computed_field
 
 from chungtay_common.contracts.indicators import (
+    Figures,
     IndicatorCode,
     IndicatorDefined,
     LegalDocument,
@@ -21,7 +22,7 @@ from chungtay_common.contracts.indicators import (
 )
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.request_body import RequestModel
-from services.indicators.domain import STATUS_LABELS, VALUE_BOUND, ReportStatus
+from services.indicators.domain import FIGURES_LABELS, STATUS_LABELS, VALUE_BOUND, ReportStatus
 
 MAX_HOUSEHOLDS = 10_000_000
 
@@ -128,6 +129,14 @@ class ReasonIn(_In):
     reason: Text
 
 
+class ConfirmIn(_In):
+    """The official figures of the yearly household poverty review (otherwise the estimates
+    submitted become official as they are), and a note (e.g. the review's decision)."""
+
+    values: dict[str, Value] | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, min_length=1, max_length=500)
+
+
 class DerivedOut(BaseModel):
     poor_rate_pct: float | None
     near_poor_rate_pct: float | None
@@ -151,7 +160,19 @@ class _Labelled(BaseModel):
         return STATUS_LABELS[self.status] if self.status is not None else None
 
 
-class ReportOut(_Labelled):
+class _WithFigures(BaseModel):
+    """Estimated (sơ bộ) or official (chính thức) figures, with the Vietnamese label."""
+
+    figures: Figures
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def figures_label(self) -> str:
+        """``Sơ bộ`` or ``Chính thức``."""
+        return FIGURES_LABELS[self.figures]
+
+
+class ReportOut(_Labelled, _WithFigures):
     report_id: uuid.UUID
     campaign_id: uuid.UUID
     unit_id: uuid.UUID
@@ -167,7 +188,7 @@ class ReportOut(_Labelled):
     on_time: bool | None
 
 
-class ReportVersionOut(_Labelled):
+class ReportVersionOut(_Labelled, _WithFigures):
     version: int
     action: str
     status: ReportStatus

@@ -17,11 +17,12 @@ from chungtay_common.auth import Role, ensure_may_act_on, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts import indicators as ev
 from chungtay_common.contracts.awards import AwardRuleChanged
-from chungtay_common.contracts.indicators import ReportingCycle, ReportWarning, Value
+from chungtay_common.contracts.indicators import Figures, ReportingCycle, ReportWarning, Value
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import FieldError, InvalidInput, NotFound
 from chungtay_common.hierarchy import UnitOnDate
+from chungtay_common.messages import en_vi
 from services.indicators import domain, repository
 from services.indicators import metrics as m
 from services.indicators import schemas as s
@@ -56,7 +57,8 @@ async def create_campaign(conn: Conn, ctx: Context, c: s.CampaignIn) -> s.Campai
 async def campaign(conn: Conn, campaign_id: uuid.UUID) -> asyncpg.Record:
     row = await repository.campaign(conn, campaign_id)
     if row is None:
-        raise NotFound(f"campaign {campaign_id} not found")
+        raise NotFound(en_vi(f"campaign {campaign_id} not found",
+                             f"không có phong trào {campaign_id}"))
     return row
 
 
@@ -64,8 +66,9 @@ async def campaign_year(conn: Conn, campaign_id: uuid.UUID, year: int) -> asyncp
     """The campaign, which must cover ``year``."""
     row = await campaign(conn, campaign_id)
     if not row["first_year"] <= year <= row["last_year"]:
-        raise InvalidInput.on("year", f"is outside the campaign ({row['first_year']}–"
-                                      f"{row['last_year']})")
+        raise InvalidInput.on("year", en_vi(
+            f"is outside the campaign ({row['first_year']}–{row['last_year']})",
+            f"nằm ngoài thời gian của phong trào ({row['first_year']}–{row['last_year']})"))
     return row
 
 
@@ -90,7 +93,8 @@ async def _active_day(conn: Conn, unit_id: uuid.UUID, year: int) -> date:
     """The last day of ``year`` on which the unit exists (its place in the hierarchy then)."""
     day = await hierarchy.last_day_active(conn, unit_id, date(year, 1, 1), date(year, 12, 31))
     if day is None:
-        raise InvalidInput.on("unit_id", f"is not a unit active in {year}")
+        raise InvalidInput.on("unit_id", en_vi(f"is not a unit active in {year}",
+                                              f"không phải là đơn vị đang hoạt động năm {year}"))
     return day
 
 
@@ -156,7 +160,7 @@ async def retire_indicator(conn: Conn, ctx: Context, code: str) -> s.IndicatorOu
     require_role(ctx.principal, Role.BOARD)
     current = (await repository.catalogue(conn)).get(code)
     if current is None:
-        raise NotFound(f"indicator {code} not found")
+        raise NotFound(en_vi(f"indicator {code} not found", f"không có chỉ tiêu {code}"))
     domain.check_retirable(current, await repository.award_forms_reading(conn, code))
     if current.retired:
         return indicator_out(current)
@@ -274,6 +278,14 @@ async def accept_report(conn: Conn, ctx: Context, ref: s.ReportRef) -> s.ReportO
     return await write_report(conn, ctx, ref, Action.ACCEPT)
 
 
+async def confirm_report(conn: Conn, ctx: Context, ref: s.ReportRef, body: s.ConfirmIn
+                         ) -> s.ReportOut:
+    """Make a report's figures official after the yearly household poverty review (with the
+    review's ``values``, or the estimates as they are): a new version, with who and when."""
+    return await write_report(conn, ctx, ref, Action.CONFIRM,
+                              Entry(values=body.values, note=body.note))
+
+
 async def reopen_report(conn: Conn, ctx: Context, ref: s.ReportRef, body: s.ReasonIn
                         ) -> s.ReportOut:
     """Reopen an accepted report (board), with a reason."""
@@ -330,7 +342,9 @@ async def _subject(conn: Conn, ref: s.ReportRef) -> _Subject:
     unit = await hierarchy.unit_on(conn, ref.unit_id, day)
     assert unit is not None
     if unit.kind.value not in row["participating_kinds"]:
-        raise InvalidInput.on("unit_id", f"a {unit.kind} does not report in this campaign")
+        raise InvalidInput.on("unit_id", en_vi(
+            f"a {unit.kind} does not report in this campaign",
+            f"đơn vị loại {unit.kind} không báo cáo trong phong trào này"))
     return _Subject(due, unit, day)
 
 
@@ -352,13 +366,14 @@ async def _open(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
     """The report locked for the write, with its next status and version."""
     row = await repository.lock_report(conn, ref.campaign_id, ref.unit_id, ref.year)
     if row is None and action not in (Action.SAVE, Action.SUBMIT):
-        raise NotFound(f"no report of unit {ref.unit_id} for {ref.year}")
+        raise NotFound(en_vi(f"no report of unit {ref.unit_id} for {ref.year}",
+                             f"đơn vị {ref.unit_id} chưa có báo cáo năm {ref.year}"))
     status = domain.next_status(ReportStatus(row["status"]) if row else None, action)
     report: dict[str, Any] = dict(row) if row else {
         "report_id": uuid.uuid4(), "campaign_id": ref.campaign_id, "unit_id": ref.unit_id,
         "year": ref.year, "version": 0, "values": {}, "warnings": [],
         "first_submitted_at": None, "submitted_at": None, "on_time": None,
-        "accepted_at": None, "submitted_values": None,
+        "accepted_at": None, "submitted_values": None, "figures": Figures.ESTIMATED.value,
     }
     before = _row_json(report) if row else None
     report["status"] = status.value
@@ -371,7 +386,8 @@ def _enter(w: _Write, values: dict[str, Value]) -> None:
     problems = domain.check_values(values, w.catalogue, w.subject.unit.kind)
     if problems:
         m.REPORT_REFUSALS.labels("invalid_values").inc()
-        raise _refused(f"{len(problems)} value(s) refused", problems)
+        raise _refused(en_vi(f"{len(problems)} value(s) refused",
+                             f"{len(problems)} giá trị không được chấp nhận"), problems)
     w.report["values"] = {k: _num(v) for k, v in values.items()}
 
 
@@ -384,9 +400,7 @@ async def _record(conn: Conn, w: _Write, action: Action, note: str | None) -> No
     """The new version, and the audit row of the change."""
     r = w.report
     await repository.save_report(conn, r)
-    await repository.add_version(conn, r["report_id"], r["version"], action.value,
-                                 r["status"], r["values"], r["warnings"], note,
-                                 w.ctx.principal.subject)
+    await repository.add_version(conn, r, action.value, note, w.ctx.principal.subject)
     await w.ctx.audit(conn, f"report.{action.value}", "report", r["report_id"], w.before,
                       _row_json(r) | ({"reason": note} if note else {}))
     w.ctx.after_commit(m.REPORT_ACTIONS.labels(action.value).inc)
@@ -403,22 +417,42 @@ def _save(w: _Write, entry: Entry) -> None:
     return None  # a draft is the unit's own business: no event
 
 
-def _submit(w: _Write, entry: Entry) -> ev.ReportSubmitted:
+def _submit(w: _Write, entry: Entry) -> ev.ReportSubmittedV2:
+    """Submitted figures are estimates until the poverty review makes them official."""
     r = w.report
-    missing = domain.missing_required(r["values"], w.catalogue, w.subject.unit.kind)
-    if missing:
-        m.REPORT_REFUSALS.labels("missing_required").inc()
-        raise _refused(f"{len(missing)} required value(s) missing", missing)
+    _check_required(w)
     resubmission = r["first_submitted_at"] is not None
     r["submitted_at"] = entry.submitted_at or w.now
     r["first_submitted_at"] = r["first_submitted_at"] or r["submitted_at"]
     r["on_time"] = domain.is_on_time(r["first_submitted_at"], w.subject.due_at)
-    r["submitted_values"] = r["values"]
+    r["figures"] = Figures.ESTIMATED.value
     w.ctx.after_commit(m.REPORTS_SUBMITTED.labels("on_time" if r["on_time"] else "late").inc)
-    return ev.ReportSubmitted(
+    return _submitted(w, resubmission)
+
+
+def _confirm(w: _Write, entry: Entry) -> ev.ReportSubmittedV2:
+    """The review's official figures (or the estimates, as they are) become the report's."""
+    _check_required(w)
+    w.report["figures"] = Figures.OFFICIAL.value
+    return _submitted(w, resubmission=True)
+
+
+def _check_required(w: _Write) -> None:
+    missing = domain.missing_required(w.report["values"], w.catalogue, w.subject.unit.kind)
+    if missing:
+        m.REPORT_REFUSALS.labels("missing_required").inc()
+        raise _refused(en_vi(f"{len(missing)} required value(s) missing",
+                             f"thiếu {len(missing)} giá trị bắt buộc"), missing)
+
+
+def _submitted(w: _Write, resubmission: bool) -> ev.ReportSubmittedV2:
+    r = w.report
+    r["submitted_values"] = r["values"]
+    return ev.ReportSubmittedV2(
         **_about(w), values=r["values"], submitted_at=r["submitted_at"],
         due_at=w.subject.due_at, on_time=r["on_time"], resubmission=resubmission,
-        warnings=[ReportWarning(**found) for found in r["warnings"]])
+        warnings=[ReportWarning(**found) for found in r["warnings"]],
+        figures=Figures(r["figures"]))
 
 
 def _return(w: _Write, entry: Entry) -> ev.ReportReturned:
@@ -437,7 +471,7 @@ def _reopen(w: _Write, entry: Entry) -> ev.ReportReopened:
 
 STEPS: dict[Action, Callable[[_Write, Entry], BaseModel | None]] = {
     Action.SAVE: _save, Action.SUBMIT: _submit, Action.RETURN: _return,
-    Action.ACCEPT: _accept, Action.REOPEN: _reopen,
+    Action.ACCEPT: _accept, Action.REOPEN: _reopen, Action.CONFIRM: _confirm,
 }
 
 
@@ -463,14 +497,15 @@ async def report_history(conn: Conn, ref: s.ReportRef) -> list[s.ReportVersionOu
     row = await _find_report(conn, ref)
     return [s.ReportVersionOut(version=r["version"], action=r["action"], status=r["status"],
                                values=r["values"], warnings=r["warnings"], note=r["note"],
-                               actor=r["actor"], at=r["at"])
+                               actor=r["actor"], at=r["at"], figures=r["figures"])
             for r in await repository.versions(conn, row["report_id"])]
 
 
 async def _find_report(conn: Conn, ref: s.ReportRef) -> asyncpg.Record:
     row = await repository.find_report(conn, ref.campaign_id, ref.unit_id, ref.year)
     if row is None:
-        raise NotFound(f"no report of unit {ref.unit_id} for {ref.year}")
+        raise NotFound(en_vi(f"no report of unit {ref.unit_id} for {ref.year}",
+                             f"đơn vị {ref.unit_id} chưa có báo cáo năm {ref.year}"))
     return row
 
 
@@ -488,7 +523,7 @@ async def _report_out(conn: Conn, report: dict[str, Any], due: datetime) -> s.Re
         version=report["version"], values=report["values"], derived=_derived_out(d),
         warnings=report["warnings"], due_at=due,
         first_submitted_at=report["first_submitted_at"], submitted_at=report["submitted_at"],
-        on_time=report["on_time"])
+        on_time=report["on_time"], figures=report["figures"])
 
 
 def _derived_out(d: poverty.Derived) -> s.DerivedOut:

@@ -191,8 +191,9 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
 
     async def views(db: Database) -> None:
-        """No views yet (a new database, or one of before the views): build them from the
-        topics before the consumers start."""
+        """No views of this code's definition yet (a new database, one of before the views,
+        or views of an older definition): build them from the topics before the consumers
+        start."""
         if await rebuild.run(settings, out=None, if_missing=True) is not None:
             log.info("built the views from the topics")
 

@@ -98,6 +98,15 @@ def figures(s: Sums, target: Target | None, national_average: float | None) -> D
                   current_for_reduction=s.both_now)
 
 
+def figures_of(reports: int, official: int) -> str | None:
+    """Whether summed figures are official: all of them, none (estimates), or mixed."""
+    if reports == 0:
+        return None
+    if official == reports:
+        return "official"
+    return "estimated" if official == 0 else "mixed"
+
+
 def differences(own: Mapping[str, Value], summed: Mapping[str, Value],
                 summable: Collection[str]) -> dict[str, Value]:
     """Where a unit's own report differs from the sum of its communes (codes in either)."""

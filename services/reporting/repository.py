@@ -17,6 +17,8 @@ from chungtay_common.db import Conn
 VIEWS = "views"
 SEARCH_PATH = f"{VIEWS}, public"
 VIEWS_DDL = Path(__file__).parent / "views.sql"
+# Raised with every change of views.sql: the views are then rebuilt from the topics at start.
+GENERATION = 2
 HIERARCHY_DDL = hierarchy.MIGRATIONS / "001_units.sql"
 # Taken by every event's transaction and by the swap of a rebuilt schema.
 VIEWS_LOCK = 0x56494557
@@ -56,7 +58,18 @@ async def create_views(conn: Conn, schema: str) -> None:
     await conn.execute(f'SET LOCAL search_path TO "{schema}"')
     await conn.execute(HIERARCHY_DDL.read_text())
     await conn.execute(VIEWS_DDL.read_text())
+    await conn.execute("INSERT INTO generation (generation) VALUES ($1)", GENERATION)
     await conn.execute(f"SET LOCAL search_path TO {SEARCH_PATH}")
+
+
+async def views_current(conn: Conn) -> bool:
+    """Whether the views exist and are of this code's definition (``GENERATION``)."""
+    if not await views_exist(conn):
+        return False
+    has = await conn.fetchval(
+        "SELECT true FROM pg_tables WHERE schemaname = $1 AND tablename = 'generation'", VIEWS)
+    return bool(has) and await conn.fetchval(
+        f'SELECT generation FROM "{VIEWS}".generation') == GENERATION
 
 
 async def lock_rebuilds(conn: Conn) -> None:
@@ -200,21 +213,23 @@ async def national_averages(conn: Conn) -> dict[int, float]:
 
 async def save_submission(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
                           report_id: uuid.UUID, version: int, values: dict[str, Any],
-                          warnings: list[Any], submitted_at: datetime, on_time: bool) -> bool:
+                          warnings: list[Any], submitted_at: datetime, on_time: bool,
+                          figures: str) -> bool:
     """The values as submitted in ``version``; an older or repeated version changes nothing.
     True when stored."""
     stored = await conn.fetchval(
         'INSERT INTO facts (campaign_id, unit_id, year, report_id, version, state, "values",'
-        " warnings, first_submitted_at, submitted_at, on_time)"
-        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $8, $9)"
+        " warnings, first_submitted_at, submitted_at, on_time, figures)"
+        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $8, $9, $10)"
         " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET"
         "   report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = 'submitted',"
         '   "values" = EXCLUDED."values", warnings = EXCLUDED.warnings,'
         "   first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),"
         "   submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
-        "   updated_at = now()"
+        "   figures = EXCLUDED.figures, updated_at = now()"
         " WHERE facts.version < EXCLUDED.version RETURNING true",
-        campaign_id, unit_id, year, report_id, version, values, warnings, submitted_at, on_time)
+        campaign_id, unit_id, year, report_id, version, values, warnings, submitted_at, on_time,
+        figures)
     return bool(stored)
 
 
@@ -244,16 +259,16 @@ async def facts_of(conn: Conn, campaign_id: uuid.UUID, year: int,
 
 
 async def values_under(conn: Conn, root: uuid.UUID, day: date, kind: str,
-                       campaign_id: uuid.UUID, year: int) -> dict[uuid.UUID, dict[str, Any]]:
-    """The values reported for the year by the units of ``kind`` under ``root`` (itself
-    included) as the hierarchy stood on ``day``."""
+                       campaign_id: uuid.UUID, year: int) -> dict[uuid.UUID, asyncpg.Record]:
+    """The reports of the year (values and figures) of the units of ``kind`` under ``root``
+    (itself included) as the hierarchy stood on ``day``."""
     rows = await conn.fetch(
         f"""{hierarchy.SUBTREE}
-        SELECT f.unit_id, f."values" FROM down JOIN units u USING (unit_id)
+        SELECT f.unit_id, f."values", f.figures FROM down JOIN units u USING (unit_id)
           JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $4 AND f.year = $5
          WHERE u.kind = $3""",
         day, root, kind, campaign_id, year)
-    return {r["unit_id"]: r["values"] for r in rows}
+    return {r["unit_id"]: r for r in rows}
 
 
 async def reports_expected(conn: Conn, root: uuid.UUID, day: date, kinds: Sequence[str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -93,6 +94,8 @@ class SummaryLine(BaseModel):
     unit: UnitRef
     hierarchy_day: date | None  # the day whose hierarchy the sums follow (None: restated)
     reports: int  # commune reports summed
+    # their figures: estimates (sơ bộ) or official (chính thức) after the poverty review, or mixed
+    figures: Literal["estimated", "official", "mixed"] | None
     values: dict[str, Value]  # sums of every summable indicator
     poor_rate_pct: float | None
     near_poor_rate_pct: float | None

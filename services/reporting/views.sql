@@ -3,6 +3,9 @@
 -- schema from the topics' beginning and swaps it in. The dated hierarchy's tables (the shared
 -- DDL of chungtay_common/hierarchy) are created in the same schema before this file.
 
+-- Which definition of the views this is: a service finding another one rebuilds them.
+CREATE TABLE generation (generation integer NOT NULL);
+
 -- Events applied to these tables (idempotent consumers: same transaction as the change), as
 -- every service records them, here beside the views they changed.
 CREATE TABLE processed_events (LIKE public.processed_events INCLUDING ALL);
@@ -85,6 +88,7 @@ CREATE TABLE facts (
     first_submitted_at timestamptz NOT NULL,
     submitted_at       timestamptz NOT NULL,
     on_time            boolean NOT NULL,
+    figures            text NOT NULL,  -- estimated (sơ bộ) or official (chính thức)
     updated_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (campaign_id, year, unit_id)
 );
@@ -114,6 +118,7 @@ CREATE TABLE rollups (
     hierarchy_day date NOT NULL,
     refreshed_at  timestamptz NOT NULL DEFAULT now(),
     reports       integer NOT NULL,
+    official      integer NOT NULL,  -- of those reports, how many with official figures
     sums          jsonb NOT NULL,
     both_reports  integer NOT NULL,
     both_now      jsonb NOT NULL,

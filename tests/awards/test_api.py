@@ -322,6 +322,79 @@ async def test_nomination_is_drafted_only_by_the_proposing_units_reporter(
     assert_problem(r, 422, field="form_code")
 
 
+async def test_the_commonest_refusals_speak_vietnamese_when_asked(
+    flow: Flow, tokens: Tokens, world: World,
+) -> None:
+    n = await flow.submit(await flow.nominate(LDTT, flow.person()))
+    vi = {"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.8"}
+    r = await flow.refused(n, "approve", tokens.chairman(world.district_a) | vi, DECISION, 409)
+    assert r["detail"] == 'không thể phê duyệt hồ sơ đang ở trạng thái "Đã nộp"'
+    r = await flow.refused(n, "review", tokens.board | vi, BODIES["review"], 403)
+    assert r["detail"] == "thao tác này cần một trong các vai trò: Hội đồng thi đua"
+    r = await flow.refused(n, "review", tokens.council | vi,
+                           {"votes_for": 3, "votes_against": 3, "votes_abstain": 1}, 422,
+                           "votes_for")
+    assert r["errors"][0]["message"] == (
+        "3/7 thành viên tán thành; hình thức này cần trên một nửa tổng số thành viên: hãy "
+        "không khen thưởng hoặc trả lại hồ sơ")
+    n = await flow.appraise(await flow.review(n))
+    r = await flow.refused(n, "approve", tokens.chairman(world.province) | vi, DECISION, 403)
+    assert "do Chủ tịch UBND huyện quyết định" in r["detail"]
+    # English otherwise, as before
+    r = await flow.refused(n, "review", tokens.board, BODIES["review"], 409)
+    assert r["detail"] == "cannot review a nomination that is appraised"
+
+
+async def test_shown_names_refuse_control_and_bidirectional_characters(
+    flow: Flow, tokens: Tokens, world: World, awards: httpx.AsyncClient,
+) -> None:
+    body = {"form_code": LDTT, "year": YEAR, "proposing_unit_id": str(world.commune),
+            "achievements": "x"}
+    for bad in ("Trần Thị \u202eoaH", "Trần Thị Hoa\u2066", "Trần\x07 Thị Hoa",
+                "Trần\nThị Hoa"):
+        r = await awards.post("/v1/nominations", headers=tokens.reporter(world.commune),
+                              json={**body, "nominee": {**flow.person(), "name": bad}})
+        assert_problem(r, 422, field="nominee.name")
+    r = await awards.post("/v1/forms", headers=tokens.board, json={
+        "code": "thu_ten_hien_thi", "name_vi": "Giấy khen \u202b", "category": "title",
+        "for_whom": "individual", "authority_level": "district_chairman",
+        "rule": {"type": "judged_by_council"}})
+    assert_problem(r, 422, field="name_vi")
+    n = await flow.to(await flow.nominate(LDTT, flow.person()), "appraised")
+    await flow.refused(n, "approve", tokens.chairman(world.district_a),
+                       {**DECISION, "signer": "Chủ tịch \u202eUBND"}, 422, "signer")
+    # a zero width character is taken out, not refused
+    clean = await flow.nominate(LDTT, {**flow.person(), "name": "Lê\u200b Thị Hoa " +
+                                       uuid.uuid4().hex[:6]})
+    assert "\u200b" not in clean["nominee"]["name"]
+
+
+async def test_a_citizen_id_is_twelve_digits_and_the_board_links_records(
+    flow: Flow, tokens: Tokens, world: World, awards: httpx.AsyncClient,
+) -> None:
+    body = {"form_code": LDTT, "year": YEAR, "proposing_unit_id": str(world.commune),
+            "achievements": "x"}
+    for bad in ("12345", "04409500012a", "0440950001234"):
+        r = await awards.post("/v1/nominations", headers=tokens.reporter(world.commune),
+                              json={**body, "nominee": {**flow.person(), "citizen_id": bad}})
+        assert_problem(r, 422, field="nominee.citizen_id")
+    name = f"Đỗ Văn Hùng {uuid.uuid4().hex[:6]}"
+    known = await flow.nominate(LDTT, {**flow.person(), "name": name,
+                                       "citizen_id": "044090001234"})
+    unknown = await flow.nominate(LDTT, {**flow.person(), "name": name})
+    assert unknown["possible_duplicate_of"] == [known["nominee"]["nominee_id"]]
+    assert "possible_duplicate" in unknown["flags"]
+    assert "044090001234" not in str(known)  # the number is never shown
+    url = f"/v1/persons/{unknown['nominee']['nominee_id']}"
+    link = {"earlier_id": known["nominee"]["nominee_id"], "reason": "Cùng một người"}
+    assert_problem(await awards.post(f"{url}/link", headers=tokens.council, json=link), 403)
+    linked = ok(await awards.post(f"{url}/link", headers=tokens.board, json=link))
+    assert linked["linked_to"] == known["nominee"]["nominee_id"]
+    assert linked["possible_duplicate_of"] == []
+    assert ok(await awards.get(url, headers=tokens.board))["linked_by"] == linked["linked_by"]
+    assert_problem(await awards.get(f"/v1/persons/{uuid.uuid4()}", headers=tokens.board), 404)
+
+
 # --------------------------------------------------------------------------- re-appraisal
 
 

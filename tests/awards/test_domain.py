@@ -4,6 +4,7 @@ each step, authority, nominees, re-appraisal."""
 from __future__ import annotations
 
 import json
+import unicodedata
 import uuid
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -38,9 +39,11 @@ from services.awards.domain import (
     chairman_level,
     check_approval_level,
     check_central_decision,
+    check_citizen_id,
     check_decidable,
     check_for_whom,
     check_forwardable,
+    check_link,
     check_nominee,
     check_not_own_unit,
     check_votes,
@@ -49,6 +52,7 @@ from services.awards.domain import (
     declines_as_chairman,
     evaluate,
     may_take,
+    name_key,
     next_status,
     nominee_id,
     parse_rule,
@@ -554,6 +558,48 @@ def test_a_person_is_the_same_nominee_whatever_the_spelling_of_spaces_and_case()
     assert same != nominee_id(NomineeKind.HOUSEHOLD, unit, "Trần Thị Hoa")
     assert same != nominee_id(NomineeKind.PERSON, uuid.uuid4(), "Trần Thị Hoa")
     assert nominee_id(NomineeKind.UNIT, unit, None) == str(unit)
+
+
+def test_a_person_is_the_same_nominee_in_composed_and_decomposed_spelling() -> None:
+    unit = uuid.uuid4()
+    composed = unicodedata.normalize("NFC", "Nguyễn Thị Hường")
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert composed != decomposed
+    same = nominee_id(NomineeKind.PERSON, unit, composed)
+    assert nominee_id(NomineeKind.PERSON, unit, decomposed) == same
+    # zero-width characters and a case folded spelling are the same name too
+    assert nominee_id(NomineeKind.PERSON, unit, "Nguyễn\u200b Thị  HƯỜNG") == same
+    assert name_key(decomposed) == name_key(composed) == "nguyễn thị hường"
+    # the ids given before (NFC names, lower-cased) are kept
+    assert same == str(uuid.uuid5(uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10"),
+                                  f"person:{unit}:nguyễn thị hường"))
+
+
+def test_a_citizen_id_decides_who_a_person_is() -> None:
+    unit, other = uuid.uuid4(), uuid.uuid4()
+    one = nominee_id(NomineeKind.PERSON, unit, "Trần Văn An", "044095000123")
+    # the same person in another unit, the namesake with another number another person
+    assert nominee_id(NomineeKind.PERSON, other, "Trần Văn An", "044095000123") == one
+    assert nominee_id(NomineeKind.PERSON, unit, "Trần Văn An", "044095000999") != one
+    assert nominee_id(NomineeKind.PERSON, unit, "Trần Văn An") != one
+    check_citizen_id(NomineeKind.PERSON, "044095000123", "nominee")
+    check_citizen_id(NomineeKind.UNIT, None, "nominee")
+    for bad in ("04409500012", "0440950001234", "04409500012x", "０４４０９５０００１２３"):
+        with pytest.raises(RuleBroken) as caught:
+            check_citizen_id(NomineeKind.PERSON, bad, "nominee")
+        assert caught.value.field == "nominee.citizen_id"
+    with pytest.raises(RuleBroken):
+        check_citizen_id(NomineeKind.HOUSEHOLD, "044095000123", "nominee")
+
+
+def test_a_person_record_is_linked_once_and_never_in_a_circle() -> None:
+    check_link("b", "a", ["a"], None)
+    with pytest.raises(RuleBroken):
+        check_link("a", "a", ["a"], None)
+    with pytest.raises(StateConflict, match="already linked to x"):
+        check_link("b", "a", ["a"], "x")
+    with pytest.raises(StateConflict):
+        check_link("a", "b", ["b", "a"], None)
 
 
 def test_a_nominee_suits_its_form() -> None:

@@ -14,6 +14,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
+from chungtay_common.contracts.awards import NominationReviewed, NominationReviewedV2
+from chungtay_common.events import parse_event
 from chungtay_common.topics import topic_name
 from services.awards.service import SEED_FORMS
 from tests.awards.conftest import DECISION, Flow, Json, Tokens, World, awards_settings
@@ -122,6 +124,12 @@ async def test_published_events_match_their_committed_schemas(
     assert revoked["subject_id"] == revoked_nomination["nominee"]["nominee_id"]
     assert revoked["payload"]["reason"] == "Khai man"
     assert revoked["actor"]["subject"] == f"chairman-{world.district_a}"
+    # the review says it all: the council's membership and whether it voted by secret
+    # ballot (nomination.reviewed v2, validated above against its committed schema)
+    reviewed = [b for b in by_type["nomination.reviewed"] if uuid.UUID(b["event_id"]) in expected]
+    assert reviewed and {b["schema_version"] for b in reviewed} == {2}
+    assert all(r["payload"]["members"] >= r["payload"]["votes_for"]
+               and r["payload"]["secret_ballot"] in (True, False) for r in reviewed)
     appraised = by_type["nomination.appraised"]
     assert all(a["payload"]["results"] and a["payload"]["rule_version"] >= 1
                for a in appraised)
@@ -132,3 +140,31 @@ async def test_published_events_match_their_committed_schemas(
     seeded = {b["payload"]["form_code"] for b in by_type["award_rule.changed"]
               if b["actor"]["subject"] == "system"}
     assert len(seeded) == len(SEED_FORMS)
+
+
+def _reviewed(version: int, extra: dict[str, Any]) -> bytes:
+    nominee = {"kind": "person", "nominee_id": str(uuid.uuid4()), "unit_id": str(uuid.uuid4()),
+               "name": "Trần Thị Hoa"}
+    return json.dumps({
+        "event_id": str(uuid.uuid4()), "event_type": "nomination.reviewed",
+        "schema_version": version, "occurred_at": "2026-01-05T08:00:00+00:00",
+        "producer": "awards", "subject_id": nominee["nominee_id"],
+        "correlation_id": str(uuid.uuid4()), "actor": {"subject": "council", "roles": []},
+        "payload": {"nomination_id": str(uuid.uuid4()), "form_code": "lao_dong_tien_tien",
+                    "year": 2025, "nominee": nominee, "proposing_unit_id": str(uuid.uuid4()),
+                    "council_unit_id": str(uuid.uuid4()), "votes_for": 7, "votes_against": 1,
+                    "votes_abstain": 1, **extra}}).encode()
+
+
+def test_the_review_event_v2_carries_the_council_and_v1_stays_readable() -> None:
+    v2 = parse_event(_reviewed(2, {"members": 9, "secret_ballot": True}))
+    assert isinstance(v2.payload, NominationReviewedV2)
+    assert (v2.payload.members, v2.payload.secret_ballot) == (9, True)
+    # what the reporting service's handler of "nomination.reviewed" reads is there
+    assert isinstance(v2.payload, NominationReviewed)
+    v1 = parse_event(_reviewed(1, {}))
+    assert type(v1.payload) is NominationReviewed
+    errors = list(validator("nomination.reviewed", 2).iter_errors(json.loads(
+        _reviewed(2, {"members": 9, "secret_ballot": False}))))
+    assert errors == []
+    assert list(validator("nomination.reviewed", 2).iter_errors(json.loads(_reviewed(2, {}))))

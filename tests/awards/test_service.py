@@ -5,6 +5,7 @@ service's own copy of the hierarchy and of reported facts is fed as its consumer
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from services.awards.schemas import (
     NominationIn,
     NominationOut,
     NomineeIn,
+    PersonLinkIn,
     ReasonIn,
     ReviewIn,
     RevokeIn,
@@ -536,6 +538,107 @@ async def test_a_promoted_person_is_the_same_nominee(d: Dossiers) -> None:
     assert promoted.nominee_details == {"position": "phó chủ tịch"}
     assert promoted.appraisal is not None
     assert promoted.appraisal["eligible"] is True  # LDTT held in YEAR - 1
+
+
+# --------------------------------------------------------------------------- one person
+
+
+async def test_the_decomposed_spelling_of_a_name_is_the_same_person(d: Dossiers) -> None:
+    composed = unicodedata.normalize("NFC", f"Nguyễn Thị Hường {uuid.uuid4().hex[:6]}")
+    person = d.person().model_copy(update={"name": composed})
+    # as a caller that bypasses the request's normalisation would give it
+    decomposed = person.model_copy(update={
+        "name": unicodedata.normalize("NFD", composed.upper()) + "\u200b"})
+    earlier = await d.to(await d.nominate(LDTT, person, year=YEAR - 1), Status.APPRAISED)
+    await d.take(earlier, Step.APPROVE, d.chairman(d.p.district))
+    first = await d.nominate(LDTT, person)
+    await d.refused(d.nomination(LDTT, decomposed), 409)
+    assert first.nominee.nominee_id == earlier.nominee.nominee_id
+    # the history is shared: the title of YEAR - 1 counts for the decomposed spelling
+    later = await d.to(await d.nominate(await d.follows_ldtt(), decomposed), Status.APPRAISED)
+    assert later.nominee.nominee_id == earlier.nominee.nominee_id
+    assert later.nominee.name == composed.upper()  # stored in NFC, without the zero width
+    assert later.appraisal is not None and later.appraisal["eligible"] is True
+
+
+async def test_namesakes_with_different_citizen_ids_are_two_people(d: Dossiers) -> None:
+    name = f"Trần Văn An {uuid.uuid4().hex[:6]}"
+    one = d.person().model_copy(update={"name": name, "citizen_id": "044095000123"})
+    two = one.model_copy(update={"citizen_id": "044095000999"})
+    first, second = await d.nominate(LDTT, one), await d.nominate(LDTT, two)
+    assert first.nominee.nominee_id != second.nominee.nominee_id
+    assert (await d.get(first)).possible_duplicate_of == []
+    assert second.possible_duplicate_of == [] and "possible_duplicate" not in second.flags
+    # the citizen ID number decides, in any unit: the same person is refused a second time
+    await d.refused(d.nomination(LDTT, one.model_copy(update={"unit_id": d.p.neighbour})), 409)
+
+
+async def test_namesakes_without_a_citizen_id_are_flagged_not_merged(d: Dossiers) -> None:
+    name = f"Lê Thị Mai {uuid.uuid4().hex[:6]}"
+    known = d.person().model_copy(update={"name": name, "citizen_id": "044186000321"})
+    unknown = d.person().model_copy(update={"name": name.upper()})
+    first = await d.nominate(LDTT, known)
+    # the numbered person is nominated in another unit since: still a namesake of the first
+    moved = await d.nominate(CSTDCS, known.model_copy(update={"unit_id": d.p.neighbour}))
+    assert moved.nominee.nominee_id == first.nominee.nominee_id
+    second = await d.nominate(LDTT, unknown)
+    assert first.nominee.nominee_id != second.nominee.nominee_id
+    assert second.possible_duplicate_of == [first.nominee.nominee_id]
+    assert "possible_duplicate" in second.flags
+    assert (await d.get(first)).possible_duplicate_of == [second.nominee.nominee_id]
+    person = await service.get_person(d.conn, second.nominee.nominee_id)
+    assert person.possible_duplicate_of == [first.nominee.nominee_id]
+    assert person.has_citizen_id is False and person.linked_to is None
+    # a namesake without a number in the unit the numbered person moved to is flagged too; in
+    # a unit neither was nominated in, not
+    there = await d.nominate(LDTT, unknown.model_copy(update={"unit_id": d.p.neighbour}))
+    assert there.possible_duplicate_of == [first.nominee.nominee_id]
+    elsewhere = await d.nominate(LDTT, unknown.model_copy(update={"unit_id": d.p.commune_b}))
+    assert elsewhere.possible_duplicate_of == []
+    # once the board links them, they are one person's records, no longer flagged
+    await service.link_person(d.conn, d.board, second.nominee.nominee_id,
+                              PersonLinkIn(earlier_id=first.nominee.nominee_id,
+                                           reason="Cùng một người (đối chiếu hồ sơ)"))
+    assert (await d.get(second)).possible_duplicate_of == []
+
+
+async def test_a_person_who_moved_keeps_their_titles_through_a_link(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    name = f"Phạm Văn Bình {uuid.uuid4().hex[:6]}"
+    before = d.person(d.p.commune).model_copy(update={"name": name})
+    after = d.person(d.p.neighbour).model_copy(update={"name": name})
+    earlier = await d.to(await d.nominate(LDTT, before, year=YEAR - 1), Status.APPRAISED)
+    await d.take(earlier, Step.APPROVE, d.chairman(d.p.district))
+    follows = await d.follows_ldtt()
+    moved = await d.to(await d.nominate(follows, after), Status.APPRAISED)
+    assert moved.nominee.nominee_id != earlier.nominee.nominee_id
+    assert moved.appraisal is not None and moved.appraisal["eligible"] is False
+    # only the board links
+    link = PersonLinkIn(earlier_id=earlier.nominee.nominee_id, reason="Chuyển công tác")
+    await d.refused(service.link_person(conn, d.council, moved.nominee.nominee_id, link), 403)
+    person = await service.link_person(conn, d.board, moved.nominee.nominee_id, link)
+    assert person.linked_to == earlier.nominee.nominee_id and person.linked_by == "board"
+    audit = await conn.fetchrow(
+        "SELECT actor, at, after FROM audit_log WHERE action = 'person.link'"
+        " AND entity_id = $1", moved.nominee.nominee_id)
+    assert audit is not None and audit["actor"] == "board" and audit["at"] is not None
+    assert audit["after"]["linked_to"] == earlier.nominee.nominee_id
+    # the appraisal that read the history is flagged, and the new one reads the linked title
+    flagged = await d.get(moved)
+    assert flagged.needs_reappraisal is True
+    again = await d.take(flagged, Step.APPRAISE, d.board)
+    assert again.appraisal is not None and again.appraisal["eligible"] is True
+    # linked once, never in a circle
+    await d.refused(service.link_person(conn, d.board, moved.nominee.nominee_id, link), 409)
+    await d.refused(service.link_person(conn, d.board, earlier.nominee.nominee_id, PersonLinkIn(
+        earlier_id=moved.nominee.nominee_id, reason="Vòng")), 409)
+    # revoking the earlier title flags the later record's appraisal
+    await d.take(earlier, Step.REVOKE, d.chairman(d.p.district), RevokeIn(
+        reason="Hồ sơ khai man", decision=DecisionIn(number="791/QĐ-UBND",
+                                                      signed_on=date(2025, 6, 1),
+                                                      signer="Chủ tịch huyện")))
+    assert (await d.get(again)).needs_reappraisal is True
 
 
 # --------------------------------------------------------------------------- re-appraisal

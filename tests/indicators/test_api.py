@@ -558,3 +558,28 @@ async def test_the_app_runs_the_overdue_job_and_a_unit_is_noticed_once(
     r = await api.get(f"/v1/campaigns/{campaign_id}/status", headers=board,
                       params={"year": 2020})
     assert refused(r) == ["year"]
+
+
+async def test_a_commune_clerk_reads_refusals_in_vietnamese(
+        api: httpx.AsyncClient, stack: TestStack, tree: Tree, future: str) -> None:
+    clerk = {**reporter(stack, tree.commune_a1), "Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}
+    r = await act(api, clerk, future, tree.commune_a1, FUTURE[0], "submit",
+                  {"values": values(poor_households=1200)})
+    body = assert_problem(r, 422, "values.poor_households")
+    assert r.headers["content-language"] == "vi"
+    assert body["title"] == "Dữ liệu không hợp lệ"
+    assert body["errors"][0]["message"] == "số hộ nghèo (1200) vượt quá tổng số hộ (1000)"
+    ok(await act(api, clerk, future, tree.commune_a1, FUTURE[0], "submit", {"values": VALUES}))
+    r = await act(api, clerk, future, tree.commune_a1, FUTURE[0], "reopen", {"reason": "x"})
+    assert_problem(r, 403)  # reopening is the board's
+    r = await act(api, {**board_of(stack, tree), "Accept-Language": "vi"}, future,
+                  tree.commune_a1, FUTURE[0], "reopen", {"reason": "kiểm tra"})
+    conflict = assert_problem(r, 409)
+    assert conflict["detail"] == "không thể mở lại báo cáo đang ở trạng thái đã nộp"
+    english = assert_problem(await act(api, board_of(stack, tree), future, tree.commune_a1,
+                                       FUTURE[0], "reopen", {"reason": "x"}), 409)
+    assert english["detail"] == "cannot reopen a report that is submitted"
+
+
+def board_of(stack: TestStack, tree: Tree) -> Headers:
+    return headers(stack, Role.BOARD, tree.province, "board-hoa")

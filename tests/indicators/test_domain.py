@@ -335,6 +335,9 @@ ALLOWED: dict[tuple[S | None, Action], S] = {
     (S.SUBMITTED, Action.RETURN): S.RETURNED,
     (S.SUBMITTED, Action.ACCEPT): S.ACCEPTED,
     (S.ACCEPTED, Action.REOPEN): S.REOPENED,
+    # the official figures of the poverty review: the status stays
+    (S.SUBMITTED, Action.CONFIRM): S.SUBMITTED,
+    (S.ACCEPTED, Action.CONFIRM): S.ACCEPTED,
 }
 STATES: list[S | None] = [NEW, *S]
 
@@ -354,7 +357,7 @@ def test_next_status_for_every_action_and_state(state: S | None, action: Action)
 
 
 def test_the_table_covers_every_pair() -> None:
-    assert len(STATES) * len(Action) == 30
+    assert len(STATES) * len(Action) == 36
 
     def allowed(s: S | None, a: Action) -> bool:
         try:
@@ -391,7 +394,7 @@ def test_a_report_is_reviewed_by_the_level_right_above(roles: set[Role], unit: s
 
 def test_entering_a_report_is_the_reporters_and_reopening_it_the_boards() -> None:
     assert domain.ACTING_ROLE == {Action.SAVE: Role.REPORTER, Action.SUBMIT: Role.REPORTER,
-                                  Action.REOPEN: Role.BOARD}
+                                  Action.REOPEN: Role.BOARD, Action.CONFIRM: Role.REPORTER}
 
 
 def test_a_backfilled_submission_is_an_administrators_past_submission() -> None:

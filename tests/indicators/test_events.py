@@ -28,8 +28,8 @@ SCHEMAS = REPO / "docs" / "events"
 
 
 @cache
-def validator(event_type: str) -> Draft202012Validator:
-    path = SCHEMAS / f"{event_type}.v1.schema.json"
+def validator(event_type: str, version: int = 1) -> Draft202012Validator:
+    path = SCHEMAS / f"{event_type}.v{version}.schema.json"
     assert path.exists(), f"no committed schema for {event_type}"
     schema = json.loads(path.read_text())
     Draft202012Validator.check_schema(schema)
@@ -37,7 +37,9 @@ def validator(event_type: str) -> Draft202012Validator:
 
 
 def check(event: Json) -> None:
-    errors = sorted(validator(event["event_type"]).iter_errors(event), key=str)
+    version = event.get("schema_version")
+    errors = sorted(validator(event["event_type"], version if version in (1, 2) else 1)
+                    .iter_errors(event), key=str)
     assert not errors, f"{event['event_type']}: " + "; ".join(
         f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 

@@ -28,6 +28,7 @@ from chungtay_common.topics import topic_name
 from services.indicators import consumers, domain, service
 from services.indicators.schemas import (
     CampaignIn,
+    ConfirmIn,
     IndicatorIn,
     ReasonIn,
     ReportOut,
@@ -284,6 +285,35 @@ async def test_report_statuses_are_labelled_in_vietnamese(conn: Conn, held_tree:
     board = await service.status_board(conn, campaign, 2090, held_tree.district_a)
     assert {(u.status, u.status_label) for u in board.units} == {
         ("reopened", "Mở lại"), (None, None)}
+
+
+async def test_estimates_become_official_figures_as_a_new_version_with_who_and_when(
+        conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_a1, await new_campaign(conn)
+    ref = ReportRef(campaign, unit, 2090)
+    with pytest.raises(StateConflict, match="cannot confirm a report that is draft"):
+        await save(conn, campaign, unit, 2090, VALUES)
+        await service.confirm_report(conn, ADMIN, ref, ConfirmIn())
+    estimated = await submit(conn, campaign, unit, 2090)
+    assert (estimated.figures, estimated.figures_label) == ("estimated", "Sơ bộ")
+    await service.accept_report(conn, ADMIN, ref)
+    statistician = context(Role.REPORTER, unit=unit, sub="thong-ke-xa")
+    official = await service.confirm_report(conn, statistician, ref, ConfirmIn(
+        values=values(poor_households=96), note="Quyết định phê duyệt kết quả rà soát"))
+    assert (official.figures, official.figures_label) == ("official", "Chính thức")
+    assert (official.status, official.version) == ("accepted", estimated.version + 2)
+    assert official.values["poor_households"] == 96
+    last = (await service.report_history(conn, ref))[-1]
+    assert (last.action, last.figures, last.actor) == ("confirm", "official", "thong-ke-xa")
+    assert last.note == "Quyết định phê duyệt kết quả rà soát"
+    sent = await conn.fetch(
+        "SELECT body FROM outbox WHERE event_type = 'report.submitted'"
+        " AND body->'payload'->>'report_id' = $1 ORDER BY id", str(official.report_id))
+    assert [(b["body"]["schema_version"], b["body"]["payload"]["figures"]) for b in sent] == [
+        (2, "estimated"), (2, "official")]
+    reopened = await service.reopen_report(conn, ADMIN, ref, ReasonIn(reason="Phúc tra"))
+    resubmitted = await submit(conn, campaign, unit, 2090, values(poor_households=97))
+    assert (reopened.figures, resubmitted.figures) == ("official", "estimated")
 
 
 async def test_derived_indicators_cannot_be_defined_or_retired(conn: Conn) -> None:

@@ -177,7 +177,7 @@ async def report(w: Reporting, campaign: uuid.UUID, unit: uuid.UUID, year: int,
                  action: str = "submit", values: dict[str, int] | None = None) -> Json:
     path = f"/v1/campaigns/{campaign}/reports/{unit}/{year}"
     body: Json = {"reason": "kiểm tra lại số liệu"} if action in ("return", "reopen") else {}
-    if action == "submit":
+    if (action in ("submit", "confirm") and values is not None) or action == "submit":
         body = {"values": values}
     result: Json = ok(await w.indicators.post(f"{path}/{action}", json=body, headers=w.board))
     return result

@@ -259,3 +259,31 @@ async def test_a_unit_formed_mid_year_counts_in_its_district_and_province(
             assert a["reports"] == 2
             agg = await aggregate(world, campaign, 2026, tree.province)
             assert summary["province"]["values"] == agg["values"]
+
+
+async def test_summaries_say_whether_their_figures_are_estimates_or_official(
+        world: Reporting) -> None:
+    tree = await make_tree(world)
+    campaign = await make_campaign(world, *YEARS)
+    await report(world, campaign, tree.b[0], 2026, values=figures(1000, 100))
+    await report(world, campaign, tree.b[1], 2026, values=figures(1000, 50))
+    await report(world, campaign, tree.b[0], 2026, "confirm")  # the review keeps the estimate
+
+    async def district_b() -> Json:
+        lines = (await provincial(world, campaign, 2026, tree))["districts"]
+        return next(ln for ln in lines if ln["unit"]["unit_id"] == str(tree.district_b))
+
+    async for attempt in eventually(30):
+        with attempt:
+            assert (await district_b())["figures"] == "mixed"
+    ok(await world.indicators.post(
+        f"/v1/campaigns/{campaign}/reports/{tree.b[1]}/2026/confirm", headers=world.board,
+        json={"values": figures(1000, 40), "note": "Kết quả rà soát hộ nghèo năm 2026"}))
+    async for attempt in eventually(30):
+        with attempt:
+            b = await district_b()
+            assert (b["figures"], b["values"]["poor_households"]) == ("official", 140)
+            central = ok(await world.reporting.get("/v1/summaries/central", params={
+                "campaign_id": str(campaign), "year": 2026, "province_id": str(tree.province)},
+                headers=world.admin))
+            assert central["figures"] == "official"

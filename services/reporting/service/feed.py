@@ -17,6 +17,7 @@ from chungtay_common.context import Context
 from chungtay_common.contracts.feed import CentralSummary, SummaryPublished
 from chungtay_common.db import Conn
 from chungtay_common.errors import NotFound
+from chungtay_common.messages import en_vi
 from chungtay_common.refusals import StateConflict
 from services.reporting import metrics as m
 from services.reporting import repository
@@ -53,7 +54,9 @@ async def publish(conn: Conn, ctx: Context, body: PublishIn) -> FeedItem:
     digest = _digest(content)
     latest = await repository.latest_snapshot(conn, body.campaign_id, body.year, province_id)
     if latest is not None and latest["summary_sha256"] == digest:
-        raise StateConflict(f"nothing changed since snapshot {latest['seq']}: it stands")
+        raise StateConflict(en_vi(
+            f"nothing changed since snapshot {latest['seq']}: it stands",
+            f"số liệu không thay đổi so với bản công bố số {latest['seq']}: bản đó vẫn giữ"))
     row = {"snapshot_id": uuid.uuid4(), "campaign_id": body.campaign_id, "year": body.year,
            "province_id": province_id, "supersedes_seq": latest["seq"] if latest else None,
            "summary": content, "summary_sha256": digest, "published_at": clock.now(),
@@ -83,5 +86,6 @@ async def read(conn: Conn, after: int, limit: int) -> FeedPage:
 async def snapshot(conn: Conn, seq: int) -> FeedItem:
     row = await repository.snapshot(conn, seq)
     if row is None:
-        raise NotFound(f"snapshot {seq} does not exist")
+        raise NotFound(en_vi(f"snapshot {seq} does not exist",
+                             f"không có bản công bố số {seq}"))
     return _item(row)

@@ -149,13 +149,13 @@ async def run(settings: ServiceSettings, out: TextIO | None = sys.stderr, *,
     One rebuild at a time: a second one is refused (``RebuildRunning``). With ``if_missing``
     (a service starting on a database without views, e.g. after an upgrade: its consumer
     group's offsets would not bring the old events again), it waits for a running rebuild and
-    builds only when there are still no views."""
+    builds only when there are still no views of this code's definition (``GENERATION``)."""
     admin = await create_pool(settings.dsn(), 3, repository.SEARCH_PATH)
     try:
         async with admin.acquire() as holder:
             if if_missing:
                 await repository.lock_rebuilds(holder)
-                if await repository.views_exist(holder):
+                if await repository.views_current(holder):
                     await repository.unlock_rebuilds(holder)
                     return None
             elif not await repository.try_lock_rebuilds(holder):

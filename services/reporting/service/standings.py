@@ -11,6 +11,7 @@ from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import NotFound
 from chungtay_common.hierarchy import UnitOnDate
+from chungtay_common.messages import en_vi
 from chungtay_common.poverty import Derived, derive
 from services.reporting import domain, repository
 from services.reporting.schemas import (
@@ -44,7 +45,8 @@ async def _units(conn: Conn, year: int, root: uuid.UUID | None, level: UnitKind
     else:
         day = await hierarchy.last_day_active(conn, root, date(year, 1, 1), date(year, 12, 31))
         if day is None:
-            raise NotFound(f"unit {root} does not exist in {year}")
+            raise NotFound(en_vi(f"unit {root} does not exist in {year}",
+                                 f"đơn vị {root} không tồn tại trong năm {year}"))
         units = await hierarchy.subtree(conn, root, day)
     return [u for u in units if u.kind is level]
 
@@ -120,12 +122,14 @@ async def trend(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID) -> Trend
     """A unit's figures in each year of the campaign, and the period view."""
     campaign = await repository.campaign(conn, campaign_id)
     if campaign is None:
-        raise NotFound(f"campaign {campaign_id} is not known to the reporting service")
+        raise NotFound(en_vi(f"campaign {campaign_id} is not known to the reporting service",
+                             f"không có phong trào {campaign_id} trong số liệu tổng hợp"))
     first, last = campaign["first_year"], campaign["last_year"]
     day = await hierarchy.last_day_active(conn, unit_id, date(first, 1, 1), date(last, 12, 31))
     unit = await hierarchy.unit_on(conn, unit_id, day) if day else None
     if unit is None:
-        raise NotFound(f"unit {unit_id} does not exist during the campaign")
+        raise NotFound(en_vi(f"unit {unit_id} does not exist during the campaign",
+                             f"đơn vị {unit_id} không tồn tại trong thời gian của phong trào"))
     points: list[TrendPoint] = []
     yearly: dict[int, Derived] = {}
     for year in range(first, last + 1):

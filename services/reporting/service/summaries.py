@@ -20,6 +20,7 @@ from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.errors import NotFound
 from chungtay_common.hierarchy import UnitOnDate
+from chungtay_common.messages import en_vi
 from chungtay_common.poverty import Derived, Target, Value, derive
 from chungtay_common.refusals import RuleBroken
 from services.reporting import domain, repository
@@ -54,10 +55,13 @@ async def known_campaign(conn: Conn, campaign_id: uuid.UUID, year: int | None = 
                          ) -> asyncpg.Record:
     campaign = await repository.campaign(conn, campaign_id)
     if campaign is None:
-        raise NotFound(f"campaign {campaign_id} is not known to the reporting service")
+        raise NotFound(en_vi(f"campaign {campaign_id} is not known to the reporting service",
+                             f"không có phong trào {campaign_id} trong số liệu tổng hợp"))
     if year is not None and not campaign["first_year"] <= year <= campaign["last_year"]:
-        raise RuleBroken("year", f"the campaign runs from {campaign['first_year']} to "
-                                 f"{campaign['last_year']}")
+        raise RuleBroken("year", en_vi(
+            f"the campaign runs from {campaign['first_year']} to {campaign['last_year']}",
+            f"phong trào diễn ra từ năm {campaign['first_year']} đến năm "
+            f"{campaign['last_year']}"))
     return campaign
 
 
@@ -138,6 +142,13 @@ async def year_of(conn: Conn, campaign_id: uuid.UUID, year: int) -> Year:
                 clock.now())
 
 
+def _no_province(province_id: uuid.UUID | None, year: int) -> NotFound:
+    which = f"province {province_id}" if province_id else "any province"
+    tinh = f"tỉnh {province_id}" if province_id else "tỉnh nào"
+    return NotFound(en_vi(f"no figures of {year} in this campaign for {which}",
+                          f"phong trào không có số liệu năm {year} của {tinh}"))
+
+
 async def province_of(conn: Conn, campaign_id: uuid.UUID, year: int,
                       province_id: uuid.UUID | None) -> asyncpg.Record:
     """The province's rollup; without ``province_id``, the campaign's only province."""
@@ -145,11 +156,11 @@ async def province_of(conn: Conn, campaign_id: uuid.UUID, year: int,
             if r["kind"] == UnitKind.PROVINCE.value
             and (province_id is None or r["unit_id"] == province_id)]
     if not rows:
-        raise NotFound(f"no figures of {year} in this campaign for "
-                       f"{'province ' + str(province_id) if province_id else 'any province'}")
+        raise _no_province(province_id, year)
     if len(rows) != 1:
-        raise RuleBroken("province_id", f"the campaign has {len(rows)} provinces in {year}: "
-                                        "name one")
+        raise RuleBroken("province_id", en_vi(
+            f"the campaign has {len(rows)} provinces in {year}: name one",
+            f"năm {year} phong trào có {len(rows)} tỉnh: hãy chọn một"))
     return rows[0]
 
 
@@ -165,17 +176,18 @@ async def line(conn: Conn, y: Year, row: asyncpg.Record) -> SummaryLine:
     own = (await repository.facts_of(conn, y.campaign["campaign_id"], y.year,
                                      [unit_id])).get(unit_id)
     members = [u.unit_id for u in await hierarchy.subtree(conn, unit_id, day)]
-    return _line(unit, day, s, d, target, compliance_of(row, y.now),
+    return _line(unit, day, s, row["official"], d, target, compliance_of(row, y.now),
                  _own(own, s.sums, y.summable),
                  await repository.nominations_of(conn, y.year, members))
 
 
-def _line(unit: UnitOnDate, day: date | None, s: domain.Sums, d: Derived,
+def _line(unit: UnitOnDate, day: date | None, s: domain.Sums, official: int, d: Derived,
           target: Target | None, compliance: ComplianceOut | None, own: OwnReport | None,
           nominations: Sequence[asyncpg.Record]) -> SummaryLine:
     by_status, granted = award_counts(nominations)
     return SummaryLine(
-        unit=unit_ref(unit), hierarchy_day=day, reports=s.reports, values=s.sums,
+        unit=unit_ref(unit), hierarchy_day=day, reports=s.reports,
+        figures=domain.figures_of(s.reports, official), values=s.sums,
         poor_rate_pct=d.poor_rate_pct, near_poor_rate_pct=d.near_poor_rate_pct,
         reduction_pp=d.reduction_pp, reduction_reports=s.both_reports,
         national_average_pct=d.national_average_pct,
@@ -224,13 +236,13 @@ async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> Provi
         now = domain.current_unit(unit_id, active, merged_into)
         return _up(now, active) if now is not None else []
 
-    async def by_unit_today(year: int) -> dict[uuid.UUID, dict[uuid.UUID, dict[str, Value]]]:
-        """Per unit of today: the year's values of each commune whose area is now under it."""
-        out: dict[uuid.UUID, dict[uuid.UUID, dict[str, Value]]] = {}
+    async def by_unit_today(year: int) -> dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]]:
+        """Per unit of today: the year's report of each commune whose area is now under it."""
+        out: dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]] = {}
         for unit_id, f in (await repository.facts_of(conn, y.campaign["campaign_id"],
                                                       year)).items():
             for root in today_above(unit_id) if unit_id in communes else []:
-                out.setdefault(root, {})[unit_id] = f["values"]
+                out.setdefault(root, {})[unit_id] = f
         return out
 
     now, before = await by_unit_today(y.year), await by_unit_today(y.year - 1)
@@ -241,11 +253,11 @@ async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> Provi
     provinces = [u for u in now if active[u].kind is UnitKind.PROVINCE
                  and (province_id is None or u == province_id)]
     if not provinces:
-        raise NotFound(f"no figures of {y.year} restated onto "
-                       f"{'province ' + str(province_id) if province_id else 'any province'}")
+        raise _no_province(province_id, y.year)
     if len(provinces) != 1:
-        raise RuleBroken("province_id", f"{len(provinces)} provinces of today hold figures of "
-                                        f"{y.year}: name one")
+        raise RuleBroken("province_id", en_vi(
+            f"{len(provinces)} provinces of today hold figures of {y.year}: name one",
+            f"{len(provinces)} tỉnh hiện nay có số liệu năm {y.year}: hãy chọn một"))
     province = provinces[0]
     districts = sorted((u for u in now if active[u].kind is UnitKind.DISTRICT
                         and province in _up(u, active)), key=lambda u: active[u].code or "")
@@ -268,14 +280,16 @@ def _up(unit_id: uuid.UUID, active: Mapping[uuid.UUID, UnitOnDate]) -> list[uuid
 
 
 async def _restated_line(conn: Conn, y: Year, unit: UnitOnDate,
-                         now: Mapping[uuid.UUID, Mapping[str, Value]],
-                         before: Mapping[uuid.UUID, Mapping[str, Value]],
+                         now: Mapping[uuid.UUID, asyncpg.Record],
+                         before: Mapping[uuid.UUID, asyncpg.Record],
                          nominations: Sequence[asyncpg.Record]) -> SummaryLine:
-    s = domain.sums(now, before, y.summable)
+    s = domain.sums({u: f["values"] for u, f in now.items()},
+                    {u: f["values"] for u, f in before.items()}, y.summable)
+    official = sum(1 for f in now.values() if f["figures"] == "official")
     target = target_of((await repository.targets(conn, y.campaign["campaign_id"], y.year,
                                                  [unit.unit_id])).get(unit.unit_id))
     d = domain.figures(s, target, y.national_average)
-    return _line(unit, None, s, d, target, None, None, nominations)
+    return _line(unit, None, s, official, d, target, None, None, nominations)
 
 
 async def central(conn: Conn, campaign_id: uuid.UUID, year: int,
@@ -294,7 +308,7 @@ async def central(conn: Conn, campaign_id: uuid.UUID, year: int,
                                 name=y.campaign["name"]),
         year=year, province=fd.UnitRef(unit_id=p.unit.unit_id, code=p.unit.code,
                                        name=p.unit.name),
-        hierarchy_day=p.hierarchy_day, reports=p.reports,
+        hierarchy_day=p.hierarchy_day, reports=p.reports, figures=p.figures,
         households_total=v.get("households_total"), poor_households=v.get("poor_households"),
         near_poor_households=v.get("near_poor_households"),
         escaped_poverty=v.get("escaped_poverty"), newly_poor=v.get("newly_poor"),
@@ -322,7 +336,8 @@ async def compliance(conn: Conn, campaign_id: uuid.UUID, year: int, root: uuid.U
     units = (await hierarchy.subtree(conn, root, day) if root is not None
              else await hierarchy.active_on(conn, day))
     if root is not None and not units:
-        raise NotFound(f"unit {root} does not exist on {day}")
+        raise NotFound(en_vi(f"unit {root} does not exist on {day}",
+                                 f"đơn vị {root} không tồn tại vào ngày {day}"))
     kinds = set(campaign["participating_kinds"])
     expected = [u for u in units if u.kind.value in kinds]
     facts = await repository.facts_of(conn, campaign_id, year, [u.unit_id for u in expected])

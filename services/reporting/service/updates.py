@@ -19,9 +19,9 @@ import asyncpg
 from chungtay_common import hierarchy
 from chungtay_common.contracts import awards as aw
 from chungtay_common.contracts import indicators as ind
+from chungtay_common.contracts.indicators import Figures
 from chungtay_common.contracts.registration import UnitEvent, UnitMerged, UnitSplit
 from chungtay_common.db import Conn
-from chungtay_common.poverty import Value
 from services.reporting import domain, repository
 
 # --------------------------------------------------------------------------- applying events
@@ -55,7 +55,7 @@ async def record_submission(conn: Conn, ev: ind.ReportSubmitted) -> None:
     if await repository.save_submission(
             conn, ev.campaign_id, ev.unit_id, ev.year, ev.report_id, ev.version,
             dict(ev.values), [w.model_dump() for w in ev.warnings], ev.submitted_at,
-            ev.on_time):
+            ev.on_time, getattr(ev, "figures", Figures.ESTIMATED).value):  # v1: estimates
         await refresh_around(conn, ev.campaign_id, ev.unit_id, ev.year, ev.year + 1)
 
 
@@ -213,22 +213,24 @@ async def refresh_rollup(reads: Reads, campaign: asyncpg.Record, year: int, due:
     if day is None or kind is None:
         await repository.delete_rollup(conn, campaign_id, year, root)
         return
-    now = await _commune_values(reads, campaign_id, year, root, day)
+    reports = await _commune_reports(reads, campaign_id, year, root, day)
     before_day = await reads.last_day(root, year - 1)
-    before = (await _commune_values(reads, campaign_id, year - 1, root, before_day)
+    before = (await _commune_reports(reads, campaign_id, year - 1, root, before_day)
               if before_day else {})
-    s = domain.sums(now, before, await reads.summable())
+    s = domain.sums({u: r["values"] for u, r in reports.items()},
+                    {u: r["values"] for u, r in before.items()}, await reads.summable())
     counts = await repository.reports_expected(
         conn, root, domain.eve_of(due), campaign["participating_kinds"], campaign_id, year, due)
     await repository.save_rollup(conn, {
         "campaign_id": campaign_id, "year": year, "unit_id": root, "kind": kind,
         "hierarchy_day": day, "reports": s.reports, "sums": s.sums,
+        "official": sum(1 for r in reports.values() if r["figures"] == Figures.OFFICIAL),
         "both_reports": s.both_reports, "both_now": s.both_now, "both_before": s.both_before,
         "due_at": due, **{k: counts[k] for k in ("expected", "on_time", "late", "accepted")}})
 
 
-async def _commune_values(reads: Reads, campaign_id: uuid.UUID, year: int, root: uuid.UUID,
-                          day: date) -> dict[uuid.UUID, dict[str, Value]]:
+async def _commune_reports(reads: Reads, campaign_id: uuid.UUID, year: int, root: uuid.UUID,
+                           day: date) -> dict[uuid.UUID, asyncpg.Record]:
     if not await reads.reported(campaign_id, year):
         return {}
     return await repository.values_under(reads.conn, root, day, domain.SUMMED_KIND.value,
