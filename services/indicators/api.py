@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -14,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
+from chungtay_common.context import Context
 from chungtay_common.contracts.registration import UnitKind
+from chungtay_common.db import Conn
 from chungtay_common.errors import responses
 from chungtay_common.http import (
     CSV_BODY,
@@ -161,14 +164,6 @@ async def submit_report(report: ReportPath, body: s.SubmitIn, write: WriteDep
     return await write(service.submit_report, report, body)
 
 
-@router.post(REPORT + "/return", response_model=s.ReportOut, tags=["reports"],
-             responses=WRITE_ERRORS)
-async def return_report(report: ReportPath, body: s.ReasonIn, write: WriteDep
-                        ) -> JSONResponse:
-    """Return a submitted report to its unit for correction, with a reason."""
-    return await write(service.return_report, report, body)
-
-
 @router.post(REPORT + "/accept", response_model=s.ReportOut, tags=["reports"],
              responses=WRITE_ERRORS)
 async def accept_report(report: ReportPath, write: WriteDep) -> JSONResponse:
@@ -185,12 +180,21 @@ async def confirm_report(report: ReportPath, body: s.ConfirmIn, write: WriteDep
     return await write(service.confirm_report, report, body)
 
 
-@router.post(REPORT + "/reopen", response_model=s.ReportOut, tags=["reports"],
-             responses=WRITE_ERRORS)
-async def reopen_report(report: ReportPath, body: s.ReasonIn, write: WriteDep
-                        ) -> JSONResponse:
-    """Reopen an accepted report (board), with a reason."""
-    return await write(service.reopen_report, report, body)
+def _with_reason(use_case: Callable[[Conn, Context, s.ReportRef, s.ReasonIn],
+                                    Awaitable[s.ReportOut]]) -> Any:
+    """The route of a step that takes a reason (return, reopen): one call, named and
+    documented as its use case."""
+
+    async def route(report: ReportPath, body: s.ReasonIn, write: WriteDep) -> JSONResponse:
+        return await write(use_case, report, body)
+
+    route.__name__, route.__doc__ = use_case.__name__, use_case.__doc__
+    return route
+
+
+for _step in ("return", "reopen"):
+    router.post(REPORT + f"/{_step}", response_model=s.ReportOut, tags=["reports"],
+                responses=WRITE_ERRORS)(_with_reason(getattr(service, f"{_step}_report")))
 
 
 @router.get(REPORT, response_model=s.ReportOut, tags=["reports"],

@@ -3,23 +3,11 @@
 -- a later change of the catalogue (a retirement, new bounds, a new required indicator) neither
 -- changes nor blocks them; the next campaign takes the catalogue as it is then.
 CREATE TABLE campaign_indicators (
-    campaign_id     uuid NOT NULL REFERENCES campaigns (campaign_id),
-    code            text NOT NULL,
-    version         integer NOT NULL,
-    name_vi         text NOT NULL,
-    name_en         text NOT NULL,
-    unit_of_measure text NOT NULL,
-    value_type      text NOT NULL,
-    min_value       numeric,
-    max_value       numeric,
-    reported_by     text[] NOT NULL,
-    aggregation     text NOT NULL,
-    derived         boolean NOT NULL,
-    formula         text,
-    required        boolean NOT NULL,
-    retired         boolean NOT NULL,
+    campaign_id uuid NOT NULL REFERENCES campaigns (campaign_id),
+    LIKE indicators INCLUDING DEFAULTS,  -- a copy of the catalogue's entry
     PRIMARY KEY (campaign_id, code)
 );
+ALTER TABLE campaign_indicators DROP COLUMN updated_at, DROP COLUMN updated_by;
 
 -- Campaigns that exist already get the catalogue as it is now.
 INSERT INTO campaign_indicators (campaign_id, code, version, name_vi, name_en, unit_of_measure,
