@@ -98,15 +98,20 @@ def parse_number(text: str, fmt: NumberFormat = NumberFormat.VI) -> Value | str:
     example = "1.234.567,5" if fmt is NumberFormat.VI else "1,234,567.5"
     value = _read(text, fmt)
     if value is None:
-        return (f"{text!r} is not a number as written in {fmt.value!r} (e.g. {example}: "
-                f"{group!r} between groups of three digits, {mark!r} before decimals)")
+        return en_vi(f"{text!r} is not a number as written in {fmt.value!r} (e.g. {example}: "
+                     f"{group!r} between groups of three digits, {mark!r} before decimals)",
+                     f"{text!r} không phải là số viết theo kiểu {fmt.value!r} (ví dụ {example}: "
+                     f"{group!r} giữa các nhóm ba chữ số, {mark!r} trước phần thập phân)")
     other = NumberFormat.EN if fmt is NumberFormat.VI else NumberFormat.VI
     if group not in text and (read_other := _read(text, other)) is not None \
             and read_other != value:
         grouped = f"{read_other:,}".replace(",", group)
-        return (f"{text!r} is ambiguous: {value:g} as written in {fmt.value!r} but "
-                f"{read_other:g} as written in {other.value!r}; write {text}0 for {value:g}, "
-                f"or {grouped} for {read_other:g}")
+        return en_vi(f"{text!r} is ambiguous: {value:g} as written in {fmt.value!r} but "
+                     f"{read_other:g} as written in {other.value!r}; write {text}0 for "
+                     f"{value:g}, or {grouped} for {read_other:g}",
+                     f"{text!r} không rõ nghĩa: là {value:g} theo kiểu {fmt.value!r} nhưng là "
+                     f"{read_other:g} theo kiểu {other.value!r}; hãy viết {text}0 cho "
+                     f"{value:g}, hoặc {grouped} cho {read_other:g}")
     return value
 
 
@@ -154,7 +159,8 @@ def parse(body: bytes, media_type: str, *, max_bytes: int, max_rows: int,
     """The rows of a CSV or XLSX file (``media_type``, lower case, without parameters), its
     text numbers read by ``number_format``; refuses the whole file if any row is wrong."""
     if len(body) > max_bytes:
-        raise PayloadTooLarge(f"the file is larger than {max_bytes} bytes")
+        raise PayloadTooLarge(en_vi(f"the file is larger than {max_bytes} bytes",
+                                    f"tệp lớn hơn {max_bytes} byte"))
     if media_type == CSV_TYPE:
         return parse_csv(body, max_rows=max_rows, number_format=number_format)
     if media_type == XLSX_TYPE:
@@ -173,7 +179,8 @@ def parse_csv(body: bytes, *, max_rows: int,
         raise InvalidInput.on("body", en_vi("a CSV file must be UTF-8",
                                            "tệp CSV phải được mã hoá UTF-8")) from exc
     if "\x00" in text:
-        raise InvalidInput.on("body", "must not contain the NUL character")
+        raise InvalidInput.on("body", en_vi("must not contain the NUL character",
+                                           "không được chứa ký tự NUL"))
     reader = csv.reader(io.StringIO(text))
     try:  # the reader is lazy: a bad field (e.g. over csv's 128 KiB limit) shows up in _rows
         return _rows({CSV_SHEET: ((n, row) for n, row in enumerate(reader, start=1))},
@@ -261,8 +268,9 @@ def _rows(sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]], max_rows: int,
             m = _YEAR_SHEET.match(sheet)
             sheet_year = int(m.group(1)) if m else None
             if sheet_year is None or not _MIN_YEAR <= sheet_year <= _MAX_YEAR:
-                errors.add(sheet, hn, YEAR, "name the sheet by its year (e.g. 2019) or add a "
-                                            f"column {YEAR!r}")
+                errors.add(sheet, hn, YEAR, en_vi(
+                    f"name the sheet by its year (e.g. 2019) or add a column {YEAR!r}",
+                    f"hãy đặt tên trang tính theo năm (ví dụ 2019) hoặc thêm cột {YEAR!r}"))
                 continue
         for n, raw in iterator:
             if not any(_text(c) for c in raw):
@@ -296,24 +304,27 @@ def _header(sheet: str, n: int, header: Sequence[Any], year_required: bool,
     ok = True
     for i, cell in enumerate(header):
         if cell is _FORMULA:
-            errors.add(sheet, n, f"column {i + 1}", "a header must not be a formula")
+            errors.add(sheet, n, f"column {i + 1}", en_vi("a header must not be a formula",
+                                                          "tiêu đề cột không được là công thức"))
             ok = False
             continue
         name = _text(cell)
         if not name:
             continue
         if name not in KNOWN:
-            errors.add(sheet, n, name, f"unknown column; the columns are: {', '.join(KNOWN)}")
+            errors.add(sheet, n, name, en_vi(
+                f"unknown column; the columns are: {', '.join(KNOWN)}",
+                f"cột không xác định; các cột là: {', '.join(KNOWN)}"))
             ok = False
         elif name in columns:
-            errors.add(sheet, n, name, "appears twice")
+            errors.add(sheet, n, name, en_vi("appears twice", "xuất hiện hai lần"))
             ok = False
         else:
             columns[name] = i
     wanted = (YEAR, *REQUIRED) if year_required else REQUIRED
     for name in wanted:
         if name not in columns:
-            errors.add(sheet, n, name, "column missing")
+            errors.add(sheet, n, name, en_vi("column missing", "thiếu cột"))
             ok = False
     return columns if ok else None
 
@@ -329,7 +340,8 @@ def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
     for name in columns:
         c = cell(name)
         if c is _FORMULA or (isinstance(c, str) and c.lstrip().startswith("=")):
-            errors.add(sheet, n, name, "formulas are not accepted: enter the value itself")
+            errors.add(sheet, n, name, en_vi("formulas are not accepted: enter the value itself",
+                                                 "không nhận công thức: hãy nhập chính giá trị"))
     if len(errors.items) > before:
         return None
 
@@ -337,15 +349,17 @@ def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
     if YEAR in columns:
         year = _year(cell(YEAR))
         if year is None:
-            errors.add(sheet, n, YEAR, f"must be a year between {_MIN_YEAR} and {_MAX_YEAR}")
+            errors.add(sheet, n, YEAR, en_vi(f"must be a year between {_MIN_YEAR} and {_MAX_YEAR}",
+                                             f"phải là năm từ {_MIN_YEAR} đến {_MAX_YEAR}"))
         elif sheet_year is not None and year != sheet_year:
-            errors.add(sheet, n, YEAR, f"is not the year of the sheet ({sheet_year})")
+            errors.add(sheet, n, YEAR, en_vi(f"is not the year of the sheet ({sheet_year})",
+                                             f"không phải năm của trang tính ({sheet_year})"))
     unit_code = _code(cell(UNIT_CODE))
     if not unit_code:
-        errors.add(sheet, n, UNIT_CODE, "is empty")
+        errors.add(sheet, n, UNIT_CODE, en_vi("is empty", "đang để trống"))
     indicator_code = _text(cell(INDICATOR_CODE))
     if not indicator_code:
-        errors.add(sheet, n, INDICATOR_CODE, "is empty")
+        errors.add(sheet, n, INDICATOR_CODE, en_vi("is empty", "đang để trống"))
     value = _number(cell(VALUE), number_format)
     if isinstance(value, str):
         errors.add(sheet, n, VALUE, value)
@@ -391,16 +405,16 @@ def _number(c: Any, number_format: NumberFormat) -> Value | str | None:
     """The value, or a message saying why it is not one: a numeric cell as it is, a text
     read by the file's convention."""
     if isinstance(c, bool):
-        return "must be a number"
+        return en_vi("must be a number", "phải là một số")
     if isinstance(c, int):
         return c
     if isinstance(c, float):
         if not math.isfinite(c):
-            return "must be a finite number"
+            return en_vi("must be a finite number", "phải là một số hữu hạn")
         return int(c) if c.is_integer() else c
     text = _text(c).replace(" ", "").replace("\u00a0", "")
     if not text:
-        return "is empty"
+        return en_vi("is empty", "đang để trống")
     return parse_number(text, number_format)
 
 

@@ -323,6 +323,16 @@ async def test_numbers_are_read_as_vietnamese_write_them_unless_the_file_says_ot
     r = await post(api, campaign, csv_file(full(2019, c["commune2"], bad)), admin)
     assert refused(r) == ["sheet csv row 2: Giá trị", "sheet csv row 3: Giá trị"]
     assert await counts() == before
+    # the same refusal as a commune clerk reads it
+    r = await post(api, campaign, csv_file(full(2019, c["commune2"], bad)),
+                   {**admin, "Accept-Language": "vi"})
+    body = assert_problem(r, 422)
+    assert body["detail"] == "tệp có 2 lỗi"
+    assert [e["message"] for e in body["errors"]] == [
+        "'2.00' không phải là số viết theo kiểu 'vi' (ví dụ 1.234.567,5: '.' giữa các nhóm "
+        "ba chữ số, ',' trước phần thập phân)",
+        "'150,000' không rõ nghĩa: là 150 theo kiểu 'vi' nhưng là 150000 theo kiểu 'en'; "
+        "hãy viết 150,0000 cho 150, hoặc 150.000 cho 150000"]
     r = await post(api, campaign, csv_file(full(2019, c["commune2"])), admin,
                    number_format="fr")
     assert_problem(r, 422)
