@@ -87,7 +87,7 @@ class CentralSummary(_Part):
     reports: int = Field(ge=0)  # commune reports summed
     # their figures: estimates (sơ bộ, before the yearly household poverty review), official
     # (chính thức, after it), or a mix; None without reports
-    figures: Literal["estimated", "official", "mixed"] | None
+    figures: Literal["estimated", "official", "mixed"] | None = None
     households_total: int | float | None
     poor_households: int | float | None
     near_poor_households: int | float | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -150,10 +150,13 @@ class Figures(StrEnum):
 @CATALOGUE.register(OWNER, "report.submitted", 2)
 class ReportSubmittedV2(ReportSubmitted):
     """A yearly report was submitted, corrected, or its figures made official: all its values,
-    as submitted, and whether they are estimates or official (v2 adds ``figures``; a v1 event's
-    figures are estimates)."""
+    as submitted, whether they are estimates or official, and the report's status (v2 adds
+    ``figures`` and ``status``; a v1 event's figures are estimates and its report submitted)."""
 
     figures: Figures
+    # the report's status after this event: "submitted", or the status an accepted report
+    # keeps when the level above makes its figures official
+    status: Literal["submitted", "accepted"]
 
 
 @CATALOGUE.register(OWNER, "report.returned")

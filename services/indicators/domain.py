@@ -203,13 +203,23 @@ def check_retirable(ind: Indicator, award_forms: Sequence[str] = ()) -> None:
             f"{', '.join(award_forms)} dùng chỉ tiêu này (hãy sửa tiêu chí trước)"))
 
 
+# The indicators a type of award criterion reads by itself (besides ``indicator_at_least``).
+_READ_BY_RULE_TYPE: dict[str, set[str]] = {
+    "escaped_meets_target": {ESCAPED},
+    "reduction_meets_target": {HOUSEHOLDS, POOR},
+    "reduction_at_least": {HOUSEHOLDS, POOR},
+}
+
+
 def indicators_read_by_rule(rule: object) -> set[str]:
-    """The indicator codes an award rule reads: its ``indicator_at_least`` criteria, at any
+    """The indicator codes an award rule reads: its ``indicator_at_least`` criteria and what
+    its other criteria read (``escaped_meets_target`` reads ``escaped_poverty``), at any
     depth of its ``all``/``any`` parts (the rule as ``award_rule.changed`` carries it)."""
     found: set[str] = set()
     if isinstance(rule, dict):
         if rule.get("type") == "indicator_at_least" and isinstance(rule.get("indicator"), str):
             found.add(rule["indicator"])
+        found |= _READ_BY_RULE_TYPE.get(str(rule.get("type")), set())
         for part in rule.values():
             found |= indicators_read_by_rule(part)
     elif isinstance(rule, list):
@@ -423,8 +433,10 @@ def next_status(current: ReportStatus | None, action: Action) -> ReportStatus:
 # --------------------------------------------------------------------------- who acts
 
 # the role that enters (save, submit) or reopens a report; a review has its own rule
+# Who acts: the unit's reporters enter its report, the board reopens it; the other actions
+# (return, accept, and making the figures official) are the level right above's.
 ACTING_ROLE: dict[Action, Role] = {Action.SAVE: Role.REPORTER, Action.SUBMIT: Role.REPORTER,
-                                   Action.REOPEN: Role.BOARD, Action.CONFIRM: Role.REPORTER}
+                                   Action.REOPEN: Role.BOARD}
 
 
 def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
@@ -439,6 +451,15 @@ def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
     if reviewer_unit is None or reviewer_unit != parent_id:
         raise NotAllowed(en_vi("a report is reviewed by the level right above its unit",
                                "báo cáo do cấp ngay trên đơn vị xét"))
+
+
+def check_confirmable(figures: Figures) -> None:
+    """Estimates become official once; official figures are corrected by reopening the
+    report (its next submission is an estimate again, to be made official anew)."""
+    if figures is Figures.OFFICIAL:
+        raise StateConflict(en_vi(
+            "the figures are official already; reopen the report to correct them",
+            "số liệu đã là số liệu chính thức; hãy mở lại báo cáo để sửa"))
 
 
 def check_backfill(roles: Set[Role], action: Action, submitted_at: datetime, year: int,

@@ -63,6 +63,7 @@ class NumberFormat(StrEnum):
     EN = "en"
 
 
+_MAX_NUMBER_TEXT = 1000  # far beyond any value (10^15), well within int() (4,300 digits)
 # (thousands separator, decimal mark) of each convention
 _MARKS = {NumberFormat.VI: (".", ","), NumberFormat.EN: (",", ".")}
 
@@ -96,6 +97,9 @@ def parse_number(text: str, fmt: NumberFormat = NumberFormat.VI) -> Value | str:
     text = text.replace(" ", "").replace("\u00a0", "")
     group, mark = _MARKS[fmt]
     example = "1.234.567,5" if fmt is NumberFormat.VI else "1,234,567.5"
+    if len(text) > _MAX_NUMBER_TEXT:
+        return en_vi(f"has more than {_MAX_NUMBER_TEXT} characters: not a value of a report",
+                     f"dài hơn {_MAX_NUMBER_TEXT} ký tự: không phải là một giá trị báo cáo")
     value = _read(text, fmt)
     if value is None:
         return en_vi(f"{text!r} is not a number as written in {fmt.value!r} (e.g. {example}: "

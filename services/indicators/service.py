@@ -281,7 +281,8 @@ async def accept_report(conn: Conn, ctx: Context, ref: s.ReportRef) -> s.ReportO
 async def confirm_report(conn: Conn, ctx: Context, ref: s.ReportRef, body: s.ConfirmIn
                          ) -> s.ReportOut:
     """Make a report's figures official after the yearly household poverty review (with the
-    review's ``values``, or the estimates as they are): a new version, with who and when."""
+    review's ``values``, or the estimates as they are): the level right above, as it accepts
+    reports; a new version, with who and when."""
     return await write_report(conn, ctx, ref, Action.CONFIRM,
                               Entry(values=body.values, note=body.note))
 
@@ -432,6 +433,7 @@ def _submit(w: _Write, entry: Entry) -> ev.ReportSubmittedV2:
 
 def _confirm(w: _Write, entry: Entry) -> ev.ReportSubmittedV2:
     """The review's official figures (or the estimates, as they are) become the report's."""
+    domain.check_confirmable(Figures(w.before["figures"] if w.before else "estimated"))
     _check_required(w)
     w.report["figures"] = Figures.OFFICIAL.value
     return _submitted(w, resubmission=True)
@@ -452,7 +454,7 @@ def _submitted(w: _Write, resubmission: bool) -> ev.ReportSubmittedV2:
         **_about(w), values=r["values"], submitted_at=r["submitted_at"],
         due_at=w.subject.due_at, on_time=r["on_time"], resubmission=resubmission,
         warnings=[ReportWarning(**found) for found in r["warnings"]],
-        figures=Figures(r["figures"]))
+        figures=Figures(r["figures"]), status=r["status"])
 
 
 def _return(w: _Write, entry: Entry) -> ev.ReportReturned:

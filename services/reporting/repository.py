@@ -214,22 +214,22 @@ async def national_averages(conn: Conn) -> dict[int, float]:
 async def save_submission(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
                           report_id: uuid.UUID, version: int, values: dict[str, Any],
                           warnings: list[Any], submitted_at: datetime, on_time: bool,
-                          figures: str) -> bool:
+                          figures: str, state: str) -> bool:
     """The values as submitted in ``version``; an older or repeated version changes nothing.
     True when stored."""
     stored = await conn.fetchval(
         'INSERT INTO facts (campaign_id, unit_id, year, report_id, version, state, "values",'
         " warnings, first_submitted_at, submitted_at, on_time, figures)"
-        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $8, $9, $10)"
+        " VALUES ($1, $2, $3, $4, $5, $11, $6, $7, $8, $8, $9, $10)"
         " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET"
-        "   report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = 'submitted',"
+        "   report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = EXCLUDED.state,"
         '   "values" = EXCLUDED."values", warnings = EXCLUDED.warnings,'
         "   first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),"
         "   submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
         "   figures = EXCLUDED.figures, updated_at = now()"
         " WHERE facts.version < EXCLUDED.version RETURNING true",
         campaign_id, unit_id, year, report_id, version, values, warnings, submitted_at, on_time,
-        figures)
+        figures, state)
     return bool(stored)
 
 

@@ -394,7 +394,7 @@ def test_a_report_is_reviewed_by_the_level_right_above(roles: set[Role], unit: s
 
 def test_entering_a_report_is_the_reporters_and_reopening_it_the_boards() -> None:
     assert domain.ACTING_ROLE == {Action.SAVE: Role.REPORTER, Action.SUBMIT: Role.REPORTER,
-                                  Action.REOPEN: Role.BOARD, Action.CONFIRM: Role.REPORTER}
+                                  Action.REOPEN: Role.BOARD}  # the others: the level above
 
 
 def test_a_backfilled_submission_is_an_administrators_past_submission() -> None:
@@ -492,3 +492,8 @@ def test_the_indicators_an_award_rule_reads_are_found_at_any_depth() -> None:
                     {"type": "held_title_consecutive", "form_code": "cstdcs", "years": 3}]}
     assert domain.indicators_read_by_rule(rule) == {"initiatives", "livelihood_models"}
     assert domain.indicators_read_by_rule({"type": "report_on_time"}) == set()
+    # the criteria that read fixed indicators by themselves
+    assert domain.indicators_read_by_rule(
+        {"any": [{"type": "escaped_meets_target"}]}) == {"escaped_poverty"}
+    assert domain.indicators_read_by_rule({"type": "reduction_at_least", "points": 2}) == {
+        "households_total", "poor_households"}

@@ -312,3 +312,8 @@ def test_xlsx_text_cells_follow_the_convention_and_numeric_cells_stay_numbers() 
                           ["1", "near_poor_households", 1000]]})
     assert [r.value for r in parse(good, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)] == [
         1000, 1.5, 1000]
+
+
+def test_a_number_of_thousands_of_digits_is_refused_not_a_server_error() -> None:
+    message = imports.parse_number("9" * 5000)
+    assert isinstance(message, str) and "more than 1000 characters" in message

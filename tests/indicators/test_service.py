@@ -23,7 +23,7 @@ from chungtay_common.contracts.awards import AwardRuleChanged
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import InvalidInput, NotFound
 from chungtay_common.events import SYSTEM_ACTOR, new_envelope
-from chungtay_common.refusals import RuleBroken, StateConflict
+from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 from chungtay_common.topics import topic_name
 from services.indicators import consumers, domain, service
 from services.indicators.schemas import (
@@ -297,20 +297,27 @@ async def test_estimates_become_official_figures_as_a_new_version_with_who_and_w
     estimated = await submit(conn, campaign, unit, 2090)
     assert (estimated.figures, estimated.figures_label) == ("estimated", "Sơ bộ")
     await service.accept_report(conn, ADMIN, ref)
-    statistician = context(Role.REPORTER, unit=unit, sub="thong-ke-xa")
-    official = await service.confirm_report(conn, statistician, ref, ConfirmIn(
+    clerk = context(Role.REPORTER, unit=unit, sub="thong-ke-xa")
+    with pytest.raises(NotAllowed):  # the level above makes figures official, as it accepts
+        await service.confirm_report(conn, clerk, ref, ConfirmIn())
+    district = context(Role.REVIEWER, unit=held_tree.district_a, sub="phong-ldtbxh-huyen")
+    official = await service.confirm_report(conn, district, ref, ConfirmIn(
         values=values(poor_households=96), note="Quyết định phê duyệt kết quả rà soát"))
     assert (official.figures, official.figures_label) == ("official", "Chính thức")
     assert (official.status, official.version) == ("accepted", estimated.version + 2)
     assert official.values["poor_households"] == 96
     last = (await service.report_history(conn, ref))[-1]
-    assert (last.action, last.figures, last.actor) == ("confirm", "official", "thong-ke-xa")
+    assert (last.action, last.figures, last.actor) == ("confirm", "official",
+                                                       "phong-ldtbxh-huyen")
+    with pytest.raises(StateConflict, match="official already"):  # once
+        await service.confirm_report(conn, district, ref, ConfirmIn(values=values()))
     assert last.note == "Quyết định phê duyệt kết quả rà soát"
     sent = await conn.fetch(
         "SELECT body FROM outbox WHERE event_type = 'report.submitted'"
         " AND body->'payload'->>'report_id' = $1 ORDER BY id", str(official.report_id))
-    assert [(b["body"]["schema_version"], b["body"]["payload"]["figures"]) for b in sent] == [
-        (2, "estimated"), (2, "official")]
+    assert [(b["body"]["schema_version"], b["body"]["payload"]["figures"],
+             b["body"]["payload"]["status"]) for b in sent] == [
+        (2, "estimated", "submitted"), (2, "official", "accepted")]
     reopened = await service.reopen_report(conn, ADMIN, ref, ReasonIn(reason="Phúc tra"))
     resubmitted = await submit(conn, campaign, unit, 2090, values(poor_households=97))
     assert (reopened.figures, resubmitted.figures) == ("official", "estimated")

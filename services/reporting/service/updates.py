@@ -55,7 +55,8 @@ async def record_submission(conn: Conn, ev: ind.ReportSubmitted) -> None:
     if await repository.save_submission(
             conn, ev.campaign_id, ev.unit_id, ev.year, ev.report_id, ev.version,
             dict(ev.values), [w.model_dump() for w in ev.warnings], ev.submitted_at,
-            ev.on_time, getattr(ev, "figures", Figures.ESTIMATED).value):  # v1: estimates
+            ev.on_time, getattr(ev, "figures", Figures.ESTIMATED).value,  # v1: estimates
+            getattr(ev, "status", "submitted")):
         await refresh_around(conn, ev.campaign_id, ev.unit_id, ev.year, ev.year + 1)
 
 
