@@ -73,6 +73,16 @@ async def change_rule(code: str, body: s.RuleIn, write: WriteDep) -> JSONRespons
     return await write(service.change_rule, code, body)
 
 
+@router.put("/forms/{code}/voting", response_model=s.FormOut, tags=["catalogue"],
+            responses=WRITE_ERRORS)
+async def set_voting(code: str, body: s.VotingIn, write: WriteDep) -> JSONResponse:
+    """Set what a form needs of the council (``vote_threshold`` of all members,
+    ``vote_comparison``, ``secret_ballot_required``), whose head signs it
+    (``signer_unit_kinds``) and the other kinds of nominee it goes to (``also_for``): board;
+    audited."""
+    return await write(service.set_voting, code, body)
+
+
 @router.get("/forms/{code}/rules", response_model=list[s.RuleVersionOut], tags=["catalogue"],
             responses=responses(401, 404))
 async def rule_history(code: str, read: ReadDep
@@ -233,11 +243,11 @@ async def nominee_initiatives(kind: NomineeKind, nominee_id: str, read: ReadDep
 
 
 @router.get("/persons/{nominee_id}", response_model=s.PersonOut, tags=["persons"],
-            responses=responses(401, 404))
-async def get_person(nominee_id: str, read: ReadDep) -> s.PersonOut:
-    """A person record: whether a citizen ID number identifies it, the earlier record it is
-    linked to, and its possible duplicates (namesakes of its unit)."""
-    return await read(service.get_person, nominee_id)
+            responses=responses(401, 403, 404))
+async def get_person(nominee_id: str, principal: PrincipalDep, read: ReadDep) -> s.PersonOut:
+    """A person record (board): whether a citizen ID number identifies it, the earlier record
+    it is linked to, and its possible duplicates (namesakes of its unit)."""
+    return await read(service.get_person, principal, nominee_id)
 
 
 @router.post("/persons/{nominee_id}/link", response_model=s.PersonOut, tags=["persons"],

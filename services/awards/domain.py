@@ -138,7 +138,9 @@ class EarlierAwardThenYears(_Rule):
     """An earlier award of ``form_code``, then in each of the ``years`` years before the
     nominated year (all after that award) one of ``then_any_of`` (e.g. Bằng khen of the Prime
     Minister: an earlier provincial Bằng khen, then five years of duties well completed, shown
-    by the yearly title Lao động tiên tiến or Tập thể lao động tiên tiến)."""
+    by the yearly title Lao động tiên tiến or Tập thể lao động tiên tiến). The earlier award
+    and the run of years come after the last grant of the nominated form itself, so it is not
+    granted again on the grounds of the last one."""
 
     type: Literal["earlier_award_then_years"]
     form_code: str
@@ -359,12 +361,22 @@ def _evaluate_history(rule: HeldTitleInYear | InitiativeRecognised | EarlierAwar
             return _result(rule, False, f"no recognised initiative of {y}", used)
         return _result(rule, True, f"initiative recognised by {found[0].decision_number}", used)
     run = list(range(y - rule.years, y))
-    earlier = sorted(yr for f, yr in facts.awards if f == rule.form_code and yr < run[0])
+    # the form is not granted again on the same grounds: the earlier award and the run of
+    # years come after its last grant
+    granted = [yr for f, yr in facts.awards if f == facts.form_code and yr < y]
+    last = max(granted) if granted else None
+    earlier = sorted(yr for f, yr in facts.awards if f == rule.form_code and yr < run[0]
+                     and (last is None or yr > last))
     missing = [yr for yr in run
                if not any((f, yr) in facts.awards for f in rule.then_any_of)]
-    used = {"earlier_award_years": earlier, "years_required": run, "years_missing": missing}
+    used = {"earlier_award_years": earlier, "years_required": run, "years_missing": missing,
+            "last_granted": last}
+    if last is not None and last >= run[0]:
+        return _result(rule, False, f"{facts.form_code} was granted in {last}: {rule.years} "
+                                    f"more years are needed after it", used)
     if not earlier:
-        return _result(rule, False, f"no {rule.form_code} before {run[0]}", used)
+        after = f" after {facts.form_code} of {last}" if last is not None else ""
+        return _result(rule, False, f"no {rule.form_code} before {run[0]}{after}", used)
     if missing:
         return _result(rule, False, f"none of {', '.join(rule.then_any_of)} in "
                                     f"{', '.join(map(str, missing))}", used)
@@ -655,6 +667,10 @@ def check_votes(ballot: Ballot, rule: VoteRule) -> None:
     """The council's review carries a nomination only with the votes for it the form needs,
     counted against the council's total membership (not the votes cast)."""
     cast = ballot.votes_for + ballot.votes_against + ballot.votes_abstain
+    if cast == 0:
+        raise RuleBroken("votes_for", en_vi("no votes were recorded: record the council's vote",
+                                            "chưa ghi nhận phiếu nào: hãy ghi kết quả biểu "
+                                            "quyết của Hội đồng"))
     if cast > ballot.members:
         raise RuleBroken("members", en_vi(
             f"{cast} votes were recorded but the council has {ballot.members} members",
@@ -736,18 +752,25 @@ def name_key(name: str | None) -> str:
     return unicodedata.normalize("NFC", " ".join(cleaned.casefold().split()))
 
 
-def nominee_id(kind: NomineeKind, unit_id: uuid.UUID, name: str | None,
-               citizen_id: str | None = None) -> str:
-    """A unit is its own id; people and households get a stable id, so registrations,
-    nominations and award history meet: a person by their citizen identity number (CCCD) when
-    given (the same person in any unit), else a person or household by their unit and their
-    name as compared (``name_key``). A person's position is not part of it (a promotion does
-    not make another person)."""
+def nominee_id(kind: NomineeKind, unit_id: uuid.UUID, name: str | None) -> str:
+    """A unit is its own id; a person without a citizen identity number (CCCD) or a household
+    gets a stable id from their unit and their name as compared (``name_key``), so
+    registrations, nominations and award history meet. A person's position is not part of it
+    (a promotion does not make another person). A person with a CCCD is not given an id from
+    it (the number could be recovered from the id): they get a random id, kept with the number
+    in the person records."""
     if kind is NomineeKind.UNIT:
         return str(unit_id)
-    if kind is NomineeKind.PERSON and citizen_id:
-        return str(uuid.uuid5(_IDS, f"{kind}:citizen:{citizen_id}"))
     return str(uuid.uuid5(_IDS, f"{kind}:{unit_id}:{name_key(name)}"))
+
+
+def check_citizen_name(recorded_key: str, given_key: str, field: str) -> None:
+    """A citizen ID number already recorded is one person's: a nominee giving it under another
+    name (as names are compared) is refused, never merged with them nor renamed."""
+    if recorded_key != given_key:
+        raise RuleBroken(f"{field}.citizen_id", en_vi(
+            "this citizen ID belongs to another person's name",
+            "số căn cước công dân này thuộc về người có tên khác"))
 
 
 CITIZEN_ID = re.compile(r"[0-9]{12}")
@@ -764,15 +787,22 @@ def check_citizen_id(kind: NomineeKind, citizen_id: str | None, field: str) -> N
 
 
 def check_link(later: str, earlier: str, earlier_chain: Sequence[str],
-               already: str | None) -> None:
+               already: str | None, citizen_ids: tuple[str | None, str | None] = (None, None)
+               ) -> None:
     """The board links a person's record to their earlier one (a person who moved to another
-    unit): once, to another record, never in a circle."""
+    unit): once, to another record, never in a circle, and never two records that carry
+    different citizen ID numbers (two people)."""
     if later == earlier:
         raise RuleBroken("earlier_id", "a person record is not linked to itself")
     if already is not None:
         raise StateConflict(f"this person record is already linked to {already}")
     if later in earlier_chain:
         raise StateConflict("the earlier record is already linked to this one")
+    mine, theirs = citizen_ids
+    if mine is not None and theirs is not None and mine != theirs:
+        raise StateConflict(en_vi(
+            "the two records carry different citizen ID numbers: they are two people",
+            "hai hồ sơ mang hai số căn cước công dân khác nhau: đây là hai người"))
 
 
 def check_nominee(kind: NomineeKind, name: str | None, unit_kind: UnitKind, field: str

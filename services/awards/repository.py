@@ -367,6 +367,17 @@ async def initiatives(conn: Conn, nominee_kind: str, nominee_id: str) -> list[In
                 " ORDER BY year, decided_on", nominee_kind, nominee_id)]
 
 
+async def set_voting(conn: Conn, f: Form) -> None:
+    """A form's vote rule, signers and other kinds of nominee, as ``f`` has them."""
+    await conn.execute(
+        "UPDATE award_forms SET vote_threshold = $2, vote_comparison = $3,"
+        " secret_ballot_required = $4, signer_unit_kinds = $5, also_for = $6 WHERE code = $1",
+        f.code, Decimal(f.votes.threshold.numerator) / f.votes.threshold.denominator,
+        f.votes.comparison.value, f.votes.secret_ballot,
+        None if f.signers is None else [k.value for k in f.signers],
+        [k.value for k in f.also_for])
+
+
 async def rename_form(conn: Conn, code: str, name_vi: str) -> None:
     await conn.execute("UPDATE award_forms SET name_vi = $2 WHERE code = $1", code, name_vi)
 
@@ -382,14 +393,29 @@ async def latest_rule_author(conn: Conn, code: str) -> str | None:
 
 
 async def save_person(conn: Conn, nominee_id: str, unit_id: uuid.UUID, name: str,
-                      name_key: str, citizen_id: str | None) -> None:
-    """Record a person as last named, in the unit they were last named in."""
+                      name_key: str) -> None:
+    """Record a person without a citizen ID number (their id is of their unit and name) as
+    last named."""
+    await conn.execute(
+        "INSERT INTO persons (nominee_id, unit_id, name, name_key)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (nominee_id) DO UPDATE SET"
+        " name = EXCLUDED.name, name_key = EXCLUDED.name_key",
+        nominee_id, unit_id, name, name_key)
+
+
+async def citizen(conn: Conn, new_id: str, unit_id: uuid.UUID, name: str, name_key: str,
+                  citizen_id: str) -> asyncpg.Record:
+    """The person recorded with a citizen ID number; one not yet recorded is recorded with
+    ``new_id`` (a random id), in the unit and under the name given. An existing person's name
+    and unit are left as they are."""
     await conn.execute(
         "INSERT INTO persons (nominee_id, unit_id, name, name_key, citizen_id)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (nominee_id) DO UPDATE SET"
-        " unit_id = EXCLUDED.unit_id, name = EXCLUDED.name, name_key = EXCLUDED.name_key,"
-        " citizen_id = COALESCE(persons.citizen_id, EXCLUDED.citizen_id)",
-        nominee_id, unit_id, name, name_key, citizen_id)
+        " VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (citizen_id) WHERE citizen_id IS NOT NULL DO NOTHING",
+        new_id, unit_id, name, name_key, citizen_id)
+    row = await conn.fetchrow("SELECT * FROM persons WHERE citizen_id = $1", citizen_id)
+    assert row is not None
+    return row
 
 
 async def person(conn: Conn, nominee_id: str, *, lock: bool = False) -> asyncpg.Record | None:

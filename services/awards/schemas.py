@@ -49,6 +49,17 @@ class FormIn(_In):
     also_for: list[ForWhom] = Field(default=[], max_length=4)  # other kinds of nominee
 
 
+class VotingIn(_In):
+    """What a form needs of the council and who signs it, set by the board (all given: a
+    ``null`` ``signer_unit_kinds`` is the People's Committee chairman of the form's level)."""
+
+    vote_threshold: Decimal = Field(gt=0, le=1, max_digits=5, decimal_places=4)
+    vote_comparison: VoteComparison
+    secret_ballot_required: bool
+    signer_unit_kinds: list[UnitKind] | None = Field(max_length=7)
+    also_for: list[ForWhom] = Field(max_length=4)
+
+
 class RuleIn(_In):
     rule: dict[str, Any]
     note: str | None = Field(default=None, max_length=500)
@@ -140,13 +151,13 @@ class CommentIn(_In):
 
 
 class ReviewIn(_In):
-    """The council's vote. ``members`` is its total membership (the votes count against it);
-    when not given, every member is taken to have voted (the sum of the votes)."""
+    """The council's vote. ``members`` is its total membership, always given: the votes for
+    count against it, not against the votes cast."""
 
     votes_for: int = Field(ge=0, le=1000)
     votes_against: int = Field(ge=0, le=1000)
     votes_abstain: int = Field(default=0, ge=0, le=1000)
-    members: int | None = Field(default=None, ge=1, le=1000)
+    members: int = Field(ge=1, le=1000)
     secret_ballot: bool = False
     comment: str | None = Field(default=None, max_length=2000)
 

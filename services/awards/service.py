@@ -60,6 +60,7 @@ from services.awards.schemas import (
     RuleIn,
     RuleVersionOut,
     StepOut,
+    VotingIn,
     WindowIn,
     WindowOut,
 )
@@ -105,15 +106,17 @@ async def _form(conn: Conn, code: str, field: str = "form_code") -> asyncpg.Reco
 
 
 async def _add_form(conn: Conn, ctx: Context, form: Form, rule_data: dict[str, Any],
-                    note: str | None, action: str) -> FormOut:
-    """A new form with the first version of its rule: audited, and the rule announced."""
+                    note: str | None, action: str, *, announce: bool = True) -> FormOut:
+    """A new form with the first version of its rule: audited, and the rule announced (unless
+    the caller announces it)."""
     rule = domain.checked_rule(rule_data)
     await repository.insert_form(conn, form)
     version = await repository.add_rule_version(conn, form.code, rule, note, ctx.actor.subject)
     out = _form_out(await _form(conn, form.code, field=""))
     await ctx.audit(conn, action, "award_form", form.code, None, out.model_dump(mode="json"))
-    await ctx.publish(conn, form.code,
-                      ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
+    if announce:
+        await ctx.publish(conn, form.code,
+                          ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
     return out
 
 
@@ -121,6 +124,10 @@ async def seed_catalogue(conn: Conn, ctx: Context) -> int:
     """Bring the catalogue to the seed (at start-up, as the system): a missing form is added;
     an existing one takes the seed's official name, and the seed's rule as a new rule version
     by the system unless the board has changed the rule since (then the board's stands).
+    Then every form's current rule is announced (``award_rule.changed`` with its version, the
+    same event again for a rule announced before): a service that learns the rules from these
+    events (the indicators service, which keeps the indicators a rule reads from retirement)
+    learns the rules written before it listened, or whose events retention dropped.
     Returns how many forms were added or changed."""
     await repository.lock_seed(conn)
     existing = {r["code"]: r for r in await repository.forms(conn)}
@@ -128,16 +135,21 @@ async def seed_catalogue(conn: Conn, ctx: Context) -> int:
     for form, rule in SEED_FORMS:
         row = existing.get(form.code)
         if row is None:
-            await _add_form(conn, ctx, form, rule, SEED_NOTE, "award_form.seed")
+            await _add_form(conn, ctx, form, rule, SEED_NOTE, "award_form.seed", announce=False)
             changed += 1
         elif await _reseed(conn, ctx, row, form, domain.checked_rule(rule)):
             changed += 1
+    for row in await repository.forms(conn):
+        if row["rule_version"] is not None:
+            await ctx.publish(conn, row["code"], ev.AwardRuleChanged(
+                form_code=row["code"], version=row["rule_version"], rule=row["rule"]))
     return changed
 
 
 async def _reseed(conn: Conn, ctx: Context, row: asyncpg.Record, form: Form,
                   rule: dict[str, Any]) -> bool:
-    """A seeded form brought to the current seed; audited and announced when it changed."""
+    """A seeded form brought to the current seed; audited when it changed (its rule is
+    announced with the others')."""
     rename = row["name_vi"] != form.name_vi
     by_system = await repository.latest_rule_author(conn, form.code) == ctx.actor.subject
     new_rule = by_system and row["rule"] != rule
@@ -147,10 +159,7 @@ async def _reseed(conn: Conn, ctx: Context, row: asyncpg.Record, form: Form,
     if rename:
         await repository.rename_form(conn, form.code, form.name_vi)
     if new_rule:
-        version = await repository.add_rule_version(conn, form.code, rule, SEED_NOTE,
-                                                    ctx.actor.subject)
-        await ctx.publish(conn, form.code,
-                          ev.AwardRuleChanged(form_code=form.code, version=version, rule=rule))
+        await repository.add_rule_version(conn, form.code, rule, SEED_NOTE, ctx.actor.subject)
     out = _form_out(await _form(conn, form.code, field=""))
     await ctx.audit(conn, "award_form.reseed", "award_form", form.code,
                     before.model_dump(mode="json"), out.model_dump(mode="json"))
@@ -186,6 +195,26 @@ async def change_rule(conn: Conn, ctx: Context, code: str, body: RuleIn) -> Form
     return out
 
 
+async def set_voting(conn: Conn, ctx: Context, code: str, body: VotingIn) -> FormOut:
+    """The board sets what a form needs of the council (the share of all members, more than or
+    at least, a secret ballot), whose head signs it and the other kinds of nominee it goes to;
+    audited. The start-up's seed does not change them back."""
+    require_role(ctx.principal, Role.BOARD)
+    row = await _form(conn, code, field="")
+    before = _form_out(row)
+    await repository.set_voting(conn, Form(
+        code, row["name_vi"], domain.Category(row["category"]), ForWhom(row["for_whom"]),
+        AuthorityLevel(row["authority_level"]),
+        domain.vote_rule(body.vote_threshold, body.vote_comparison,
+                         body.secret_ballot_required),
+        None if body.signer_unit_kinds is None else tuple(body.signer_unit_kinds),
+        tuple(body.also_for)))
+    out = _form_out(await _form(conn, code, field=""))
+    await ctx.audit(conn, "award_form.voting", "award_form", code,
+                    before.model_dump(mode="json"), out.model_dump(mode="json"))
+    return out
+
+
 async def rule_history(conn: Conn, code: str) -> list[RuleVersionOut]:
     await _form(conn, code, field="")
     return [RuleVersionOut(**{k: r[k] for k in RuleVersionOut.model_fields})
@@ -214,15 +243,22 @@ async def _nominee(conn: Conn, n: NomineeIn, form: asyncpg.Record, year: int,
 
 
 async def _person_or(conn: Conn, n: NomineeIn, field: str, name: str) -> Nominee:
-    """The nominee with its id; a person is recorded (by citizen ID number, or by unit and
-    name as compared), so namesakes can be flagged and records linked."""
+    """The nominee with its id; a person is recorded, so namesakes can be flagged and records
+    linked: by citizen ID number when given (found by it; a new one gets a random id, and the
+    number given under another name is refused), else by unit and name as compared."""
     domain.check_citizen_id(n.kind, n.citizen_id, field)
     name = clean_name(name)
+    key = domain.name_key(name)
+    if n.kind is NomineeKind.PERSON and n.citizen_id:
+        person = await repository.citizen(conn, str(uuid.uuid4()), n.unit_id, name, key,
+                                          n.citizen_id)
+        domain.check_citizen_name(person["name_key"], key, field)
+        return Nominee(kind=n.kind, unit_id=n.unit_id, name=name,
+                       nominee_id=person["nominee_id"])
     nominee = Nominee(kind=n.kind, unit_id=n.unit_id, name=name,
-                      nominee_id=domain.nominee_id(n.kind, n.unit_id, name, n.citizen_id))
+                      nominee_id=domain.nominee_id(n.kind, n.unit_id, name))
     if n.kind is NomineeKind.PERSON:
-        await repository.save_person(conn, nominee.nominee_id, n.unit_id, name,
-                                     domain.name_key(name), n.citizen_id)
+        await repository.save_person(conn, nominee.nominee_id, n.unit_id, name, key)
     return nominee
 
 
@@ -458,7 +494,7 @@ async def _submit(conn: Conn, ctx: Context, d: _Dossier, body: None) -> _Change:
 
 
 async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Change:
-    members = body.members or body.votes_for + body.votes_against + body.votes_abstain
+    members = body.members
     domain.check_votes(
         domain.Ballot(body.votes_for, body.votes_against, body.votes_abstain, members,
                       body.secret_ballot),
@@ -617,7 +653,8 @@ async def record_report(conn: Conn, ctx: Context, report: ReportSubmitted,
     the nominations whose appraisal read that year for re-appraisal."""
     replaced = await repository.save_report_facts(
         conn, report.campaign_id, report.unit_id, report.year, report.version,
-        dict(report.values), report.on_time, "submitted")
+        dict(report.values), report.on_time,
+        getattr(report, "status", "submitted"))  # v1: a submitted report
     if replaced is None or replaced >= report.version:
         return
     await _flag_for_reappraisal(
@@ -791,7 +828,14 @@ async def _person_out(conn: Conn, row: asyncpg.Record) -> PersonOut:
                          conn, nid, row["unit_id"], row["name_key"], linked))
 
 
-async def get_person(conn: Conn, nominee_id: str) -> PersonOut:
+async def get_person(conn: Conn, principal: Principal, nominee_id: str) -> PersonOut:
+    """A person record, for the board (and the administrator) only: it tells whether a citizen
+    ID number identifies the person and which records are theirs."""
+    require_role(principal, Role.BOARD)
+    return await _get_person(conn, nominee_id)
+
+
+async def _get_person(conn: Conn, nominee_id: str) -> PersonOut:
     row = await repository.person(conn, nominee_id)
     if row is None:
         raise NotFound(f"person {nominee_id} not found")
@@ -809,13 +853,15 @@ async def link_person(conn: Conn, ctx: Context, nominee_id: str, body: PersonLin
     row = await repository.person(conn, nominee_id, lock=True)
     if row is None:
         raise NotFound(f"person {nominee_id} not found")
-    if await repository.person(conn, body.earlier_id) is None:
+    earlier = await repository.person(conn, body.earlier_id)
+    if earlier is None:
         raise InvalidInput.on("earlier_id", f"no person {body.earlier_id}")
     domain.check_link(nominee_id, body.earlier_id,
-                      await repository.earlier_records(conn, body.earlier_id), row["linked_to"])
+                      await repository.earlier_records(conn, body.earlier_id), row["linked_to"],
+                      (row["citizen_id"], earlier["citizen_id"]))
     before = await _person_out(conn, row)
     await repository.link_person(conn, nominee_id, body.earlier_id, ctx.actor.subject)
-    out = await get_person(conn, nominee_id)
+    out = await _get_person(conn, nominee_id)
     await ctx.audit(conn, "person.link", "person", nominee_id, before.model_dump(mode="json"),
                     {**out.model_dump(mode="json"), "reason": body.reason})
     await _flag_for_reappraisal(

@@ -324,6 +324,7 @@ class Flow:
     async def review(self, n: Json) -> Json:
         return await self.take(n, "review", self.t.council,
                                {"votes_for": 7, "votes_against": 1, "votes_abstain": 1,
+                                "members": 9,
                                 "comment": "Hội đồng nhất trí"})
 
     async def appraise(self, n: Json) -> Json:

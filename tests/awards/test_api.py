@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -91,6 +92,20 @@ async def test_add_form(awards: httpx.AsyncClient, tokens: Tokens) -> None:
               201)["above_province"] is True
     forms = {f["code"]: f for f in ok(await awards.get("/v1/forms", headers=tokens.board))}
     assert "thu_sai" not in forms and forms[central["code"]]["above_province"] is True
+    # the board sets what the form needs of the council, and who signs it
+    voting = {"vote_threshold": 0.75, "vote_comparison": "at_least",
+              "secret_ballot_required": True, "signer_unit_kinds": None, "also_for": []}
+    url = f"/v1/forms/{body['code']}/voting"
+    assert_problem(await awards.put(url, headers=tokens.council, json=voting), 403)
+    assert_problem(await awards.put(url, headers=tokens.board, json={
+        k: v for k, v in voting.items() if k != "signer_unit_kinds"}), 422,
+        field="signer_unit_kinds")
+    assert_problem(await awards.put(url, headers=tokens.board,
+                                    json={**voting, "vote_threshold": 0}), 422,
+                   field="vote_threshold")
+    set_ = ok(await awards.put(url, headers=tokens.board, json=voting))
+    assert (set_["vote_threshold"], set_["vote_comparison"], set_["signer_unit_kinds"]) == (
+        0.75, "at_least", ["commune"])
 
 
 async def test_rule_change_is_versioned_and_nominations_keep_their_version(
@@ -247,7 +262,8 @@ async def test_whole_path_to_approval_at_the_district_level(
 
 BODIES: dict[str, Json] = {
     "edit": {"achievements": "Sửa đổi"}, "submit": {},
-    "review": {"votes_for": 5, "votes_against": 0}, "appraise": {}, "approve": DECISION,
+    "review": {"votes_for": 5, "votes_against": 0, "members": 7}, "appraise": {},
+    "approve": DECISION,
     "reject": {"reason": "Không đạt"}, "return": {"reason": "Bổ sung"}, "forward": {},
     "revoke": {"reason": "Khai man", "decision": DECISION},
 }
@@ -273,15 +289,22 @@ async def test_a_refused_step_is_a_problem_and_changes_nothing(
     assert "outside the caller's unit scope" in r["detail"]
     # the input breaks a rule, or does not fit the schema
     await flow.refused(n, "review", tokens.council,
-                       {"votes_for": 3, "votes_against": 3, "votes_abstain": 1}, 422, "votes_for")
+                       {"votes_for": 3, "votes_against": 3, "votes_abstain": 1, "members": 7},
+                       422, "votes_for")
+    # the council's total membership is always given, and the votes recorded
+    await flow.refused(n, "review", tokens.council, {"votes_for": 5, "votes_against": 0},
+                       422, "members")
+    await flow.refused(n, "review", tokens.council,
+                       {"votes_for": 0, "votes_against": 0, "members": 10}, 422, "votes_for")
     # the votes count against the council's total membership, and cannot exceed it
     await flow.refused(n, "review", tokens.council,
-                       {"votes_for": 2, "votes_against": 1, "votes_abstain": 7}, 422, "votes_for")
+                       {"votes_for": 2, "votes_against": 1, "votes_abstain": 7, "members": 10},
+                       422, "votes_for")
     await flow.refused(n, "review", tokens.council,
                        {"votes_for": 6, "votes_against": 3, "votes_abstain": 2, "members": 10},
                        422, "members")
-    await flow.refused(n, "review", tokens.council, {"votes_for": -1, "votes_against": 0},
-                       422, "votes_for")
+    await flow.refused(n, "review", tokens.council,
+                       {"votes_for": -1, "votes_against": 0, "members": 7}, 422, "votes_for")
     await flow.refused(n, "revoke", tokens.chairman(world.district_a), {"reason": "x"},
                        422, "decision")
     after = await get(flow.client, tokens, n)
@@ -332,8 +355,8 @@ async def test_the_commonest_refusals_speak_vietnamese_when_asked(
     r = await flow.refused(n, "review", tokens.board | vi, BODIES["review"], 403)
     assert r["detail"] == "thao tác này cần một trong các vai trò: Hội đồng thi đua"
     r = await flow.refused(n, "review", tokens.council | vi,
-                           {"votes_for": 3, "votes_against": 3, "votes_abstain": 1}, 422,
-                           "votes_for")
+                           {"votes_for": 3, "votes_against": 3, "votes_abstain": 1,
+                            "members": 7}, 422, "votes_for")
     assert r["errors"][0]["message"] == (
         "3/7 thành viên tán thành; hình thức này cần trên một nửa tổng số thành viên: hãy "
         "không khen thưởng hoặc trả lại hồ sơ")
@@ -379,12 +402,12 @@ async def test_a_citizen_id_is_twelve_digits_and_the_board_links_records(
                               json={**body, "nominee": {**flow.person(), "citizen_id": bad}})
         assert_problem(r, 422, field="nominee.citizen_id")
     name = f"Đỗ Văn Hùng {uuid.uuid4().hex[:6]}"
-    known = await flow.nominate(LDTT, {**flow.person(), "name": name,
-                                       "citizen_id": "044090001234"})
+    number = f"{secrets.randbelow(10**12):012d}"  # the numbers of runs before are recorded
+    known = await flow.nominate(LDTT, {**flow.person(), "name": name, "citizen_id": number})
     unknown = await flow.nominate(LDTT, {**flow.person(), "name": name})
     assert unknown["possible_duplicate_of"] == [known["nominee"]["nominee_id"]]
     assert "possible_duplicate" in unknown["flags"]
-    assert "044090001234" not in str(known)  # the number is never shown
+    assert number not in str(known)  # the number is never shown
     url = f"/v1/persons/{unknown['nominee']['nominee_id']}"
     link = {"earlier_id": known["nominee"]["nominee_id"], "reason": "Cùng một người"}
     assert_problem(await awards.post(f"{url}/link", headers=tokens.council, json=link), 403)
@@ -392,6 +415,8 @@ async def test_a_citizen_id_is_twelve_digits_and_the_board_links_records(
     assert linked["linked_to"] == known["nominee"]["nominee_id"]
     assert linked["possible_duplicate_of"] == []
     assert ok(await awards.get(url, headers=tokens.board))["linked_by"] == linked["linked_by"]
+    for other in (tokens.council, tokens.reporter(world.commune)):  # the board's only
+        assert_problem(await awards.get(url, headers=other), 403)
     assert_problem(await awards.get(f"/v1/persons/{uuid.uuid4()}", headers=tokens.board), 404)
 
 

@@ -40,6 +40,7 @@ from services.awards.domain import (
     check_approval_level,
     check_central_decision,
     check_citizen_id,
+    check_citizen_name,
     check_decidable,
     check_for_whom,
     check_forwardable,
@@ -211,6 +212,38 @@ def test_prime_ministers_bang_khen_needs_a_provincial_one_then_five_years() -> N
     assert not seeded("bang_khen_thu_tuong", awards=[("bang_khen_chu_tich_tinh", Y - 6),
                                                      *years[1:]])
     assert not seeded("bang_khen_thu_tuong", awards=years)
+
+
+def test_prime_ministers_bang_khen_is_not_granted_every_year() -> None:
+    """The reviewer's case: a provincial Bằng khen in 2010, Tập thể lao động tiên tiến each
+    year 2011–2019, the Prime Minister's Bằng khen in 2016: not again in 2017, nor on the
+    grounds of 2010 later; a new provincial Bằng khen and five more years after 2016 are."""
+    history = [("bang_khen_chu_tich_tinh", 2010), ("bang_khen_thu_tuong", 2016),
+               *[("tap_the_lao_dong_tien_tien", y) for y in range(2011, 2020)]]
+    assert not seeded("bang_khen_thu_tuong", 2017, awards=history)
+    result = evaluate(SEED["bang_khen_thu_tuong"][1],
+                      Facts(year=2017, form_code="bang_khen_thu_tuong", awards=history))
+    assert result.facts["last_granted"] == 2016 and "granted in 2016" in result.explanation
+    assert not seeded("bang_khen_thu_tuong", 2020, awards=history)  # run 2015–2019: not after
+    longer = [*history, *[("tap_the_lao_dong_tien_tien", y) for y in range(2020, 2023)]]
+    assert not seeded("bang_khen_thu_tuong", 2023, awards=longer)  # 2010's award was used
+    assert seeded("bang_khen_thu_tuong", 2023,
+                  awards=[*longer, ("bang_khen_chu_tich_tinh", 2017)])
+    # the first grant, on 2010's award, was right
+    assert seeded("bang_khen_thu_tuong", 2016, awards=history)
+
+
+def test_each_class_of_the_labour_order_is_not_granted_every_year() -> None:
+    excellent = [("tap_the_lao_dong_xuat_sac", y) for y in range(2011, 2024)]
+    history = [("bang_khen_thu_tuong", 2010), ("huan_chuong_lao_dong", 2016), *excellent]
+    assert seeded("huan_chuong_lao_dong", 2016, awards=history)
+    assert not seeded("huan_chuong_lao_dong", 2017, awards=history)
+    assert not seeded("huan_chuong_lao_dong", 2022, awards=history)
+    assert seeded("huan_chuong_lao_dong", 2023,
+                  awards=[*history, ("bang_khen_thu_tuong", 2017)])
+    second = [("huan_chuong_lao_dong", 2010), ("huan_chuong_lao_dong_hang_nhi", 2016),
+              *excellent]
+    assert not seeded("huan_chuong_lao_dong_hang_nhi", 2017, awards=second)
 
 
 def test_the_labour_order_has_three_classes_in_a_chain() -> None:
@@ -509,6 +542,8 @@ def test_the_council_votes_count_against_its_total_membership() -> None:
     assert _refused_votes(Ballot(2, 1, 7, members=10, secret=False), MAJORITY) == "votes_for"
     assert _refused_votes(Ballot(5, 0, 0, members=10, secret=False), MAJORITY) == "votes_for"
     assert _refused_votes(Ballot(3, 3, 1, members=7, secret=False), MAJORITY) == "votes_for"
+    # no votes recorded
+    assert _refused_votes(Ballot(0, 0, 0, members=10, secret=False), MAJORITY) == "votes_for"
     # more votes than members
     assert _refused_votes(Ballot(6, 3, 2, members=10, secret=False), MAJORITY) == "members"
 
@@ -575,13 +610,16 @@ def test_a_person_is_the_same_nominee_in_composed_and_decomposed_spelling() -> N
                                   f"person:{unit}:nguyễn thị hường"))
 
 
-def test_a_citizen_id_decides_who_a_person_is() -> None:
-    unit, other = uuid.uuid4(), uuid.uuid4()
-    one = nominee_id(NomineeKind.PERSON, unit, "Trần Văn An", "044095000123")
-    # the same person in another unit, the namesake with another number another person
-    assert nominee_id(NomineeKind.PERSON, other, "Trần Văn An", "044095000123") == one
-    assert nominee_id(NomineeKind.PERSON, unit, "Trần Văn An", "044095000999") != one
-    assert nominee_id(NomineeKind.PERSON, unit, "Trần Văn An") != one
+def test_a_citizen_id_is_one_persons_name() -> None:
+    # the number recorded under one name is refused under another (as names are compared)
+    check_citizen_name(name_key("Trần Văn An"), name_key(" TRẦN  văn an"), "nominee")
+    with pytest.raises(RuleBroken) as refused:
+        check_citizen_name(name_key("Trần Văn An"), name_key("Trần Văn Bình"), "nominee")
+    assert refused.value.field == "nominee.citizen_id"
+    assert "belongs to another person's name" in str(refused.value)
+
+
+def test_a_citizen_id_is_well_formed() -> None:
     check_citizen_id(NomineeKind.PERSON, "044095000123", "nominee")
     check_citizen_id(NomineeKind.UNIT, None, "nominee")
     for bad in ("04409500012", "0440950001234", "04409500012x", "０４４０９５０００１２３"):
@@ -600,6 +638,11 @@ def test_a_person_record_is_linked_once_and_never_in_a_circle() -> None:
         check_link("b", "a", ["a"], "x")
     with pytest.raises(StateConflict):
         check_link("a", "b", ["b", "a"], None)
+    # two records that carry different citizen ID numbers are two people
+    check_link("b", "a", ["a"], None, ("044095000123", None))
+    check_link("b", "a", ["a"], None, ("044095000123", "044095000123"))
+    with pytest.raises(StateConflict, match="different citizen ID numbers"):
+        check_link("b", "a", ["a"], None, ("044095000123", "044095000999"))
 
 
 def test_a_nominee_suits_its_form() -> None:

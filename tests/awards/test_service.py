@@ -10,12 +10,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from chungtay_common import clock, hierarchy
 from chungtay_common.auth import Role
@@ -43,6 +45,8 @@ from services.awards.schemas import (
     ReasonIn,
     ReviewIn,
     RevokeIn,
+    RuleIn,
+    VotingIn,
     WindowIn,
 )
 from tests.awards.conftest import (
@@ -71,7 +75,7 @@ DECISION = DecisionIn(number="123/QĐ-UBND", signed_on=date(2025, 1, 20), signer
 BODIES: dict[Step, BaseModel | None] = {
     Step.EDIT: EditIn(achievements="Sửa đổi"),
     Step.SUBMIT: None,
-    Step.REVIEW: ReviewIn(votes_for=5, votes_against=0),
+    Step.REVIEW: ReviewIn(votes_for=5, votes_against=0, members=7),
     Step.APPRAISE: CommentIn(),
     Step.APPROVE: DECISION,
     Step.REJECT: ReasonIn(reason="Không đạt"),
@@ -372,7 +376,8 @@ async def test_a_chairman_declines_only_a_form_of_its_own_level(d: Dossiers) -> 
 async def test_council_review_needs_a_majority_for(d: Dossiers) -> None:
     n = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
     await d.refused(d.take(n, Step.REVIEW, d.council,
-                           ReviewIn(votes_for=3, votes_against=3, votes_abstain=1)),
+                           ReviewIn(votes_for=3, votes_against=3, votes_abstain=1,
+                                    members=7)),
                     422, "votes_for")
 
 
@@ -380,8 +385,16 @@ async def test_council_votes_count_against_all_its_members(d: Dossiers) -> None:
     n = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
     # 2 for, 1 against, 7 abstaining: 2 of the 10 members is not more than half
     message = await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
-        votes_for=2, votes_against=1, votes_abstain=7)), 422, "votes_for")
+        votes_for=2, votes_against=1, votes_abstain=7, members=10)), 422, "votes_for")
     assert "more than half of all members" in message
+    # the membership is always given (never taken to be the votes cast), and a review records
+    # the votes
+    with pytest.raises(ValidationError) as missing:
+        ReviewIn(votes_for=5, votes_against=0)  # type: ignore[call-arg]
+    assert [e["loc"] for e in missing.value.errors()] == [("members",)]
+    message = await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=0, votes_against=0, members=10)), 422, "votes_for")
+    assert "no votes were recorded" in message
     for absent in (ReviewIn(votes_for=2, votes_against=1, members=10),
                    ReviewIn(votes_for=5, votes_against=0, members=10)):
         await d.refused(d.take(n, Step.REVIEW, d.council, absent), 422, "votes_for")
@@ -409,6 +422,37 @@ async def test_provincial_model_worker_needs_ninety_percent_by_secret_ballot(
     n = await d.take(n, Step.REVIEW, d.council, ReviewIn(
         votes_for=9, votes_against=1, members=10, secret_ballot=True))
     assert n.status is Status.REVIEWED
+
+
+async def test_the_board_sets_what_a_form_needs_of_the_council_and_who_signs_it(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    voting = VotingIn(vote_threshold=Decimal("0.75"), vote_comparison="at_least",
+                      secret_ballot_required=True, signer_unit_kinds=["province"],
+                      also_for=["household"])
+    for caller in (d.council, d.reporter(), d.chairman(d.p.district)):
+        await d.refused(service.set_voting(conn, caller, LDTT, voting), 403)
+    await d.refused(service.set_voting(conn, d.board, "no_such_form", voting), 404)
+    form = await service.set_voting(conn, d.board, LDTT, voting)
+    assert (form.vote_threshold, form.vote_comparison, form.secret_ballot_required,
+            form.signer_unit_kinds, form.also_for) == (0.75, "at_least", True, ["province"],
+                                                       ["household"])
+    audit = await conn.fetchrow("SELECT actor, before, after FROM audit_log"
+                                " WHERE action = 'award_form.voting' AND entity_id = $1", LDTT)
+    assert audit is not None and audit["actor"] == "board"
+    assert (audit["before"]["vote_threshold"], audit["after"]["vote_threshold"]) == (0.5, 0.75)
+    # the review now needs three quarters of all members by secret ballot
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.SUBMITTED)
+    await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=7, votes_against=3, members=10, secret_ballot=True)), 422, "votes_for")
+    await d.refused(d.take(n, Step.REVIEW, d.council, ReviewIn(
+        votes_for=8, votes_against=2, members=10)), 422, "secret_ballot")
+    await d.take(n, Step.REVIEW, d.council, ReviewIn(votes_for=8, votes_against=2, members=10,
+                                                     secret_ballot=True))
+    # the start-up's seed leaves the board's setting alone
+    await service.seed_catalogue(conn, d.facts.system)
+    again = {f.code: f for f in await service.list_forms(conn)}[LDTT]
+    assert (again.vote_threshold, again.signer_unit_kinds) == (0.75, ["province"])
 
 
 async def test_a_chairman_does_not_approve_an_award_to_the_unit_they_head(
@@ -586,7 +630,7 @@ async def test_namesakes_without_a_citizen_id_are_flagged_not_merged(d: Dossiers
     assert second.possible_duplicate_of == [first.nominee.nominee_id]
     assert "possible_duplicate" in second.flags
     assert (await d.get(first)).possible_duplicate_of == [second.nominee.nominee_id]
-    person = await service.get_person(d.conn, second.nominee.nominee_id)
+    person = await service.get_person(d.conn, d.board.principal, second.nominee.nominee_id)
     assert person.possible_duplicate_of == [first.nominee.nominee_id]
     assert person.has_citizen_id is False and person.linked_to is None
     # a namesake without a number in the unit the numbered person moved to is flagged too; in
@@ -600,6 +644,64 @@ async def test_namesakes_without_a_citizen_id_are_flagged_not_merged(d: Dossiers
                               PersonLinkIn(earlier_id=first.nominee.nominee_id,
                                            reason="Cùng một người (đối chiếu hồ sơ)"))
     assert (await d.get(second)).possible_duplicate_of == []
+
+
+async def test_a_citizen_id_neither_shows_through_the_id_nor_lets_another_take_over(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    number, name = "044095000777", f"Hoàng Văn Nam {uuid.uuid4().hex[:6]}"
+    person = d.person().model_copy(update={"name": name, "citizen_id": number})
+    first = await d.nominate(LDTT, person)
+    nid = first.nominee.nominee_id
+    # the id is random, not derived from the number (which trying the numbers would recover)
+    assert uuid.UUID(nid).version == 4
+    assert nid != str(uuid.uuid5(uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10"),
+                                 f"person:citizen:{number}"))
+    # the number under another name is refused; under the person's name, in another unit, it
+    # is the same person, whose recorded unit and name do not move with it
+    message = await d.refused(d.nomination(CSTDCS, person.model_copy(
+        update={"name": "Kẻ Mạo Danh", "unit_id": d.p.neighbour})), 422, "nominee.citizen_id")
+    assert "belongs to another person's name" in message
+    moved = await d.nominate(CSTDCS, person.model_copy(
+        update={"name": name.upper(), "unit_id": d.p.neighbour}))
+    assert moved.nominee.nominee_id == nid
+    row = await conn.fetchrow("SELECT unit_id, name FROM persons WHERE nominee_id = $1", nid)
+    assert row is not None and (row["unit_id"], row["name"]) == (d.p.commune, name)
+    # only the board reads a person record
+    for caller in (d.reporter(), d.council):
+        await d.refused(service.get_person(conn, caller.principal, nid), 403)
+    assert (await service.get_person(conn, d.board.principal, nid)).has_citizen_id is True
+    # two records that carry different numbers are two people: never linked
+    other = await d.nominate(LDTT, d.person().model_copy(
+        update={"name": name, "citizen_id": "044095000778"}))
+    await d.refused(service.link_person(conn, d.board, other.nominee.nominee_id, PersonLinkIn(
+        earlier_id=nid, reason="Trùng tên")), 409)
+
+
+async def test_the_migration_gives_a_person_known_by_number_a_random_id(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    number = "044095000555"
+    n = await d.nominate(LDTT, d.person().model_copy(update={"citizen_id": number}))
+    later = await d.nominate(LDTT, d.person())
+    derived = str(uuid.uuid5(uuid.UUID("6f1c1f2e-6b0c-4d43-9f4e-6e0f3c7a2a10"),
+                             f"person:citizen:{number}"))
+    # as the code before it left them: an id derived from the number, used and linked to
+    await conn.execute("DROP INDEX persons_citizen_id")
+    for table in ("persons", "nominations"):
+        await conn.execute(f"UPDATE {table} SET nominee_id = $2 WHERE nominee_id = $1",
+                           n.nominee.nominee_id, derived)
+    await conn.execute("UPDATE persons SET linked_to = $2 WHERE nominee_id = $1",
+                       later.nominee.nominee_id, derived)
+    migration = Path(service.__file__).parent / "migrations" / "007_person_ids.sql"
+    await conn.execute(migration.read_text(encoding="utf-8"))
+    new = await conn.fetchval("SELECT nominee_id FROM persons WHERE citizen_id = $1", number)
+    assert new != derived and uuid.UUID(new).version == 4
+    assert await conn.fetchval("SELECT count(*) FROM persons WHERE nominee_id = $1",
+                               derived) == 0
+    assert (await d.get(n)).nominee.nominee_id == new
+    assert await conn.fetchval("SELECT linked_to FROM persons WHERE nominee_id = $1",
+                               later.nominee.nominee_id) == new
 
 
 async def test_a_person_who_moved_keeps_their_titles_through_a_link(
@@ -921,6 +1023,32 @@ async def test_the_seed_reaches_an_existing_catalogue(d: Dossiers, conn: asyncpg
     assert history[-1].changed_by == "system" and history[-1].note == service.SEED_NOTE
     assert forms[GDVH].rule == old_rule  # the board's
     assert await service.seed_catalogue(conn, system) == 0
+
+
+async def test_the_start_up_announces_every_forms_current_rule(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    """The indicators service learns the rules it protects indicators for from
+    ``award_rule.changed``: each start-up announces every form's current rule once (the same
+    version again: its consumers keep the rule as they had it), the board's forms and rules
+    too, so rules written before it listened, or whose events retention dropped, reach it."""
+    await d.follows_ldtt()
+    await service.change_rule(conn, d.board, GDVH, RuleIn(rule={"type": "judged_by_council"},
+                                                          note="Hội đồng xét"))
+    await conn.execute("DELETE FROM award_rules WHERE form_code = 'thon_van_hoa'")
+    await conn.execute("DELETE FROM award_forms WHERE code = 'thon_van_hoa'")
+    start = await conn.fetchval("SELECT COALESCE(max(id), 0) FROM outbox")
+    assert await service.seed_catalogue(conn, d.facts.system) == 1  # the form added back
+    rows = await conn.fetch("SELECT key, body FROM outbox WHERE id > $1"
+                            " AND event_type = 'award_rule.changed' ORDER BY id", start)
+    forms = {f.code: f for f in await service.list_forms(conn)}
+    announced = [(r["body"]["payload"]["form_code"], r["body"]["payload"]["version"])
+                 for r in rows]
+    assert sorted(announced) == sorted((c, f.rule_version) for c, f in forms.items())
+    assert {FOLLOWS, GDVH, "thon_van_hoa"} <= {code for code, _ in announced}
+    for r in rows:
+        assert r["key"] == r["body"]["payload"]["form_code"]
+        assert r["body"]["payload"]["rule"] == forms[r["key"]].rule
 
 
 async def test_ldtt_can_be_won_two_years_running(d: Dossiers) -> None:
