@@ -19,12 +19,13 @@ async def record(
     before: Any,
     after: Any,
     correlation_id: uuid.UUID | None = None,
+    actor_unit_id: uuid.UUID | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO audit_log (actor, actor_roles, action, entity_type, entity_id, before, after,"
-        " correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        " correlation_id, actor_unit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         actor.subject, actor.roles, action, entity_type, entity_id,
-        jsonable(before), jsonable(after), correlation_id,
+        jsonable(before), jsonable(after), correlation_id, actor_unit_id,
     )
 
 

@@ -111,6 +111,14 @@ class EventProcessor:
             log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, exc)
             await self._dead_letters.send(raw, key, str(exc), "invalid", topic, partition, offset)
             return Outcome.DEAD_LETTERED
+        expected = publisher_of(topic)
+        if expected is not None and envelope.producer != expected:
+            # the topics are a trust boundary: only the topic's owner publishes on it
+            reason = f"producer {envelope.producer!r} may not publish on {topic}"
+            log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, reason)
+            await self._dead_letters.send(raw, key, reason, "untrusted_producer", topic,
+                                          partition, offset)
+            return Outcome.DEAD_LETTERED
         handler = self._handlers.get(envelope.event_type)
         if handler is None:
             metrics.EVENTS_CONSUMED.labels(envelope.event_type, Outcome.IGNORED).inc()
@@ -168,6 +176,18 @@ class EventProcessor:
                       offset: int) -> None:
         """Last statement of an applied event's transaction (a subclass may record where it
         is)."""
+
+
+def publisher_of(topic: str) -> str | None:
+    """The service that may publish on ``topic`` (``<namespace>.<owner>.v<n>``); None for a
+    topic that is not one of ours."""
+    parts = topic.rsplit(".", 2)
+    if len(parts) != 3:
+        return None
+    spec = TOPICS.get(parts[1])
+    if spec is None or parts[2] != f"v{spec.version}":
+        return None
+    return spec.publisher or spec.owner
 
 
 def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:

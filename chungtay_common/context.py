@@ -70,4 +70,5 @@ class Context:
                     before: Any, after: Any) -> None:
         await audit.record(conn, actor=self.actor, action=action, entity_type=entity_type,
                            entity_id=str(entity_id), before=before, after=after,
-                           correlation_id=self.correlation_id)
+                           correlation_id=self.correlation_id,
+                           actor_unit_id=None if self._system else self.principal.unit_id)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
@@ -46,9 +47,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if b"%00" in scope.get("query_string", b""):  # PostgreSQL cannot hold it
+        # PostgreSQL cannot hold NUL: refused here, before a route hands it to a query (a 500)
+        if b"%00" in scope.get("query_string", b""):
             await problem_response(InvalidInput.on(
                 "query", "must not contain the NUL character").problem())(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path") or b""
+        if b"%00" in raw_path or "\x00" in scope.get("path", ""):
+            await problem_response(InvalidInput.on(
+                "path", "must not contain the NUL character").problem())(scope, receive, send)
             return
         too_large = PayloadTooLarge(f"request body is larger than {self.limit} bytes")
         for name, value in scope.get("headers", []):
@@ -285,8 +292,8 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(
-        settings.public_key_pem(), settings.jwt_issuer, settings.jwt_audience
-    )
+        settings.public_key_pem(), settings.jwt_issuer, settings.jwt_audience,
+        timedelta(hours=settings.jwt_max_lifetime_hours))
     install_error_handlers(app)
 
     @app.get("/health", tags=["operations"], include_in_schema=True)

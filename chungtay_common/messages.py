@@ -96,6 +96,7 @@ TITLES_VI: dict[str, str] = {
 # English text: exact texts, then patterns whose groups are kept.
 _SHARED_VI: dict[str, str] = {
     "missing bearer token": "thiếu mã truy cập (bearer token)",
+    "invalid token": "mã truy cập không hợp lệ",
     "token expired": "mã truy cập đã hết hạn",
     "invalid token claims": "thông tin trong mã truy cập không hợp lệ",
     "token has no unit_id claim": "mã truy cập không có unit_id",

@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
 
     jwt_issuer: str = "chungtay-dev"
     jwt_audience: str = "chungtay"
+    # the longest a token may live (exp - iat): hours for people; a deployment whose service
+    # accounts hold longer tokens raises it
+    jwt_max_lifetime_hours: float = Field(default=12.0, gt=0, le=24 * 366)
     jwt_public_key_file: Path | None = None
     jwt_public_key: SecretStr | None = None
 
@@ -65,6 +68,9 @@ class ServiceSettings(BaseSettings):
             missing.append("CHUNGTAY_PG_PASSWORD")
         if self.jwt_public_key is None and self.jwt_public_key_file is None:
             missing.append("CHUNGTAY_JWT_PUBLIC_KEY or CHUNGTAY_JWT_PUBLIC_KEY_FILE")
+        if self.environment is Environment.PRODUCTION:  # whose tokens: no silent defaults
+            missing += [f"CHUNGTAY_{name.upper()}" for name in ("jwt_issuer", "jwt_audience")
+                        if name not in self.model_fields_set]
         if missing:
             raise ValueError(
                 f"{', '.join(missing)} must be set when CHUNGTAY_ENVIRONMENT={self.environment}"

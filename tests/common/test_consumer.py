@@ -11,7 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from chungtay_common import hierarchy
-from chungtay_common.consumer import DeadLetters, EventProcessor, Outcome
+from chungtay_common.consumer import DeadLetters, EventProcessor, Outcome, publisher_of
 from chungtay_common.contracts.registration import UnitRegistered, UnitSnapshot, UnitVersion
 from chungtay_common.db import Conn
 from chungtay_common.events import SYSTEM_ACTOR, Envelope, new_envelope
@@ -95,3 +95,32 @@ async def test_a_failing_handler_dead_letters_the_event_and_rolls_back(
     headers = dict(found[0].headers)
     assert headers["x-dlq-reason-class"] == b"handler_error"
     assert b"bug" in headers["x-dlq-reason"] and headers["x-dlq-offset"] == b"42"
+
+
+async def test_an_event_from_another_service_than_the_topics_owner_is_dead_lettered(
+    pool: asyncpg.Pool, common_settings: ServiceSettings,
+) -> None:
+    """The topics are a trust boundary: a unit event on the registration topic is applied only
+    when the registration service produced it."""
+    ns = common_settings.topic_namespace
+    registration = topic_name("registration", ns)
+    assert publisher_of(registration) == "registration"
+    assert publisher_of(topic_name("feed", ns)) == "reporting"  # published by reporting
+    assert publisher_of("t") is None  # not one of ours: not checked
+    dlq = DeadLetters(common_settings.kafka_bootstrap, topic_name("deadletter", ns), "test")
+    await dlq.start()
+    try:
+        processor = EventProcessor(pool, {"unit.registered": _apply}, dlq)
+        unit = uuid.uuid4()
+        forged = _raw(1, "Xã Giả", unit)  # produced by "test"
+        assert await processor.process(forged, None, registration, 0, 7) \
+            is Outcome.DEAD_LETTERED
+        async with pool.acquire() as conn:
+            assert await conn.fetchval(
+                "SELECT count(*) FROM units WHERE unit_id = $1", unit) == 0
+        genuine = json.loads(_raw(1, "Xã Thật", unit))
+        genuine["producer"] = "registration"
+        assert await processor.process(json.dumps(genuine).encode(), None, registration, 0, 8) \
+            is Outcome.APPLIED
+    finally:
+        await dlq.stop()

@@ -97,3 +97,22 @@ async def test_a_request_acts_as_its_caller(conn: asyncpg.Connection) -> None:
                               str(payload.unit_id))
     assert row is not None and row["topic"] == "t.registration.v1"
     assert row["body"]["actor"] == {"subject": "tinh-44", "roles": ["reviewer"]}
+
+
+async def test_the_audit_log_is_append_only_and_records_the_callers_unit(
+    conn: asyncpg.Connection,
+) -> None:
+    unit = uuid.uuid4()
+    ctx = context(Role.REGISTRAR, unit=unit, sub="lan")
+    await ctx.audit(conn, "unit.rename", "unit", unit, {"name": "A"}, {"name": "B"})
+    row = await conn.fetchrow(
+        "SELECT id, actor, actor_unit_id FROM audit_log WHERE entity_id = $1", str(unit))
+    assert (row["actor"], row["actor_unit_id"]) == ("lan", unit)
+    for sql in ("UPDATE audit_log SET actor = 'someone else' WHERE id = $1",
+                "DELETE FROM audit_log WHERE id = $1"):
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            async with conn.transaction():  # a savepoint: the refusal ends only it
+                await conn.execute(sql, row["id"])
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        async with conn.transaction():
+            await conn.execute("TRUNCATE audit_log")

@@ -21,6 +21,7 @@ from chungtay_common.db import Conn
 from chungtay_common.http import (
     CSV_TYPE,
     XLSX_TYPE,
+    BodyLimit,
     CsvText,
     Database,
     ReadDep,
@@ -58,6 +59,12 @@ async def _read_only(conn: Conn, setting: str) -> str:
     return value
 
 
+async def _echo(conn: Conn, text: str) -> str:
+    """The text back from PostgreSQL: a NUL in it would fail there (a 500)."""
+    value: str = await conn.fetchval("SELECT $1::text", text)
+    return value
+
+
 @asynccontextmanager
 async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
@@ -85,6 +92,10 @@ async def app(common_settings: ServiceSettings, pool: asyncpg.Pool
     @app.get("/notes/transaction")
     async def transaction(read: ReadDep) -> dict[str, str]:
         return {"read_only": await read(_read_only, "transaction_read_only")}
+
+    @app.get("/notes/echo/{text}")
+    async def echo(text: str, read: ReadDep) -> dict[str, str]:
+        return {"text": await read(_echo, text)}
 
     @app.post("/csv")
     async def upload_csv(text: CsvText) -> dict[str, str]:
@@ -251,3 +262,34 @@ async def test_a_sheet_of_another_type_is_unsupported(
     headers = {"content-type": content_type} if content_type else {}
     assert_problem(await client.post("/sheet", content=b"x", headers=headers), 415,
                    type="unsupported_media_type")
+
+
+async def test_a_nul_in_the_path_is_refused_before_it_reaches_the_database(
+    stack: TestStack, app: tuple[httpx.AsyncClient, Runs]
+) -> None:
+    client, _ = app
+    r = await client.get("/notes/echo/a%20b", headers=_caller(stack))
+    assert ok(r, 200) == {"text": "a b"}
+    body = assert_problem(await client.get("/notes/echo/a%00b", headers=_caller(stack)), 422,
+                          field="path", type="validation_error")
+    assert body["errors"] == [{"field": "path", "message": "must not contain the NUL character"}]
+
+
+async def test_a_nul_in_the_path_is_refused_even_when_only_the_decoded_path_has_it() -> None:
+    """A server that gives no raw path (or an already decoded one): the decoded path decides."""
+    sent: list[dict[str, Any]] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the app must not see the request")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/notes/a\x00b", "raw_path": None,
+             "query_string": b"", "headers": []}
+    await BodyLimit(inner, 1024)(scope, receive, send)
+    assert sent[0]["status"] == 422
+    assert b'"field":"path"' in sent[1]["body"].replace(b" ", b"")

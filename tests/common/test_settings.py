@@ -11,8 +11,13 @@ def test_no_secret_has_a_default_outside_development() -> None:
         ServiceSettings(environment=Environment.PRODUCTION, jwt_public_key=SecretStr("k"))
     with pytest.raises(ValidationError, match="CHUNGTAY_JWT_PUBLIC_KEY"):
         ServiceSettings(environment=Environment.PRODUCTION, pg_password=SecretStr("p"))
+    # whose tokens are accepted is said, never a default
+    with pytest.raises(ValidationError, match="CHUNGTAY_JWT_ISSUER, CHUNGTAY_JWT_AUDIENCE"):
+        ServiceSettings(environment=Environment.PRODUCTION, pg_password=SecretStr("p"),
+                        jwt_public_key=SecretStr("k"))
     ok = ServiceSettings(environment=Environment.PRODUCTION, pg_password=SecretStr("p"),
-                         jwt_public_key=SecretStr("k"), service_name="registration")
+                         jwt_public_key=SecretStr("k"), service_name="registration",
+                         jwt_issuer="so-noi-vu-quang-binh", jwt_audience="chungtay")
     assert ok.database == "chungtay_registration"
 
 
