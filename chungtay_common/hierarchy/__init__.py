@@ -17,6 +17,8 @@ import asyncpg
 from chungtay_common.contracts.registration import UnitEvent, UnitKind, UnitSnapshot
 from chungtay_common.db import Conn
 from chungtay_common.events import Envelope
+from chungtay_common.messages import en_vi
+from chungtay_common.refusals import StateConflict
 
 if TYPE_CHECKING:
     from chungtay_common.consumer import Handler
@@ -178,10 +180,13 @@ def unit_event_handlers() -> dict[str, Handler]:
     return dict.fromkeys(UNIT_EVENT_TYPES, apply_unit_event)
 
 
-async def ancestries(conn: Conn, unit_id: uuid.UUID, start: date, end: date | None
-                     ) -> list[list[uuid.UUID]]:
+async def ancestries(conn: Conn, unit_id: uuid.UUID, start: date, end: date | None,
+                     limit: int = 1000) -> list[list[uuid.UUID]]:
     """Every ancestry the unit has over ``[start, end)`` (``end`` None: open): a change that
-    takes effect on ``start`` and lasts is within a caller's scope only if each of them is."""
+    takes effect on ``start`` and lasts is within a caller's scope only if each of them is.
+
+    More than ``limit`` of them is refused (``StateConflict``): a partial list would let a
+    change through unchecked for the versions past the limit."""
     chains: list[list[uuid.UUID]] = []
     day = start
     while True:
@@ -196,6 +201,12 @@ async def ancestries(conn: Conn, unit_id: uuid.UUID, start: date, end: date | No
             " UNION ALL SELECT valid_to FROM unit_versions"
             "   WHERE unit_id = ANY($1) AND valid_to > $2) days",
             chain, day)
-        if nxt is None or (end is not None and nxt >= end) or len(chains) > 1000:
+        if nxt is None or (end is not None and nxt >= end):
             return chains
+        if len(chains) >= limit:
+            raise StateConflict(en_vi(
+                "the change reaches too many versions of the hierarchy to check its scope "
+                f"(more than {limit})",
+                "thay đổi chạm tới quá nhiều phiên bản của cây đơn vị để kiểm tra phạm vi "
+                f"(hơn {limit})"))
         day = nxt

@@ -54,22 +54,33 @@ def parse_units_csv(text: str, max_rows: int) -> list[PlannedUnit]:
     at once (``InvalidInput`` listing ``row N: column`` and the message)."""
     errors: list[FieldError] = []
     planned: dict[str, PlannedUnit] = {}
-    for n, values in _rows(text, max_rows, errors):
-        for kind, level, parent_level in _LEVELS:
-            try:
-                _plan(planned, _unit(n, values, kind, level, parent_level))
-            except RuleBroken as exc:
-                errors.append(FieldError(field=f"row {n}: {exc.field}", message=exc.message))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:  # the reader is lazy: a field over csv's limit (128 KiB) shows up mid-file
+        for n, values in _rows(reader, max_rows, errors):
+            for kind, level, parent_level in _LEVELS:
+                try:
+                    _plan(planned, _unit(n, values, kind, level, parent_level))
+                except RuleBroken as exc:
+                    errors.append(FieldError(field=f"row {n}: {exc.field}",
+                                             message=exc.message))
+    except csv.Error as exc:
+        line = reader.line_num
+        if "field limit" in str(exc):
+            limit = csv.field_size_limit()
+            raise RuleBroken("body", en_vi(
+                f"line {line}: a field is longer than {limit} characters",
+                f"dòng {line}: có ô dài hơn {limit} ký tự")) from exc
+        raise RuleBroken("body", en_vi(f"line {line}: is not readable CSV ({exc})",
+                                       f"dòng {line}: không đọc được dạng CSV ({exc})")) from exc
     if errors:
         raise InvalidInput(en_vi(f"{len(errors)} problem(s) in the file",
                                  f"tệp có {len(errors)} lỗi"), errors)
     return sorted(planned.values(), key=lambda p: (_ORDER[p.kind], p.row))
 
 
-def _rows(text: str, max_rows: int, errors: list[FieldError]
+def _rows(reader: Iterator[list[str]], max_rows: int, errors: list[FieldError]
           ) -> Iterator[tuple[int, dict[str, str]]]:
     """The non-blank rows with their numbers in the file (the header is row 1)."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     if next(reader, None) != IMPORT_COLUMNS:
         raise RuleBroken("header", en_vi(f"must be exactly: {','.join(IMPORT_COLUMNS)}",
                                          f"phải đúng là: {','.join(IMPORT_COLUMNS)}"))

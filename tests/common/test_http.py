@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.types import Message, Receive, Scope, Send
 
 from chungtay_common.auth import Role
 from chungtay_common.context import Context
@@ -277,18 +278,18 @@ async def test_a_nul_in_the_path_is_refused_before_it_reaches_the_database(
 
 async def test_a_nul_in_the_path_is_refused_even_when_only_the_decoded_path_has_it() -> None:
     """A server that gives no raw path (or an already decoded one): the decoded path decides."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def inner(scope: Any, receive: Any, send: Any) -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("the app must not see the request")
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/notes/a\x00b", "raw_path": None,
+    scope: Scope = {"type": "http", "method": "GET", "path": "/notes/a\x00b", "raw_path": None,
              "query_string": b"", "headers": []}
     await BodyLimit(inner, 1024)(scope, receive, send)
     assert sent[0]["status"] == 422

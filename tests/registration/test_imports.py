@@ -92,6 +92,19 @@ def test_header_and_size() -> None:
     assert info.value.field == "body" and "more than 2 rows" in info.value.message
 
 
+def test_a_field_over_the_csv_limit_is_refused_naming_its_line() -> None:
+    row = "44,Tỉnh Quảng Bình,452,Huyện Minh Hóa,18901,Xã Một,xa"
+    long = '44,Tỉnh Quảng Bình,452,Huyện Minh Hóa,18902,"' + "x" * 140_000 + '",xa'
+    with pytest.raises(RuleBroken) as info:
+        parse_units_csv(csv_of(row, long), 10)
+    assert (info.value.field, info.value.message) == (
+        "body", "line 3: a field is longer than 131072 characters")
+    assert getattr(info.value.message, "vi", None) == "dòng 3: có ô dài hơn 131072 ký tự"
+    with pytest.raises(RuleBroken) as info:  # in the header too
+        parse_units_csv(csv_of(row, header='"' + "x" * 140_000 + '"'), 10)
+    assert info.value.message == "line 1: a field is longer than 131072 characters"
+
+
 def test_a_registered_code_must_be_the_same_unit() -> None:
     parent = uuid.uuid4()
     unit = PlannedUnit(5, "commune_code", UnitKind.COMMUNE, "18901", "Xã Một", "xa", "452")

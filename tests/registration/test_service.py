@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from chungtay_common import clock
+from chungtay_common import clock, hierarchy
 from chungtay_common.auth import Role
 from chungtay_common.context import Context
 from chungtay_common.contracts.registration import UnitKind
@@ -287,6 +287,28 @@ async def test_a_backdated_change_cannot_reach_a_time_the_unit_was_in_another_su
     b_registrar = context(Role.REGISTRAR, unit=b.unit_id)
     await service.rename(conn, b_registrar, village.unit_id,
                          schemas.Rename(name="Thôn Đổi", effective_date=day("2021-01-01")))
+
+
+async def test_the_scope_check_refuses_more_ancestries_than_it_may_check(
+    conn: Conn, admin: Context, tree: Tree,
+) -> None:
+    """Past its limit the check refuses: a partial list would leave the later versions of the
+    hierarchy unchecked (the limit is 1,000; lowered here)."""
+    a = tree.district
+    b = await add(conn, admin, "district", "Huyện B", tree.province)
+    commune = await add(conn, admin, "commune", "Xã Đi Về", a)
+    for parent, when in ((b, "2020-01-01"), (a, "2021-01-01")):
+        await service.move(conn, admin, commune.unit_id,
+                           schemas.Move(parent_id=parent.unit_id, effective_date=day(when)))
+    chains = await hierarchy.ancestries(conn, commune.unit_id, day("2018-01-01"), None, limit=3)
+    assert [chain[1] for chain in chains] == [a.unit_id, b.unit_id, a.unit_id]
+    assert len(await hierarchy.ancestries(conn, commune.unit_id, day("2018-01-01"),
+                                          day("2020-06-01"), limit=2)) == 2
+    with pytest.raises(StateConflict) as info:
+        await hierarchy.ancestries(conn, commune.unit_id, day("2018-01-01"), None, limit=2)
+    assert info.value.message == ("the change reaches too many versions of the hierarchy to "
+                                  "check its scope (more than 2)")
+    assert len(await hierarchy.ancestries(conn, commune.unit_id, day("2018-01-01"), None)) == 3
 
 
 async def test_move_from_a_date(conn: Conn, admin: Context, tree: Tree) -> None:
