@@ -239,11 +239,18 @@ NumberFormatQuery = Annotated[imports.NumberFormat, Query(
                 "one thousand, 1,5 one and a half) or en (1,000 and 1.5)")]
 
 
-async def _import_rows(request: Request, sheet: SheetFile,
+async def _may_import(principal: PrincipalDep) -> None:
+    """Refuse (403) a caller whose roles can write no report, before the body is read: a
+    viewer's token never reaches the parser. Each row's unit is still checked on writing."""
+    import_service.check_may_import(principal)
+
+
+async def _import_rows(request: Request, _allowed: Annotated[None, Depends(_may_import)],
+                       sheet: SheetFile,
                        number_format: NumberFormatQuery = imports.NumberFormat.VI
                        ) -> list[imports.ImportRow]:
     """The rows of an uploaded file, read off the event loop (a large workbook takes a
-    while)."""
+    while); the caller's role is checked first (dependencies are solved in order)."""
     settings: IndicatorsSettings = request.app.state.settings
     return await run_in_threadpool(partial(
         imports.parse, sheet.content, sheet.media_type, max_bytes=settings.import_max_bytes,

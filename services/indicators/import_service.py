@@ -22,7 +22,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from chungtay_common import clock, hierarchy
-from chungtay_common.auth import Role
+from chungtay_common.auth import Principal, Role, require_role
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
 from chungtay_common.errors import FieldError, Forbidden, InvalidInput
@@ -53,6 +53,13 @@ from services.indicators.schemas import (
 
 # messages of domain.check_values that are about the indicator, not about its value
 _ABOUT_INDICATOR = ("unknown indicator", "is computed", "is retired", "is not reported by")
+
+
+def check_may_import(principal: Principal) -> None:
+    """Refuse (403) a caller who could write no report of the file: importing saves or
+    submits reports, which needs the role ``domain.ACTING_ROLE`` names (admin always may).
+    Called before the file is read; each report's unit is checked again on writing."""
+    require_role(principal, domain.ACTING_ROLE[Action.SAVE])
 
 
 async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,

@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
+from chungtay_common.cells import inert_row
 from chungtay_common.clock import VN
 from chungtay_common.contracts.indicators import Value
 from chungtay_common.errors import FieldError, InvalidInput, PayloadTooLarge
@@ -194,8 +195,77 @@ def parse_csv(body: bytes, *, max_rows: int,
                                       f"{exc})") from exc
 
 
+# Bounds of a workbook, checked before its content is expanded: an XLSX is a zip, and a few
+# hundred kilobytes may inflate to gigabytes (a "zip bomb") or to one cell of millions of
+# characters. A template of a province (a few thousand rows, 6 columns) is far below them.
+MAX_XLSX_ENTRY = 20 * 1024 * 1024  # uncompressed bytes of one part of the zip
+MAX_XLSX_TOTAL = 50 * 1024 * 1024  # uncompressed bytes of all parts
+MAX_XLSX_RATIO = 100  # uncompressed : compressed, for a part over MAX_XLSX_RATIO_FROM bytes
+MAX_XLSX_RATIO_FROM = 1024 * 1024
+MAX_COLUMNS = 50  # of a sheet (the template has 6)
+MAX_CELL = 1000  # characters of one cell's text (a unit's name, a code, a value)
+
+
+def check_xlsx_bounds(body: bytes) -> None:
+    """Refuse (413) a workbook whose zip parts would inflate too far, from the sizes its
+    central directory declares, before anything is decompressed. A part that inflates beyond
+    its declared size is stopped by ``zipfile`` itself (it checks the declared size)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InvalidInput.on("body", "is not a readable XLSX workbook") from exc
+    total = 0
+    for e in entries:
+        total += e.file_size
+        if e.file_size > MAX_XLSX_ENTRY:
+            raise PayloadTooLarge(en_vi(
+                f"the workbook's part {e.filename!r} inflates to {e.file_size} bytes, over "
+                f"{MAX_XLSX_ENTRY}", f"phần {e.filename!r} của tệp bung ra {e.file_size} byte, "
+                                     f"quá {MAX_XLSX_ENTRY}"))
+        if e.file_size > MAX_XLSX_RATIO_FROM and \
+                e.file_size > MAX_XLSX_RATIO * max(e.compress_size, 1):
+            raise PayloadTooLarge(en_vi(
+                f"the workbook's part {e.filename!r} is compressed more than "
+                f"{MAX_XLSX_RATIO}:1 ({e.compress_size} bytes inflating to {e.file_size})",
+                f"phần {e.filename!r} của tệp được nén hơn {MAX_XLSX_RATIO}:1 "
+                f"({e.compress_size} byte bung ra {e.file_size})"))
+    if total > MAX_XLSX_TOTAL:
+        raise PayloadTooLarge(en_vi(
+            f"the workbook inflates to {total} bytes, over {MAX_XLSX_TOTAL}",
+            f"tệp bung ra {total} byte, quá {MAX_XLSX_TOTAL}"))
+
+
+def _too_long(c: Any) -> bool:
+    return isinstance(c, str) and len(c) > MAX_CELL
+
+
+_LONG = en_vi(f"a cell holds more than {MAX_CELL} characters",
+              f"một ô chứa hơn {MAX_CELL} ký tự")
+
+
+def _check_sheet_bounds(ws: Any, max_rows: int) -> None:
+    """Refuse (422) a sheet whose declared dimension is too wide or too long: a read-only
+    sheet is padded to it, so ``A1:XFD1048576`` would make every row 16,384 cells."""
+    title = str(ws.title)
+    columns, rows = ws.max_column, ws.max_row
+    if columns is not None and columns > MAX_COLUMNS:
+        raise InvalidInput.on(f"sheet {title}", en_vi(
+            f"declares {columns} columns; a sheet has at most {MAX_COLUMNS}",
+            f"khai báo {columns} cột; một trang tính có tối đa {MAX_COLUMNS} cột"))
+    if rows is not None and rows > max_rows + 1:  # as _Budget would find, only sooner
+        raise InvalidInput.on("body", f"more than {max_rows} rows: split the file")
+    # openpyxl keeps the workbook's shared strings (read whole on loading) on each sheet
+    strings = getattr(ws, "_shared_strings", None) or ()
+    if any(_too_long(text) for text in strings):
+        raise InvalidInput.on("body", en_vi(
+            f"the workbook's shared strings hold a text of more than {MAX_CELL} characters",
+            f"bảng chuỗi dùng chung của tệp có chuỗi dài hơn {MAX_CELL} ký tự"))
+
+
 def parse_xlsx(body: bytes, *, max_rows: int,
                number_format: NumberFormat = NumberFormat.VI) -> list[ImportRow]:
+    check_xlsx_bounds(body)
     # openpyxl is imported here: only this path needs it, and it is slow to import
     from openpyxl import load_workbook
 
@@ -205,6 +275,8 @@ def parse_xlsx(body: bytes, *, max_rows: int,
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise InvalidInput.on("body", "is not a readable XLSX workbook") from exc
     try:
+        for ws in book.worksheets:
+            _check_sheet_bounds(ws, max_rows)
         # the sheets are read lazily, inside _rows: a broken sheet is found there
         sheets: dict[str, Iterable[tuple[int, Sequence[Any]]]] = {
             str(ws.title): _xlsx_rows(ws) for ws in book.worksheets}
@@ -221,10 +293,17 @@ _FORMULA = object()  # stands for a cell holding a formula
 
 
 def _xlsx_rows(ws: Any) -> Iterator[tuple[int, list[Any]]]:
+    title = str(ws.title)
     for n, row in enumerate(ws.iter_rows(), start=1):
         cells: list[Any] = []
-        for cell in row:
+        for i, cell in enumerate(row):
             value = getattr(cell, "value", None)
+            if value is not None and i >= MAX_COLUMNS:
+                raise InvalidInput.on(where(title, n, f"column {i + 1}"), en_vi(
+                    f"a sheet has at most {MAX_COLUMNS} columns",
+                    f"một trang tính có tối đa {MAX_COLUMNS} cột"))
+            if _too_long(value):
+                raise InvalidInput.on(where(title, n, f"column {i + 1}"), _LONG)
             if getattr(cell, "data_type", None) == "f" or (
                     isinstance(value, str) and value.startswith("=")):
                 cells.append(_FORMULA)
@@ -457,24 +536,28 @@ class Template:
 
 
 def template_csv(year: int, rows: Iterable[TemplateRow]) -> bytes:
-    """A CSV to fill in (UTF-8 with a BOM, so that spreadsheet programs read the accents)."""
+    """A CSV to fill in (UTF-8 with a BOM, so that spreadsheet programs read the accents);
+    a text that would start a formula is quoted (``cells.inert``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TEMPLATE_HEADERS)
-    for r in rows:
-        writer.writerow([year, r.unit_code, r.unit_name, r.indicator_code, r.indicator_name, ""])
+    for r in rows:  # names are typed by people: never written as a formula (see cells)
+        writer.writerow(inert_row([year, r.unit_code, r.unit_name, r.indicator_code,
+                                   r.indicator_name, ""]))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def template_xlsx(year: int, rows: Iterable[TemplateRow]) -> bytes:
-    """A workbook with one sheet named by the year; codes are text cells."""
+    """A workbook with one sheet named by the year; codes are text cells, and a text that
+    would start a formula is quoted (``cells.inert``)."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     ws = book.create_sheet(title=str(year))
     ws.append(list(TEMPLATE_HEADERS))
-    for r in rows:
-        ws.append([year, r.unit_code, r.unit_name, r.indicator_code, r.indicator_name, None])
+    for r in rows:  # names are typed by people: never written as a formula (see cells)
+        ws.append(inert_row([year, r.unit_code, r.unit_name, r.indicator_code,
+                             r.indicator_name, None]))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

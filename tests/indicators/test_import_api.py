@@ -7,7 +7,7 @@ import io
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -17,8 +17,10 @@ from openpyxl import Workbook, load_workbook
 from chungtay_common.auth import Role
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.http import CSV_TYPE, XLSX_TYPE
+from services.indicators import imports
 from tests.conftest import TestStack, next_code
 from tests.indicators.conftest import IMPORT_MAX_BYTES, count_rows, hold_unit
+from tests.indicators.test_imports import _with_part, xlsx
 from tests.support import assert_problem, bearer, ok
 
 REQUIRED = {"households_total": 2000, "poor_households": 150, "near_poor_households": 120,
@@ -336,3 +338,40 @@ async def test_numbers_are_read_as_vietnamese_write_them_unless_the_file_says_ot
     r = await post(api, campaign, csv_file(full(2019, c["commune2"])), admin,
                    number_format="fr")
     assert_problem(r, 422)
+
+
+@pytest.mark.parametrize("roles", [(Role.VIEWER,), (Role.REVIEWER, Role.COUNCIL)])
+async def test_a_caller_who_may_write_no_report_is_refused_before_the_file_is_parsed(
+        api: httpx.AsyncClient, stack: TestStack, tree: dict[str, Any], campaign: str,
+        counts: Counts, monkeypatch: pytest.MonkeyPatch, roles: tuple[Role, ...]) -> None:
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the file was parsed before the caller's role was checked")
+
+    monkeypatch.setattr(imports, "parse", never)
+    book = Workbook()
+    assert book.active is not None
+    book.active.title = "2016"
+    book.active.append(["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"])
+    book.active.append([tree["codes"]["commune0"], "poor_households", 3])
+    out = io.BytesIO()
+    book.save(out)
+    before = await counts()
+    r = await post(api, campaign, out.getvalue(),
+                   auth(stack, *roles, unit=tree["ids"]["commune0"]), media=XLSX_TYPE)
+    assert "reporter" in assert_problem(r, 403)["detail"]
+    assert await counts() == before
+
+
+async def test_a_workbook_inflating_to_fifty_megabytes_is_refused_413_naming_its_part(
+        api: httpx.AsyncClient, stack: TestStack, campaign: str, counts: Counts) -> None:
+    def bomb(part: IO[bytes]) -> None:
+        for _ in range(50):
+            part.write(b"A" * (1024 * 1024))
+
+    body = _with_part(xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"]]}),
+                      "xl/worksheets/sheet1.xml", bomb)
+    assert len(body) < IMPORT_MAX_BYTES
+    before = await counts()
+    r = await post(api, campaign, body, auth(stack, Role.ADMIN), media=XLSX_TYPE)
+    assert "'xl/worksheets/sheet1.xml'" in assert_problem(r, 413)["detail"]
+    assert await counts() == before

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import re
+import time
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
-from chungtay_common import clock
+from chungtay_common import cells, clock
 from chungtay_common.clock import VN
 from chungtay_common.errors import InvalidInput, PayloadTooLarge
 from chungtay_common.http import CSV_TYPE, XLSX_TYPE
@@ -317,3 +321,160 @@ def test_xlsx_text_cells_follow_the_convention_and_numeric_cells_stay_numbers() 
 def test_a_number_of_thousands_of_digits_is_refused_not_a_server_error() -> None:
     message = imports.parse_number("9" * 5000)
     assert isinstance(message, str) and "more than 1000 characters" in message
+
+
+# --------------------------------------------------------------------------- bounded workbooks
+
+
+def _with_part(body: bytes, name: str, write: Callable[[IO[bytes]], object]) -> bytes:
+    """The workbook with its part ``name`` written by ``write`` (streamed: the part is never
+    whole in memory), deflated at the highest level."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(body)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for item in src.infolist():
+            if item.filename != name:
+                dst.writestr(item.filename, src.read(item.filename))
+        with dst.open(name, "w") as part:
+            write(part)
+    return out.getvalue()
+
+
+def test_a_cell_of_fifty_megabytes_is_refused_at_once_without_being_inflated() -> None:
+    good = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"], ["1", "poor_households", 2]]})
+    size = 50 * 1024 * 1024
+    chunk = b"A" * (1024 * 1024)
+
+    def bomb(part: IO[bytes]) -> None:
+        part.write(b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                   b'main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>')
+        for _ in range(size // len(chunk)):
+            part.write(chunk)
+        part.write(b"</t></is></c></row></sheetData></worksheet>")
+
+    body = _with_part(good, "xl/worksheets/sheet1.xml", bomb)
+    assert len(body) < size // 100  # a few hundred kilobytes at most
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(PayloadTooLarge) as exc:
+            parse(body, XLSX_TYPE, max_bytes=10_000_000, max_rows=10_000)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "xl/worksheets/sheet1.xml" in str(exc.value)
+    assert elapsed < 0.5
+    assert peak < 2 * 1024 * 1024  # the 50 MB string was never built
+
+
+def test_a_part_compressed_too_much_is_refused_even_under_the_size_limits() -> None:
+    good = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"], ["1", "poor_households", 2]]})
+    body = _with_part(good, "xl/worksheets/sheet1.xml",
+                      lambda part: part.write(b" " * (2 * 1024 * 1024)))  # 2 MiB, ~1000:1
+    with pytest.raises(PayloadTooLarge) as exc:
+        parse(body, XLSX_TYPE, max_bytes=10_000_000, max_rows=10_000)
+    assert "compressed more than 100:1" in str(exc.value)
+
+
+def _with_shared_strings(body: bytes, *texts: str) -> bytes:
+    """The workbook with a table of shared strings ``texts`` (openpyxl writes inline ones)."""
+    sst = ('<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+           + "".join(f"<si><t>{t}</t></si>" for t in texts) + "</sst>").encode()
+    kind = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(body)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" '
+                                                 b'ContentType="' + kind + b'"/></Types>')
+            dst.writestr(item, data)
+        dst.writestr("xl/sharedStrings.xml", sst)
+    return out.getvalue()
+
+
+def test_a_shared_string_over_the_cell_limit_is_refused() -> None:
+    good = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"], ["1", "poor_households", 2]]})
+    assert len(parse(_with_shared_strings(good, "ngắn"), XLSX_TYPE, max_bytes=1_000_000,
+                     max_rows=10)) == 1
+    body = _with_shared_strings(good, "ngắn", "x" * (imports.MAX_CELL + 1))
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert "more than 1000 characters" in fields(exc)["body"]
+    at_limit = "1" * imports.MAX_CELL  # read (the service then finds no such unit)
+    body = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          [at_limit, "poor_households", 2]]})
+    [row] = parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert row.unit_code == at_limit
+
+
+def test_an_inline_string_over_the_cell_limit_is_refused_naming_the_cell() -> None:
+    good = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"], ["1", "poor_households", 2]]})
+    long = b"7" * (imports.MAX_CELL + 1)
+    body = _with_sheet_xml(good, lambda x: re.sub(
+        rb'<dimension ref="[^"]*"', b'<dimension ref="A1:C3"', x).replace(
+        b"</sheetData>", b'<row r="3"><c r="C3" t="inlineStr"><is><t>' + long
+        + b"</t></is></c></row></sheetData>"))
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert fields(exc) == {"sheet 2019 row 3: column 3": "a cell holds more than 1000 characters"}
+
+
+def test_a_sheet_declaring_too_many_columns_is_refused_naming_it() -> None:
+    wide = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"],
+                          ["1", "poor_households", 2]]})
+    body = _with_sheet_xml(wide, lambda x: re.sub(rb'<dimension ref="[^"]*"',
+                                                  b'<dimension ref="A1:XFD2"', x))
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert "declares 16384 columns" in fields(exc)["sheet 2019"]
+    row = ["1", "poor_households", 2] + [None] * (imports.MAX_COLUMNS - 3) + ["x"]
+    body = xlsx({"2019": [["Mã đơn vị", "Mã chỉ tiêu", "Giá trị"], row]})
+    with pytest.raises(InvalidInput) as exc:
+        parse(body, XLSX_TYPE, max_bytes=1_000_000, max_rows=10)
+    assert "sheet 2019" in fields(exc)
+
+
+# --------------------------------------------------------------------------- formula injection
+
+_TYPED = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tbắt đầu bằng tab",
+          "\rbắt đầu bằng CR", "Xã Hải Thành", "Xã =không phải công thức"]
+
+
+def _typed_rows() -> list[imports.TemplateRow]:
+    return [imports.TemplateRow(str(18850 + i), name, "poor_households", name)
+            for i, name in enumerate(_TYPED)]
+
+
+def _expected(name: str) -> str:
+    return "'" + name if name[0] in "=+-@\t\r" else name
+
+
+def test_the_csv_template_writes_no_formula_a_registrar_typed() -> None:
+    body = imports.template_csv(2019, _typed_rows())
+    lines = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    assert [(line[2], line[4]) for line in lines[1:]] == [
+        (_expected(name), _expected(name)) for name in _TYPED]
+    assert [line[0] for line in lines[1:]] == ["2019"] * len(_TYPED)
+
+
+def test_the_xlsx_template_writes_no_formula_a_registrar_typed() -> None:
+    book = load_workbook(io.BytesIO(imports.template_xlsx(2019, _typed_rows())))
+    rows = list(book["2019"].iter_rows(min_row=2))
+    xml = [_expected(name).replace("\r", "\n") for name in _TYPED]  # XML reads CR as LF
+    assert [(r[2].value, r[4].value) for r in rows] == list(zip(xml, xml, strict=True))
+    assert {r[2].data_type for r in rows} == {"s"}  # text, never "f" (a formula)
+    assert {r[0].value for r in rows} == {2019}  # numbers stay numbers
+    # and the template is still read back as before: its names are ignored
+    with pytest.raises(InvalidInput) as exc:
+        parse(imports.template_xlsx(2019, _typed_rows()), XLSX_TYPE, max_bytes=1_000_000,
+              max_rows=100)
+    assert set(fields(exc)) == {f"sheet 2019 row {n}: Giá trị" for n in range(2, 10)}
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=1+2", "'=1+2"), ("+84 912", "'+84 912"), ("-", "'-"), ("@x", "'@x"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("a=b", "a=b"), ("", ""), (-3, -3), (2.5, 2.5), (None, None)])
+def test_inert_quotes_only_texts_that_start_like_a_formula(value: Any, written: Any) -> None:
+    assert cells.inert(value) == written
