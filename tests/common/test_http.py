@@ -268,10 +268,9 @@ async def test_a_sheet_of_another_type_is_unsupported(
 async def test_a_nul_in_the_path_is_refused_before_it_reaches_the_database(
     stack: TestStack, app: tuple[httpx.AsyncClient, Runs]
 ) -> None:
-    client, _ = app
-    r = await client.get("/notes/echo/a%20b", headers=_caller(stack))
-    assert ok(r, 200) == {"text": "a b"}
-    body = assert_problem(await client.get("/notes/echo/a%00b", headers=_caller(stack)), 422,
+    client, caller = app[0], _caller(stack)
+    assert ok(await client.get("/notes/echo/a%20b", headers=caller), 200) == {"text": "a b"}
+    body = assert_problem(await client.get("/notes/echo/a%00b", headers=caller), 422,
                           field="path", type="validation_error")
     assert body["errors"] == [{"field": "path", "message": "must not contain the NUL character"}]
 

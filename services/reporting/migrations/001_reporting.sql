@@ -14,12 +14,11 @@ CREATE TABLE feed_snapshots (
 );
 CREATE INDEX feed_snapshots_subject ON feed_snapshots (campaign_id, year, province_id, seq);
 
-CREATE FUNCTION feed_snapshots_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'published snapshots are never changed';
-END $$;
+-- published snapshots are never changed (refuse_change: the common migrations)
 CREATE TRIGGER feed_snapshots_immutable BEFORE UPDATE OR DELETE ON feed_snapshots
-    FOR EACH ROW EXECUTE FUNCTION feed_snapshots_immutable();
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER feed_snapshots_no_truncate BEFORE TRUNCATE ON feed_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
 -- Rebuilds of the views (``python -m services.reporting rebuild``): their progress, which the
 -- service exports as metrics, and their outcome.
