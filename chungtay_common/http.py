@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import asyncpg
 from fastapi import Depends, FastAPI, Header, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -23,6 +25,7 @@ from chungtay_common.auth import PrincipalDep, TokenVerifier
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
 from chungtay_common.errors import (
+    PROBLEM_MEDIA_TYPE,
     InvalidInput,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -189,7 +192,8 @@ class Write:
         digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
                                           await request.body())
         async with self.db.transaction(self.ctx) as conn:
-            stored = await idempotency.lookup(conn, actor, self.key, digest)
+            kept = timedelta(hours=request.app.state.settings.idempotency_hours)
+            stored = await idempotency.lookup(conn, actor, self.key, digest, kept)
             if stored is not None:
                 return JSONResponse(stored.body, status_code=stored.status_code,
                                     headers={"Idempotency-Replayed": "true"})
@@ -313,14 +317,37 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], include_in_schema=True)
+    @app.get("/metrics", tags=["operations"], include_in_schema=True, response_class=Response,
+             responses={200: {"description": "Prometheus' text format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics_endpoint() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, telling the truth about errors: every 4xx and 5xx response is
+    ``application/problem+json`` (FastAPI documents declared models as JSON)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[:1] in "45" and "application/json" in content:
+                        body = content.pop("application/json")
+                        # FastAPI's own 422 body is not what the service sends: a Problem
+                        if body.get("schema", {}).get("$ref", "").endswith("HTTPValidationError"):
+                            body["schema"] = {"$ref": "#/components/schemas/Problem"}
+                        content[PROBLEM_MEDIA_TYPE] = body
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def configure_logging() -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from chungtay_common.db import Conn
 from chungtay_common.errors import InvalidInput
+
+KEPT = timedelta(hours=24)  # how long a response is kept for retries (a setting overrides it)
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,15 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     return h.hexdigest()
 
 
-async def lookup(conn: Conn, actor: str, key: str, digest: str) -> Stored | None:
-    """The stored response for this key, if the request was already done. Serialises
-    concurrent requests with the same key until the transaction ends."""
+async def lookup(conn: Conn, actor: str, key: str, digest: str,
+                 kept: timedelta = KEPT) -> Stored | None:
+    """The stored response for this key, if the request was done within ``kept``. Serialises
+    concurrent requests with the same key until the transaction ends. A key older than that
+    is forgotten (the stored response holds personal data), and may be used again."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", f"{actor}\n{key}")
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2"
+        " AND created_at < now() - $3::interval", actor, key, kept)
     row = await conn.fetchrow(
         "SELECT request_hash, status_code, response FROM idempotency_keys"
         " WHERE actor = $1 AND key = $2",
@@ -52,3 +60,10 @@ async def remember(conn: Conn, actor: str, key: str, method: str, path: str, dig
         " response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         key, actor, method, path, digest, status_code, body,
     )
+
+
+async def forget_old(conn: Conn, kept: timedelta = KEPT) -> int:
+    """Remove the stored responses older than ``kept``; how many were removed."""
+    removed: str = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval", kept)
+    return int(removed.split()[-1])

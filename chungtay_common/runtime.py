@@ -8,12 +8,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from chungtay_common import consumer
+from chungtay_common import consumer, idempotency
 from chungtay_common.context import Context
 from chungtay_common.db import COMMON_MIGRATIONS, Conn, apply_migrations, create_pool
 from chungtay_common.http import Database, HealthCheck, create_app
@@ -112,7 +113,13 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
 
                 stack.push_async_callback(_cancel, asyncio.create_task(
                     _every(settings.lag_check_seconds, consumer_lag, db)))
-            for every, job in plan.periodic:
+            kept = timedelta(hours=settings.idempotency_hours)
+
+            async def forget_old_responses(db: Database) -> None:
+                async with db.transaction() as conn:
+                    await idempotency.forget_old(conn, kept)
+
+            for every, job in [*plan.periodic, (3600.0, forget_old_responses)]:
                 task = asyncio.create_task(_every(every, job, db))
                 stack.push_async_callback(_cancel, task)
             yield

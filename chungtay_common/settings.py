@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     outbox_poll_seconds: float = Field(default=0.2, gt=0)
     lag_check_seconds: float = Field(default=5.0, gt=0)
+    # how long a write's response is kept for its retries (Idempotency-Key): it holds personal
+    # data, so it is forgotten afterwards
+    idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 31)
     outbox_batch_size: int = Field(default=500, ge=1)
 
     @model_validator(mode="after")

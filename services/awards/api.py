@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,33 +16,55 @@ from pydantic import BaseModel
 from chungtay_common import hierarchy
 from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.awards import NomineeKind
-from chungtay_common.errors import PayloadTooLarge, responses
-from chungtay_common.http import DatabaseDep, ReadDep, WriteDep, configure_logging
+from chungtay_common.errors import PayloadTooLarge, UnsupportedMediaType, responses
+from chungtay_common.http import ContextDep, DatabaseDep, ReadDep, WriteDep, configure_logging
 from chungtay_common.runtime import ServicePlan, service_app, system_job
 from services.awards import schemas as s
 from services.awards import service
 from services.awards.consumers import REGISTRATION_HANDLERS, indicator_handlers
-from services.awards.domain import Status, Step
+from services.awards.domain import EVIDENCE_MEDIA_TYPES, Status, Step, evidence_media_type
 from services.awards.settings import AwardsSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1")
 WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
+EVIDENCE_ERRORS = responses(401, 403, 404, 409, 413, 415, 422)
 YearQ = Annotated[int, Query(ge=1990, le=2100)]
 
 
 async def _evidence(request: Request,
                     x_file_name: Annotated[str, Header(min_length=1, max_length=255)]
                     ) -> s.EvidenceFile:
-    """The body as a file of the dossier, within the evidence size limit."""
+    """The body as a file of the dossier: of a media type a dossier may carry (else 415, before
+    the body is read), within the evidence size limit."""
     settings: AwardsSettings = request.app.state.settings
+    content_type = request.headers.get("content-type", "application/octet-stream")
+    media_type = evidence_media_type(content_type)
+    if media_type is None:
+        raise UnsupportedMediaType(
+            f"evidence files of type {content_type!r} are not accepted: send "
+            + ", ".join(sorted(EVIDENCE_MEDIA_TYPES)))
     content = await request.body()
     if len(content) > settings.evidence_max_bytes:
         raise PayloadTooLarge(f"evidence files are at most {settings.evidence_max_bytes} bytes")
-    return s.EvidenceFile(file_name=x_file_name, content=content,
-                          media_type=request.headers.get("content-type",
-                                                         "application/octet-stream"))
+    return s.EvidenceFile(file_name=x_file_name, content=content, media_type=media_type)
+
+
+# RFC 5987 attr-char: what ``filename*`` may carry unencoded
+_ATTR_CHARS = "!#$&+-.^_`|~"
+
+
+def content_disposition(file_name: str) -> str:
+    """``attachment`` with the file name (RFC 6266): an ASCII ``filename`` for old clients (the
+    Vietnamese letters without their marks, đ as d, anything else unsafe as ``_``) and the exact
+    name in ``filename*`` (RFC 5987, UTF-8, percent-encoded)."""
+    plain = unicodedata.normalize("NFKD", file_name.replace("đ", "d").replace("Đ", "D"))
+    ascii_name = "".join(c for c in plain if not unicodedata.combining(c))
+    ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\%/' else "_"
+                         for c in ascii_name) or "file"
+    return (f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(file_name, safe=_ATTR_CHARS)}")
 
 
 EvidenceDep = Annotated[s.EvidenceFile, Depends(_evidence)]
@@ -202,23 +225,29 @@ for _row in STEP_BODIES:
 
 
 @router.post(STEP + "/evidence", status_code=201, response_model=s.EvidenceOut,
-             tags=["nominations"], responses=WRITE_ERRORS, openapi_extra=EVIDENCE_BODY)
-async def add_evidence(nomination_id: Id, write: WriteDep, file: EvidenceDep) -> JSONResponse:
-    """Attach a file (the body) to a dossier; its name, type, size and sha256 are recorded."""
-    return await write(service.add_evidence, nomination_id, file)
+             tags=["nominations"], responses=EVIDENCE_ERRORS, openapi_extra=EVIDENCE_BODY)
+async def add_evidence(nomination_id: Id, write: WriteDep, file: EvidenceDep,
+                       request: Request) -> JSONResponse:
+    """Attach a file (the body) to a dossier; its name, type, size and sha256 are recorded.
+    PDF, JPEG, PNG, Word, Excel or plain text only (415); at most ``evidence_max_files`` per
+    nomination (409)."""
+    settings: AwardsSettings = request.app.state.settings
+    return await write(service.add_evidence, nomination_id, file, settings.evidence_max_files)
 
 
 @router.get(STEP + "/evidence/{evidence_id}", tags=["nominations"],
             responses=responses(401, 403, 404))
-async def get_evidence(nomination_id: Id, evidence_id: uuid.UUID, principal: PrincipalDep,
+async def get_evidence(nomination_id: Id, evidence_id: uuid.UUID, ctx: ContextDep,
                        db: DatabaseDep) -> Response:
-    """The file as stored (the board, or a caller who may act on the proposing unit)."""
-    async with db.read() as conn:
-        row = await service.evidence_file(conn, principal, nomination_id, evidence_id)
+    """The file as stored (the board, or a caller who may act on the proposing unit), always as
+    an attachment the browser does not sniff; each download is in the audit log
+    (``evidence.read``)."""
+    async with db.transaction(ctx) as conn:  # writes the audit row only
+        row = await service.evidence_file(conn, ctx, nomination_id, evidence_id)
     return Response(bytes(row["content"]), media_type=row["media_type"],
                     headers={"Digest": f"sha-256={row['sha256']}",
-                             "Content-Disposition": f"attachment; filename*=UTF-8''"
-                                                    f"{quote(row['file_name'])}"})
+                             "X-Content-Type-Options": "nosniff",
+                             "Content-Disposition": content_disposition(row["file_name"])})
 
 
 # --------------------------------------------------------------------------- initiatives

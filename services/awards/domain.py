@@ -493,6 +493,36 @@ def check_open(status: Status) -> None:
             f"không thể thêm tài liệu vào hồ sơ ở trạng thái \"{STATUS_LABELS[status]}\""))
 
 
+# Files a dossier may carry: the documents a unit scans or writes (PDF, JPEG, PNG, Word and
+# Excel, old and new, plain text). Anything else (HTML, SVG, scripts, archives) is refused (415):
+# a download served back to another officer's browser must not be something it would run.
+EVIDENCE_MEDIA_TYPES: frozenset[str] = frozenset({
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/plain",
+})
+
+
+def evidence_media_type(content_type: str) -> str | None:
+    """The media type of a ``Content-Type`` (parameters such as ``charset`` aside, lower case)
+    when it is one a dossier may carry, else None."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type if media_type in EVIDENCE_MEDIA_TYPES else None
+
+
+def check_evidence_room(count: int, limit: int) -> None:
+    """A dossier carries at most ``limit`` files: the next one is a conflict with its state."""
+    if count >= limit:
+        raise StateConflict(en_vi(
+            f"a nomination carries at most {limit} evidence files",
+            f"mỗi hồ sơ có tối đa {limit} tệp tài liệu"))
+
+
 # --------------------------------------------------------------------------- who acts
 
 # Who takes each step (``admin`` always may). Approving and revoking belong to whoever signs at

@@ -329,6 +329,12 @@ async def evidence_list(conn: Conn, nomination_id: uuid.UUID) -> list[asyncpg.Re
         " FROM evidence WHERE nomination_id = $1 ORDER BY added_at", nomination_id))
 
 
+async def evidence_count(conn: Conn, nomination_id: uuid.UUID) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM evidence WHERE nomination_id = $1", nomination_id)
+    return count
+
+
 async def add_evidence(conn: Conn, evidence_id: uuid.UUID, nomination_id: uuid.UUID,
                        file_name: str, media_type: str, content: bytes, sha256: str,
                        actor: str) -> None:

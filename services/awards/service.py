@@ -717,8 +717,9 @@ async def list_initiatives(conn: Conn, kind: NomineeKind, nominee_id: str
 
 
 async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
-                       file: EvidenceFile) -> EvidenceOut:
-    """Attach a file to a dossier still on its way; its name, type, size and sha256 are kept."""
+                       file: EvidenceFile, max_files: int) -> EvidenceOut:
+    """Attach a file to a dossier still on its way; its name, type, size and sha256 are kept.
+    A dossier carries at most ``max_files`` files (counted under the nomination's lock)."""
     row = await repository.lock_nomination(conn, nomination_id)
     if row is None:
         raise NotFound(f"nomination {nomination_id} not found")
@@ -728,6 +729,7 @@ async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
     domain.check_open(Status(row["status"]))
     if not file.content:
         raise RuleBroken("body", "the file is empty")
+    domain.check_evidence_room(await repository.evidence_count(conn, nomination_id), max_files)
     out = EvidenceOut(evidence_id=uuid.uuid4(), file_name=file.file_name,
                       media_type=file.media_type, size_bytes=len(file.content),
                       sha256=hashlib.sha256(file.content).hexdigest(),
@@ -742,9 +744,11 @@ async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
     return out
 
 
-async def evidence_file(conn: Conn, principal: Principal, nomination_id: uuid.UUID,
+async def evidence_file(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
                         evidence_id: uuid.UUID) -> asyncpg.Record:
-    """A file of a dossier, for the board, or for whoever may act on the proposing unit."""
+    """A file of a dossier, for the board, or for whoever may act on the proposing unit. Each
+    download is audited (``evidence.read``: who, when, which file); nothing else is written."""
+    principal = ctx.principal
     row = await repository.nomination(conn, nomination_id)
     if row is None:
         raise NotFound(f"nomination {nomination_id} not found")
@@ -754,6 +758,9 @@ async def evidence_file(conn: Conn, principal: Principal, nomination_id: uuid.UU
     found = await repository.evidence_content(conn, nomination_id, evidence_id)
     if found is None:
         raise NotFound(f"evidence {evidence_id} not found")
+    await ctx.audit(conn, "evidence.read", "evidence", str(evidence_id), None,
+                    {"nomination_id": str(nomination_id), "file_name": found["file_name"],
+                     "media_type": found["media_type"], "sha256": found["sha256"]})
     return found
 
 

@@ -20,6 +20,7 @@ from chungtay_common.auth import Role
 from chungtay_common.context import Context
 from chungtay_common.db import json_codecs
 from services.awards import service
+from services.awards.api import content_disposition
 from services.awards.service import SEED_FORMS
 from tests.awards.conftest import (
     DECISION,
@@ -623,6 +624,128 @@ async def test_evidence_is_read_only_in_scope(flow: Flow, tokens: Tokens, world:
                          headers=tokens.board)
     assert_problem(r, 404, type="not_found")
     assert_problem(await awards.get(url), 401)
+
+
+MEDIA_TYPES = {
+    "application/pdf": b"%PDF-1.7", "image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG",
+    "application/msword": b"\xd0\xcf\x11\xe0",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": b"PK\x03\x04",
+    "application/vnd.ms-excel": b"\xd0\xcf\x11\xe0",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": b"PK\x03\x04",
+    "text/plain": "Biên bản".encode(),
+}
+
+
+async def test_evidence_only_of_the_allowed_media_types(flow: Flow, tokens: Tokens,
+                                                        world: World,
+                                                        awards: httpx.AsyncClient) -> None:
+    """PDF, JPEG, PNG, Word and Excel (old and new) and plain text; anything else is 415, naming
+    the type sent, and nothing is stored."""
+    n = await flow.nominate(LDTT, flow.person())
+    url = f"/v1/nominations/{n['nomination_id']}/evidence"
+    headers = {**tokens.reporter(world.commune), "x-file-name": "tep"}
+    for media_type, content in MEDIA_TYPES.items():
+        r = await awards.post(url, headers={**headers, "content-type": media_type},
+                              content=content)
+        assert ok(r, 201)["media_type"] == media_type
+    # parameters aside, any case: stored as the bare type
+    r = await awards.post(url, headers={**headers, "content-type": "TEXT/Plain; charset=utf-8"},
+                          content=b"x")
+    assert ok(r, 201)["media_type"] == "text/plain"
+    for refused in ("text/html", "image/svg+xml", "application/javascript",
+                    "application/octet-stream", "application/zip", "text/plain-x"):
+        r = await awards.post(url, headers={**headers, "content-type": refused},
+                              content=b"<script>alert(1)</script>")
+        body = assert_problem(r, 415, type="unsupported_media_type")
+        assert refused in body["detail"]
+    # no content type at all is application/octet-stream: refused too
+    r = await awards.post(url, headers=headers, content=b"x")
+    assert "application/octet-stream" in assert_problem(r, 415)["detail"]
+    assert len((await get(awards, tokens, n))["evidence"]) == len(MEDIA_TYPES) + 1
+
+
+async def test_evidence_is_downloaded_as_an_attachment_never_sniffed(
+    flow: Flow, tokens: Tokens, world: World, awards: httpx.AsyncClient,
+) -> None:
+    n = await flow.nominate(LDTT, flow.person())
+    nid = n["nomination_id"]
+    r = await awards.post(f"/v1/nominations/{nid}/evidence", content=b"%PDF-1",
+                          headers={**tokens.reporter(world.commune),
+                                   "content-type": "application/pdf",
+                                   "x-file-name": 'bien ban "hop" 100%.pdf'})
+    ev = ok(r, 201)
+    r = await awards.get(f"/v1/nominations/{nid}/evidence/{ev['evidence_id']}",
+                         headers=tokens.board)
+    assert r.status_code == 200 and r.content == b"%PDF-1"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-disposition"] == (
+        'attachment; filename="bien ban _hop_ 100_.pdf"; '
+        "filename*=UTF-8''bien%20ban%20%22hop%22%20100%25.pdf")
+
+
+@pytest.mark.parametrize(("name", "header"), [
+    ("Biên bản họp đợt 1.pdf",
+     'attachment; filename="Bien ban hop dot 1.pdf"; '
+     "filename*=UTF-8''Bi%C3%AAn%20b%E1%BA%A3n%20h%E1%BB%8Dp%20%C4%91%E1%BB%A3t%201.pdf"),
+    ("ĐỒNG TÂM/x\\y.docx",
+     'attachment; filename="DONG TAM_x_y.docx"; '
+     "filename*=UTF-8''%C4%90%E1%BB%92NG%20T%C3%82M%2Fx%5Cy.docx"),
+    ("文件.txt", 'attachment; filename="__.txt"; filename*=UTF-8\'\'%E6%96%87%E4%BB%B6.txt'),
+])
+def test_content_disposition_names_the_file_for_every_client(name: str, header: str) -> None:
+    """RFC 6266 with an ASCII ``filename`` (Vietnamese marks dropped, đ as d, the rest ``_``)
+    and the exact name in ``filename*`` (RFC 5987)."""
+    assert content_disposition(name) == header
+
+
+async def test_a_nomination_carries_at_most_the_evidence_limit(
+    flow: Flow, tokens: Tokens, world: World, awards: httpx.AsyncClient,
+    awards_db: asyncpg.Connection, stack: TestStack,
+) -> None:
+    """``evidence_max_files`` (default 20) files per nomination; the next is 409 (a conflict
+    with the dossier's state: another file fits once the limit is raised)."""
+    limit = awards_settings(stack).evidence_max_files
+    assert limit == 20
+    n = await flow.nominate(LDTT, flow.person())
+    url = f"/v1/nominations/{n['nomination_id']}/evidence"
+    headers = {**tokens.reporter(world.commune), "content-type": "text/plain"}
+    for i in range(limit):
+        ok(await awards.post(url, headers={**headers, "x-file-name": f"{i}.txt"},
+                             content=b"x"), 201)
+    r = await awards.post(url, headers={**headers, "x-file-name": "over.txt"}, content=b"x")
+    assert f"at most {limit}" in assert_problem(r, 409, type="conflict")["detail"]
+    assert await awards_db.fetchval("SELECT count(*) FROM evidence WHERE nomination_id = $1",
+                                    n["nomination_id"]) == limit
+
+
+async def test_evidence_downloads_are_audited(flow: Flow, tokens: Tokens, world: World,
+                                              awards: httpx.AsyncClient,
+                                              awards_db: asyncpg.Connection) -> None:
+    """Who downloaded which file, when (``evidence.read``); a refused download leaves no row."""
+    n = await flow.nominate(LDTT, flow.person())
+    nid = n["nomination_id"]
+    r = await awards.post(f"/v1/nominations/{nid}/evidence", content=b"%PDF-1",
+                          headers={**tokens.reporter(world.commune),
+                                   "content-type": "application/pdf", "x-file-name": "a.pdf"})
+    ev = ok(r, 201)
+    url = f"/v1/nominations/{nid}/evidence/{ev['evidence_id']}"
+    read = ("SELECT actor, actor_roles, actor_unit_id, at, before, after FROM audit_log"
+            " WHERE action = 'evidence.read' AND entity_type = 'evidence' AND entity_id = $1"
+            " ORDER BY at, id")
+    assert_problem(await awards.get(url, headers=tokens.reporter(world.short)), 403)
+    assert_problem(await awards.get(f"/v1/nominations/{nid}/evidence/{uuid.uuid4()}",
+                                    headers=tokens.board), 404)
+    assert await awards_db.fetch(read, ev["evidence_id"]) == []
+
+    before = await awards_db.fetchval("SELECT now()")
+    assert (await awards.get(url, headers=tokens.reporter(world.commune))).status_code == 200
+    assert (await awards.get(url, headers=tokens.board)).status_code == 200
+    rows = await awards_db.fetch(read, ev["evidence_id"])
+    assert [r["actor"] for r in rows] == ["reporter", "board"]
+    assert rows[0]["actor_unit_id"] == world.commune
+    assert all(r["at"] >= before and r["before"] is None for r in rows)
+    assert rows[0]["after"] == {"nomination_id": nid, "file_name": "a.pdf",
+                                "media_type": "application/pdf", "sha256": ev["sha256"]}
 
 
 # --------------------------------------------------------------------------- lists

@@ -42,6 +42,7 @@ from services.awards.domain import (
     check_citizen_id,
     check_citizen_name,
     check_decidable,
+    check_evidence_room,
     check_for_whom,
     check_forwardable,
     check_link,
@@ -52,6 +53,7 @@ from services.awards.domain import (
     checked_rule,
     declines_as_chairman,
     evaluate,
+    evidence_media_type,
     may_take,
     name_key,
     next_status,
@@ -735,3 +737,29 @@ def test_indicator_at_least_value_is_finite_and_bounded(value: float) -> None:
         parse_rule({"type": "indicator_at_least", "indicator": "initiatives", "value": value})
     with pytest.raises(ValidationError):
         parse_rule({"type": "reduction_at_least", "points": value})
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+@pytest.mark.parametrize(("content_type", "media_type"), [
+    ("application/pdf", "application/pdf"), ("image/jpeg", "image/jpeg"),
+    ("image/png", "image/png"), ("application/msword", "application/msword"),
+    ("application/vnd.ms-excel", "application/vnd.ms-excel"),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+     "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ("Text/Plain; charset=UTF-8", "text/plain"),
+    ("text/html", None), ("image/svg+xml", None), ("application/octet-stream", None),
+    ("application/pdfx", None), ("", None),
+])
+def test_evidence_media_types_are_an_allow_list(content_type: str,
+                                                media_type: str | None) -> None:
+    assert evidence_media_type(content_type) == media_type
+
+
+def test_a_dossier_has_room_for_files_up_to_the_limit() -> None:
+    check_evidence_room(19, 20)
+    with pytest.raises(StateConflict, match="at most 20"):
+        check_evidence_room(20, 20)

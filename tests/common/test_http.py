@@ -293,3 +293,32 @@ async def test_a_nul_in_the_path_is_refused_even_when_only_the_decoded_path_has_
     await BodyLimit(inner, 1024)(scope, receive, send)
     assert sent[0]["status"] == 422
     assert b'"field":"path"' in sent[1]["body"].replace(b" ", b"")
+
+
+@pytest.mark.parametrize("service", ["registration", "indicators", "awards", "reporting"])
+def test_the_openapi_documents_say_errors_are_problem_json_and_metrics_text(
+        service: str) -> None:
+    """A client generated from a document expects the content types the service sends."""
+    from importlib import import_module
+
+    from pydantic import SecretStr
+
+    api = import_module(f"services.{service}.api")
+    settings_module = import_module(f"services.{service}.settings")
+    settings_class = next(v for k, v in vars(settings_module).items()
+                          if k.endswith("Settings") and k != "ServiceSettings")
+    app = api.build_app(settings_class(pg_password=SecretStr("x")))
+    document = app.openapi()
+    errors = [(path, method, status, set(response.get("content", {})))
+              for path, operations in document["paths"].items()
+              for method, operation in operations.items()
+              for status, response in operation["responses"].items() if status[:1] in "45"]
+    assert errors and all(types == {"application/problem+json"} for *_, types in errors), [
+        e for e in errors if e[3] != {"application/problem+json"}]
+    schemas = {response["content"]["application/problem+json"]["schema"]["$ref"]
+               for path, operations in document["paths"].items()
+               for operation in operations.values()
+               for status, response in operation["responses"].items() if status[:1] in "45"}
+    assert schemas == {"#/components/schemas/Problem"}
+    metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert set(metrics) == {"text/plain"}
