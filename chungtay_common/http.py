@@ -293,7 +293,9 @@ def create_app(
     lifespan: Callable[[FastAPI], Any],
     checks: Callable[[FastAPI], dict[str, HealthCheck]],
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    # short, stable operation ids for generated clients: "<service>.<route's name>"
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  generate_unique_id_function=lambda route: f"{settings.service_name}.{route.name}")
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(
         settings.public_key_pem(), settings.jwt_issuer, settings.jwt_audience,
@@ -318,6 +320,7 @@ def create_app(
         )
 
     @app.get("/metrics", tags=["operations"], include_in_schema=True, response_class=Response,
+             name="metrics",
              responses={200: {"description": "Prometheus' text format",
                               "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics_endpoint() -> Response:

@@ -4,6 +4,7 @@ uploaded files ``CsvText`` and ``SheetFile``."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -322,3 +323,9 @@ def test_the_openapi_documents_say_errors_are_problem_json_and_metrics_text(
     assert schemas == {"#/components/schemas/Problem"}
     metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert set(metrics) == {"text/plain"}
+    # short, stable, unique operation ids for generated clients
+    ids = [operation["operationId"] for operations in document["paths"].values()
+           for operation in operations.values()]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(rf"{service}\.[a-z_]+", i) for i in ids), ids
+    assert f"{service}.metrics" in ids
