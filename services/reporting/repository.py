@@ -4,7 +4,7 @@ pool's search path); the feed's snapshots in ``public``."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -332,6 +332,23 @@ async def merges(conn: Conn) -> dict[uuid.UUID, uuid.UUID]:
 async def units_of_kinds(conn: Conn, kinds: Sequence[str]) -> list[uuid.UUID]:
     rows = await conn.fetch("SELECT unit_id FROM units WHERE kind = ANY($1)", list(kinds))
     return [r["unit_id"] for r in rows]
+
+
+async def units_among(conn: Conn, unit_ids: Iterable[uuid.UUID], kinds: Iterable[str]
+                      ) -> set[uuid.UUID]:
+    """Those of ``unit_ids`` that are of one of ``kinds``."""
+    rows = await conn.fetch("SELECT unit_id FROM units WHERE unit_id = ANY($1)"
+                            " AND kind = ANY($2)", list(unit_ids), list(kinds))
+    return {r["unit_id"] for r in rows}
+
+
+async def rollups_named(conn: Conn, campaign_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A campaign's rollups with each unit's code and name on the rollup's hierarchy day."""
+    return list(await conn.fetch(
+        "SELECT r.*, v.code, v.name FROM rollups r JOIN unit_versions v"
+        " ON v.unit_id = r.unit_id AND v.valid_from <= r.hierarchy_day"
+        " AND (v.valid_to IS NULL OR v.valid_to > r.hierarchy_day)"
+        " WHERE r.campaign_id = $1 ORDER BY r.year, r.kind, r.unit_id", campaign_id))
 
 
 async def unit_kind(conn: Conn, unit_id: uuid.UUID) -> str | None:

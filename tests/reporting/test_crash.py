@@ -33,11 +33,9 @@ async def test_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
     assert w.process is not None
     tree = await make_tree(w)
     campaign = await make_campaign(w, *YEARS)
-    submitted = 0
     for step in range(60):
         unit, year = rng.choice(tree.communes), rng.choice(YEARS)
         await report(w, campaign, unit, year, values=figures(1000, rng.randint(10, 300)))
-        submitted += 1
         if step == 20:
             # the views have taken some of the stream: kill the process in the middle of it
             async for attempt in eventually(20):
@@ -52,7 +50,6 @@ async def test_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
         with attempt:
             await assert_matches_indicators(w, campaign, tree)
     await assert_rollups_are_recomputable(w)
-    assert submitted == 60
 
 
 async def test_a_database_without_views_is_filled_from_the_topics_at_start(

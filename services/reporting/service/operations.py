@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 from prometheus_client import Gauge
 
-from chungtay_common import clock, hierarchy
+from chungtay_common import clock
 from chungtay_common.db import Conn
 from services.reporting import domain, repository
 from services.reporting import metrics as m
@@ -20,15 +20,11 @@ async def campaign_gauges(conn: Conn) -> None:
     now = clock.now()
     values: list[tuple[Gauge, tuple[str, ...], float]] = []
     for campaign in await repository.campaigns(conn):
-        rows = await repository.rollups(conn, campaign["campaign_id"])
         targets = {(r["year"], r["unit_id"]): r for r in await repository.all_targets(
             conn, campaign["campaign_id"])}
-        for r in rows:
-            unit = await hierarchy.unit_on(conn, r["unit_id"], r["hierarchy_day"])
-            if unit is None:
-                continue
+        for r in await repository.rollups_named(conn, campaign["campaign_id"]):
             labels: tuple[str, ...] = (campaign["code"], str(r["year"]), r["kind"],
-                                       unit.code or "", unit.name)
+                                       r["code"] or "", r["name"])
             d = domain.figures(sums_of(r), target_of(targets.get((r["year"], r["unit_id"]))),
                                averages.get(r["year"]))
             for gauge, value in ((m.POOR_RATE, d.poor_rate_pct), (m.REDUCTION, d.reduction_pp),

@@ -120,7 +120,7 @@ async def _rollup_roots(conn: Conn, unit_ids: Iterable[uuid.UUID], start: date,
                 [(v["valid_from"], v["valid_to"]) for v in versions], start, end):
             for chain in await hierarchy.ancestries(conn, unit_id, day, end):
                 roots.update(chain)
-    return {u for u in roots if await repository.unit_kind(conn, u) in kinds}
+    return await repository.units_among(conn, roots, kinds)
 
 
 async def refresh_around(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID,
