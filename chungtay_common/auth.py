@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chungtay_common.errors import Forbidden, Unauthorized
@@ -90,14 +91,28 @@ class TokenVerifier:
 INVALID_TOKEN = "invalid token"
 
 
-async def bearer_principal(request: Request) -> Principal:
+# Declared so that the OpenAPI document says which operations need the token (``security``);
+# the header is read below, where a missing or malformed one is a 401 problem.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT",
+                    description="a token of the movement's identity provider (roles, unit)")
+
+
+async def bearer_principal(
+    request: Request,
+    declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> Principal:
     # async: a plain ``def`` dependency costs a thread-pool hop on every request
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(token.strip())
+    principal = verifier.verify(token.strip())
+    # who may call the route, checked before its body is read (``chungtay_common.access``)
+    access = getattr(request.app.state, "access", None)
+    if access is not None:
+        access.check(request, principal)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(bearer_principal)]

@@ -52,10 +52,11 @@ class Outcome(StrEnum):
 class DeadLetters:
     """Publishes messages a consumer cannot use to the dead-letter topic, as received."""
 
-    def __init__(self, bootstrap: str, topic: str, consumer: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, consumer: str, *,
+                 security: Mapping[str, Any] | None = None) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-            client_id=f"{consumer}-dlq",
+            client_id=f"{consumer}-dlq", **(security or {}),
         )
         self.topic = topic
         self._consumer = consumer
@@ -190,6 +191,16 @@ def publisher_of(topic: str) -> str | None:
     return spec.publisher or spec.owner
 
 
+def broker_credentials(settings: ServiceSettings) -> faust.SASLCredentials | None:
+    """faust's form of ``settings.kafka_security()`` (None: PLAINTEXT)."""
+    security = settings.kafka_security()
+    if "sasl_mechanism" not in security:
+        return None
+    return faust.SASLCredentials(
+        username=security["sasl_plain_username"], password=security["sasl_plain_password"],
+        mechanism=security["sasl_mechanism"], ssl_context=security["ssl_context"])
+
+
 def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
     """A faust app run inside the service's process (started from the FastAPI lifespan)."""
     datadir = settings.state_dir / "faust"
@@ -198,6 +209,7 @@ def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
         app_id,
         datadir=str(datadir / app_id),
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         autodiscover=False,
         web_enabled=False,
@@ -243,8 +255,10 @@ class LagMonitor:
     """Consumer lag as Kafka's tools define it: per partition, the end offset minus the
     group's committed offset. Measured from outside the stream, so a stuck consumer shows."""
 
-    def __init__(self, bootstrap: str, group_id: str, topics: list[str]) -> None:
+    def __init__(self, bootstrap: str, group_id: str, topics: list[str], *,
+                 security: Mapping[str, Any] | None = None) -> None:
         self._bootstrap = bootstrap
+        self._security = security or {}
         self._group_id = group_id
         self._topics = topics
         self._admin: AIOKafkaAdminClient | None = None
@@ -255,11 +269,11 @@ class LagMonitor:
         if self._admin is None or self._offsets is None:
             # short timeouts: a broker that does not answer is reported, not waited for
             self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
-                                              request_timeout_ms=5000)
+                                              request_timeout_ms=5000, **self._security)
             await self._admin.start()
             self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
                                              enable_auto_commit=False, group_id=None,
-                                             request_timeout_ms=5000)
+                                             request_timeout_ms=5000, **self._security)
             await self._offsets.start()
         if not self._partitions:
             described = await self._admin.describe_topics(self._topics)
@@ -304,9 +318,10 @@ class LagMonitor:
             await offsets.stop()
 
 
-async def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+async def partitions_of(bootstrap: str, topics: list[str],
+                        security: Mapping[str, Any] | None = None) -> list[TopicPartition]:
     """Every partition of ``topics`` (those that exist), as the broker describes them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or {}))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

@@ -8,6 +8,7 @@ a Vietnamese text is known (``chungtay_common.messages``); ``Content-Language`` 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, PrivateAttr, ValidationError
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from chungtay_common.messages import (
@@ -189,6 +192,19 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+_HTTP_TYPES = {404: NotFound.type, 405: "method_not_allowed"}
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route takes at the request's path."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in request.app.router.routes)]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -207,6 +223,20 @@ def install_error_handlers(app: FastAPI) -> None:
                        vi=pydantic_vietnamese(e))
             for e in exc.errors()]).problem())
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        # the framework's own refusals (no route, a method the path does not take, a body that
+        # is not UTF-8) are problems too
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:  # FastAPI: "There was an error parsing the body"
+            return problem_response(InvalidInput.on("body", "must be JSON in UTF-8").problem())
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only one route's
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        status = HTTPStatus(exc.status_code)
+        return problem_response(Problem(
+            type=_HTTP_TYPES.get(exc.status_code, "http_error"), title=status.phrase,
+            status=exc.status_code, detail=str(exc.detail)), headers)
+
     async def concurrent_change(_: Request, exc: Exception) -> JSONResponse:
         log.info("concurrent change refused: %r", exc)
         return problem_response(Conflict(
@@ -219,12 +249,33 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(DomainError, refusal)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, validation_error)
     app.add_exception_handler(asyncpg.TransactionRollbackError, concurrent_change)
     app.add_exception_handler(Exception, unexpected)
 
 
+# What each error status means, in every service's OpenAPI document.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    401: "No valid bearer token (missing, invalid or expired)",
+    403: "The caller's roles or unit scope do not allow it",
+    404: "What the path names does not exist",
+    409: "Conflicts with the current state, or with a change made at the same time (retry)",
+    413: "The body is larger than the service takes",
+    415: "The body's media type is not one the operation takes",
+    422: "Invalid input, or a rule refuses it (a unit not active then, a year outside the "
+         "campaign, ...): each field at fault is named in `errors`",
+}
+
+
+def error_response(code: int) -> dict[str, Any]:
+    """One error response in an OpenAPI document (the Problem body is added by ``_openapi``)."""
+    return {"description": ERROR_DESCRIPTIONS.get(code, "Error"), "content": {
+        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
 # Responses to declare on routes so that the OpenAPI document tells the truth.
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "description": "Error"} for code in codes}
+    return {code: {"model": Problem, "description": ERROR_DESCRIPTIONS.get(code, "Error")}
+            for code in codes}

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import asyncpg
 from fastapi import Depends, FastAPI, Header, Request, Response
@@ -25,10 +25,13 @@ from chungtay_common.auth import PrincipalDep, TokenVerifier
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
 from chungtay_common.errors import (
+    ERROR_DESCRIPTIONS,
     PROBLEM_MEDIA_TYPE,
     InvalidInput,
     PayloadTooLarge,
+    Problem,
     UnsupportedMediaType,
+    error_response,
     install_error_handlers,
     problem_response,
 )
@@ -148,9 +151,10 @@ DatabaseDep = Annotated[Database, Depends(_database)]
 CorrelationId = Annotated[uuid.UUID | None, Header(
     alias="X-Correlation-ID", description="ties this request's events together (default: new)")]
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=8, max_length=200,
-    description="unique per intended change: a retry with the same key gets the first "
-                "response back and has no second effect")]
+    alias="Idempotency-Key", min_length=8, max_length=200, pattern=r"^[!-~]+$",
+    description="unique per intended change (visible ASCII, no spaces): a retry with the same "
+                "key gets the first response back and has no second effect; the same key with "
+                "another request is refused (422)")]
 
 
 async def _context(request: Request, principal: PrincipalDep,
@@ -240,6 +244,28 @@ async def _read(principal: PrincipalDep, db: DatabaseDep) -> Read:
 
 ReadDep = Annotated[Read, Depends(_read)]
 
+@dataclass(frozen=True)
+class PersonalRead:
+    """A read of personal data (dossiers, histories, audit trails), which the use case scopes
+    to the caller's subtree and records in the audit log: ``await read(service.get_nomination,
+    nomination_id)`` runs ``service.get_nomination(conn, ctx, nomination_id)`` in one
+    transaction, whose only write is that audit row."""
+
+    db: Database
+    ctx: Context
+
+    async def __call__(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[T]],
+                       *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self.db.transaction(self.ctx) as conn:
+            return await use_case(conn, self.ctx, *args, **kwargs)
+
+
+async def _personal_read(db: DatabaseDep, ctx: ContextDep) -> PersonalRead:
+    return PersonalRead(db, ctx)
+
+
+PersonalReadDep = Annotated[PersonalRead, Depends(_personal_read)]
+
 # --------------------------------------------------------------------------- uploaded files
 
 CSV_TYPE = "text/csv"
@@ -285,6 +311,14 @@ SHEET_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
     XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
+class Health(BaseModel):
+    """Whether the service and each thing it depends on answer."""
+
+    status: Literal["ok", "degraded"]
+    service: str
+    checks: dict[str, bool]
+
+
 def create_app(
     settings: ServiceSettings,
     *,
@@ -302,7 +336,9 @@ def create_app(
         timedelta(hours=settings.jwt_max_lifetime_hours))
     install_error_handlers(app)
 
-    @app.get("/health", tags=["operations"], include_in_schema=True)
+    @app.get("/health", tags=["operations"], include_in_schema=True, response_model=Health,
+             responses={503: {"model": Health, "description": "Something it depends on does "
+                                                              "not answer"}})
     async def health() -> JSONResponse:
         """Whether the service and what it depends on answer."""
         results: dict[str, bool] = {}
@@ -333,22 +369,48 @@ def create_app(
     return app
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without FastAPI's ``null`` branch: a parameter left out is None,
+    and the text "null" is no value of it."""
+    branches = [b for b in schema.get("anyOf", []) if b != {"type": "null"}]
+    if not branches or len(branches) == len(schema.get("anyOf", [])):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**rest, **branches[0]} if len(branches) == 1 else {**rest, "anyOf": branches}
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, telling the truth about errors: every 4xx and 5xx response is
-    ``application/problem+json`` (FastAPI documents declared models as JSON)."""
+    """FastAPI's document, telling the truth: every 4xx and 5xx response is
+    ``application/problem+json`` (FastAPI documents declared models as JSON); an operation that
+    reads the bearer token (its ``security``) documents its 401; a parameter is never
+    ``null``."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version,
                              description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {})
         for path in schema.get("paths", {}).values():
             for operation in path.values():
-                for status, response in operation.get("responses", {}).items():
+                for parameter in operation.get("parameters", []):
+                    parameter["schema"] = _without_null(parameter.get("schema", {}))
+                responses = operation.setdefault("responses", {})
+                if operation.get("security"):  # it reads the token (``auth.BEARER``)
+                    responses.setdefault("401", error_response(401))
+                for status, response in responses.items():
                     content = response.get("content", {})
-                    if status[:1] in "45" and "application/json" in content:
+                    ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+                    if status[:1] in "45" and ref.endswith(("/Problem", "/HTTPValidationError")):
                         body = content.pop("application/json")
                         # FastAPI's own 422 body is not what the service sends: a Problem
-                        if body.get("schema", {}).get("$ref", "").endswith("HTTPValidationError"):
+                        if ref.endswith("HTTPValidationError"):
                             body["schema"] = {"$ref": "#/components/schemas/Problem"}
+                            response["description"] = ERROR_DESCRIPTIONS[422]
                         content[PROBLEM_MEDIA_TYPE] = body
+        schemas = components.get("schemas", {})
+        if "Problem" not in schemas:  # a 401 added above is the only error of the service
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}), Problem=problem)
+        for unused in ("HTTPValidationError", "ValidationError"):  # replaced by Problem
+            schemas.pop(unused, None)
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -108,6 +108,12 @@ _SHARED_VI: dict[str, str] = {
         "có một thay đổi khác trên cùng dữ liệu vào cùng lúc; hãy thử lại",
     "an unexpected error; it is logged": "lỗi không mong đợi; lỗi đã được ghi lại",
 }
+# the roles as people call them
+ROLE_VI: dict[str, str] = {
+    "reporter": "cán bộ báo cáo", "registrar": "cán bộ đăng ký", "council": "Hội đồng thi đua",
+    "board": "Ban Thi đua - Khen thưởng", "chairman": "Chủ tịch", "admin": "quản trị",
+    "reviewer": "cán bộ xét duyệt báo cáo", "viewer": "người xem",
+}
 _WHAT_VI = {
     "this unit": "đơn vị này",
     "the parent unit": "đơn vị cấp trên",
@@ -120,7 +126,8 @@ _SHARED_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] =
     (re.compile(r"request body is larger than (\d+) bytes"),
      lambda m: f"nội dung yêu cầu lớn hơn {m[1]} byte"),
     (re.compile(r"this action needs one of the roles: (.*)"),
-     lambda m: f"việc này cần một trong các vai trò: {m[1]}"),
+     lambda m: "thao tác này cần một trong các vai trò: "
+               + ", ".join(ROLE_VI.get(r, r) for r in m[1].split(", "))),
     (re.compile(r"(.*) is outside the caller's unit scope"),
      lambda m: f"{_WHAT_VI.get(m[1], m[1])} nằm ngoài phạm vi đơn vị của người gọi"),
     (re.compile(r"send the file as (\S+) \(UTF-8\) or as (\S+)"),

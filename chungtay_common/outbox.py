@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -49,9 +50,11 @@ class OutboxRelay:
         client_id: str,
         batch_size: int = 500,
         poll_seconds: float = 0.2,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self._pool = pool
         self._bootstrap = bootstrap
+        self._security = security or {}
         self._client_id = client_id
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -119,6 +122,7 @@ class OutboxRelay:
                 acks="all",
                 linger_ms=5,
                 request_timeout_ms=10_000,
+                **self._security,
             )
             try:
                 await producer.start()

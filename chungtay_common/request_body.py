@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import types
 import unicodedata
-from typing import Annotated, Any
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -83,16 +87,62 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _kinds(annotation: Any) -> set[Any]:
+    """The plain types a field's annotation allows (``Annotated``, ``Optional`` and unions
+    unwrapped)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return set().union(*(_kinds(a) for a in get_args(annotation)))
+    return {annotation}
+
+
+def check_not_lax(value: Any, kinds: set[Any]) -> None:
+    """What pydantic's lax mode would take and no client means: ``true``/``false`` or a text
+    for a number (as 1, 0 or the number written), a number or a text for ``true``/``false``,
+    a number for a day (as seconds since 1970)."""
+    numbers = bool(kinds & {int, float, Decimal}) and str not in kinds
+    flag = bool in kinds and not numbers and str not in kinds
+    if isinstance(value, bool):
+        if numbers:
+            raise ValueError(en_vi("must be a number", "phải là một số"))
+    elif isinstance(value, str) and numbers:
+        raise ValueError(en_vi("must be a number", "phải là một số"))
+    elif isinstance(value, int | float | str) and flag:
+        raise ValueError(en_vi("must be true or false", "phải là true hoặc false"))
+    elif isinstance(value, int | float) and date in kinds:
+        raise ValueError(en_vi("must be a day written YYYY-MM-DD",
+                               "phải là một ngày viết dạng YYYY-MM-DD"))
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError(en_vi("must be a day written YYYY-MM-DD",
+                               "phải là một ngày viết dạng YYYY-MM-DD"))
+    return value
+
+
+# A day in a query parameter: YYYY-MM-DD only (never a number of seconds since 1970)
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
 class RequestModel(BaseModel):
     """Unknown fields are refused; every text is taken in Unicode NFC (a decomposed name is
     the same name), names without zero-width characters; no text may hold the NUL character
-    (PostgreSQL cannot store it, and no real name or reason has it)."""
+    (PostgreSQL cannot store it, and no real name or reason has it); a number is not
+    ``true``/``false`` and a day not a number (``check_not_lax``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
     def _normalised(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is not None and info.field_name in cls.model_fields:
+            check_not_lax(value, _kinds(cls.model_fields[info.field_name].annotation))
         if info.field_name is not None and is_name(info.field_name) and isinstance(value, str):
             return clean_name(value)
         return nfc(value)

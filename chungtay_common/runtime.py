@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from chungtay_common import consumer, idempotency
+from chungtay_common.access import Access, AccessRules
 from chungtay_common.context import Context
 from chungtay_common.db import COMMON_MIGRATIONS, Conn, apply_migrations, create_pool
 from chungtay_common.http import Database, HealthCheck, create_app
@@ -76,7 +79,8 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                 relay = OutboxRelay(pool, bootstrap=settings.kafka_bootstrap,
                                     client_id=f"{settings.service_name}-outbox",
                                     batch_size=settings.outbox_batch_size,
-                                    poll_seconds=settings.outbox_poll_seconds)
+                                    poll_seconds=settings.outbox_poll_seconds,
+                                    security=settings.kafka_security())
                 await relay.start()
                 stack.push_async_callback(relay.stop)
             app.state.stream_app = None
@@ -84,7 +88,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
             if plan.subscriptions:
                 dead_letters = consumer.DeadLetters(
                     settings.kafka_bootstrap, topic_name("deadletter", settings.topic_namespace),
-                    settings.service_name)
+                    settings.service_name, security=settings.kafka_security())
                 await dead_letters.start()
                 stack.push_async_callback(dead_letters.stop)
                 stream_app = consumer.create_faust_app(
@@ -98,13 +102,13 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
                 lag = consumer.LagMonitor(
                     settings.kafka_bootstrap, stream_app.conf.id,
                     [topic_name(owner, settings.topic_namespace)
-                     for owner in plan.subscriptions])
+                     for owner in plan.subscriptions], security=settings.kafka_security())
                 stack.push_async_callback(lag.stop)
                 # requests read offsets with clients of their own (the job may reset its own)
                 offsets = consumer.LagMonitor(
                     settings.kafka_bootstrap, stream_app.conf.id,
                     [topic_name(owner, settings.topic_namespace)
-                     for owner in plan.subscriptions])
+                     for owner in plan.subscriptions], security=settings.kafka_security())
                 stack.push_async_callback(offsets.stop)
                 app.state.offsets = offsets
 
@@ -160,12 +164,35 @@ def health_checks(app: FastAPI) -> dict[str, HealthCheck]:
 
 
 def service_app(plan: ServicePlan, *, title: str, description: str, router: APIRouter,
-                topic_owner: str | None = None) -> FastAPI:
+                access: Mapping[str, Access], topic_owner: str | None = None) -> FastAPI:
     """A service's FastAPI app: routes, errors, /health, /metrics, and ``plan`` run in its
-    lifespan. ``topic_owner`` names the topic the service publishes on."""
+    lifespan. ``access`` says who may call each route (every route has its entry, or the app
+    does not start); ``topic_owner`` names the topic the service publishes on."""
     app = create_app(plan.settings, title=title, description=description,
                      lifespan=service_lifespan(plan), checks=health_checks)
     if topic_owner is not None:
         app.state.topic = topic_name(topic_owner, plan.settings.topic_namespace)
     app.include_router(router)
+    rules = AccessRules(plan.settings.service_name, access)
+    rules.check_complete([r.name for r in [*router.routes, *app.routes]
+                          if isinstance(r, APIRoute)])
+    app.state.access = rules
+    app.openapi = partial(_with_access, app.openapi, rules)  # type: ignore[method-assign]
     return app
+
+
+def _with_access(openapi: Callable[[], dict[str, Any]], rules: AccessRules) -> dict[str, Any]:
+    """The OpenAPI document with each operation's access rule (``x-access``), and the rule in
+    words at the end of its description."""
+    schema = openapi()
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if "x-access" in operation or "operationId" not in operation:
+                continue
+            rule = rules.rule(operation["operationId"].split(".", 1)[1])
+            operation["x-access"] = rule.document()
+            said = f"Who may call: {rule.who()}." + (f" Scope: {rule.scope}." if rule.scope
+                                                      else "")
+            operation["description"] = (operation.get("description", "") + "\n\n" + said
+                                        ).strip()
+    return schema

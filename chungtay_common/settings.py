@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
@@ -19,6 +21,12 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class KafkaSecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"  # no authentication: the local stack and the tests
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"  # SCRAM on a private network (docker-compose.yml)
+    SASL_SSL = "SASL_SSL"  # SCRAM over TLS
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has; a service subclasses it and sets ``service_name``."""
 
@@ -30,6 +38,13 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:19092"
     # Topics are named "<namespace>.<owner>.v<version>"; tests use a namespace per run.
     topic_namespace: str = "chungtay"
+    # Who the service is to Kafka: with SASL the broker's ACLs let each service write only its
+    # own topic and read only the topics it consumes (chungtay_common/kafka_acls.py).
+    kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # SASL_SSL: the brokers' CA (default: the system's)
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 15432
@@ -55,6 +70,16 @@ class ServiceSettings(BaseSettings):
     # data, so it is forgotten afterwards
     idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 31)
     outbox_batch_size: int = Field(default=500, ge=1)
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> ServiceSettings:
+        if self.kafka_security_protocol is not KafkaSecurityProtocol.PLAINTEXT:
+            missing = [f"CHUNGTAY_{name.upper()}" for name in ("kafka_username", "kafka_password")
+                       if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set when "
+                                 f"CHUNGTAY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}")
+        return self
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> ServiceSettings:
@@ -89,6 +114,22 @@ class ServiceSettings(BaseSettings):
         db = database or self.database
         return (f"postgresql://{quote(self.pg_user, safe='')}:{quote(password, safe='')}"
                 f"@{self.pg_host}:{self.pg_port}/{quote(db, safe='')}")
+
+    def kafka_security(self) -> dict[str, Any]:
+        """The security keyword arguments of every aiokafka client (producer, consumer, admin)
+        the service makes; faust gets the same through ``consumer.broker_credentials``."""
+        protocol = self.kafka_security_protocol
+        if protocol is KafkaSecurityProtocol.PLAINTEXT:
+            return {"security_protocol": protocol.value}
+        assert self.kafka_password is not None  # _kafka_credentials
+        return {
+            "security_protocol": protocol.value,
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_username,
+            "sasl_plain_password": self.kafka_password.get_secret_value(),
+            "ssl_context": (ssl.create_default_context(cafile=self.kafka_ssl_cafile)
+                            if protocol is KafkaSecurityProtocol.SASL_SSL else None),
+        }
 
     def public_key_pem(self) -> str:
         if self.jwt_public_key is not None:

@@ -1,8 +1,9 @@
 """Make the local stack ready: wait for PostgreSQL and Kafka, create databases and topics.
 
-    python -m chungtay_common.stack ready [--namespace chungtay]
+    python -m chungtay_common.stack ready [--namespace chungtay] [--acls]
 
-Called by ``deploy/local/stack.sh up`` and by the test session. Idempotent.
+Called by ``deploy/local/stack.sh up`` and by the test session. Idempotent. ``--acls`` also
+creates the services' Kafka ACLs (``chungtay_common.kafka_acls``): it needs a super user.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Mapping
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import SecurityDisabled, TopicAlreadyExistsError
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_fixed
 
+from chungtay_common import kafka_acls
 from chungtay_common.db import ensure_database
 from chungtay_common.settings import LOCAL_STATE, Environment, ServiceSettings
 from chungtay_common.tokens import keygen
@@ -61,7 +63,8 @@ async def wait_for_kafka(settings: ServiceSettings, timeout: float = 90) -> None
     async for attempt in _waiting(timeout):
         with attempt:
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000
+                bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000,
+                **settings.kafka_security(),
             )
             await admin.start()
             try:
@@ -71,7 +74,8 @@ async def wait_for_kafka(settings: ServiceSettings, timeout: float = 90) -> None
 
 
 async def ensure_topics(settings: ServiceSettings, namespace: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                **settings.kafka_security())
     await admin.start()
     created: list[str] = []
     try:
@@ -92,7 +96,7 @@ async def ensure_topics(settings: ServiceSettings, namespace: str) -> list[str]:
     return created
 
 
-async def ready(namespace: str, database_prefix: str = "chungtay") -> None:
+async def ready(namespace: str, database_prefix: str = "chungtay", acls: bool = False) -> None:
     settings = ServiceSettings()
     if settings.environment is Environment.DEVELOPMENT:
         keygen()  # development signing key; elsewhere only a public key is configured
@@ -103,6 +107,12 @@ async def ready(namespace: str, database_prefix: str = "chungtay") -> None:
             log.info("created database %s_%s", database_prefix, service)
     for name in await ensure_topics(settings, namespace):
         log.info("created topic %s", name)
+    if acls:
+        try:
+            log.info("%d Kafka ACLs in place for %s", await kafka_acls.apply(settings, namespace),
+                     namespace)
+        except SecurityDisabled:
+            log.warning("Kafka runs without an authorizer: no ACLs created")
     log.info("stack ready: kafka %s, postgres %s:%s", settings.kafka_bootstrap,
              settings.pg_host, settings.pg_port)
 
@@ -112,8 +122,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m chungtay_common.stack")
     parser.add_argument("command", choices=["ready"])
     parser.add_argument("--namespace", default=ServiceSettings().topic_namespace)
+    parser.add_argument("--acls", action="store_true",
+                        help="also create the services' Kafka ACLs (as a super user)")
     args = parser.parse_args()
-    asyncio.run(ready(args.namespace))
+    asyncio.run(ready(args.namespace, acls=args.acls))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from chungtay_common.auth import Principal, Role, ensure_may_act_on
 from chungtay_common.contracts.registration import UnitEvent, UnitKind, UnitSnapshot
 from chungtay_common.db import Conn
+from chungtay_common.errors import Forbidden
 from chungtay_common.events import Envelope
 from chungtay_common.messages import en_vi
 from chungtay_common.refusals import StateConflict
@@ -162,6 +164,79 @@ async def last_day_active(conn: Conn, unit_id: uuid.UUID, start: date, end: date
         unit_id, start, end,
     )
     return day
+
+
+# Where a unit stands for authority on the day $1: its version in force that day; for a unit no
+# longer there (closed, merged), its last version, so its reports and dossiers still have
+# someone over them; for one not there yet, its first. The order that picks it, of versions `v`:
+PLACEMENT_ORDER = (f"({ACTIVE_ON}) DESC, (v.valid_from <= $1) DESC,"
+                   " CASE WHEN v.valid_from <= $1 THEN v.valid_from END DESC, v.valid_from")
+
+
+async def authority_chain(conn: Conn, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
+    """The units over ``unit_id`` on the day ``on`` of an action, itself first, each placed
+    as ``PLACEMENT_ORDER`` says."""
+    rows = await conn.fetch(
+        f"""
+        WITH RECURSIVE up(unit_id, parent_id, depth) AS (
+            SELECT p.unit_id, p.parent_id, 0 FROM (
+                SELECT v.unit_id, v.parent_id FROM unit_versions v WHERE v.unit_id = $2
+                 ORDER BY {PLACEMENT_ORDER} LIMIT 1) p
+            UNION ALL
+            SELECT p.unit_id, p.parent_id, up.depth + 1 FROM up CROSS JOIN LATERAL (
+                SELECT v.unit_id, v.parent_id FROM unit_versions v
+                 WHERE v.unit_id = up.parent_id ORDER BY {PLACEMENT_ORDER} LIMIT 1) p
+             WHERE up.depth < 20
+        )
+        SELECT unit_id FROM up ORDER BY depth
+        """,
+        on, unit_id,
+    )
+    return [r["unit_id"] for r in rows]
+
+
+async def authority_subtree(conn: Conn, root: uuid.UUID, on: date) -> list[uuid.UUID]:
+    """``root`` and every unit ``authority_chain`` places below it on ``on``: what a caller of
+    ``root`` may read on that day."""
+    rows = await conn.fetch(
+        f"""
+        WITH RECURSIVE placed AS (
+            SELECT DISTINCT ON (v.unit_id) v.unit_id, v.parent_id FROM unit_versions v
+             ORDER BY v.unit_id, {PLACEMENT_ORDER}
+        ), down(unit_id, depth) AS (
+            SELECT $2::uuid, 0
+            UNION ALL
+            SELECT p.unit_id, down.depth + 1 FROM down JOIN placed p ON p.parent_id = down.unit_id
+             WHERE down.depth < 20
+        )
+        SELECT DISTINCT unit_id FROM down
+        """,
+        on, root,
+    )
+    return [r["unit_id"] for r in rows]
+
+
+async def ensure_acting_unit(conn: Conn, principal: Principal, on: date) -> None:
+    """Refuse (403) a caller whose unit does not exist on ``on``: a token outlives the
+    reorganisation that abolished its unit, the unit's authority does not."""
+    if Role.ADMIN in principal.roles:
+        return
+    if principal.unit_id is None or await unit_on(conn, principal.unit_id, on) is None:
+        raise Forbidden(en_vi(
+            f"the caller's unit does not exist on {on.isoformat()}: it holds no authority",
+            f"đơn vị của người thực hiện không còn tồn tại vào ngày {on.isoformat()}: "
+            "không có thẩm quyền"))
+
+
+async def ensure_authority(conn: Conn, principal: Principal, unit_id: uuid.UUID, on: date,
+                           what: str = "this unit") -> list[uuid.UUID]:
+    """Refuse (403) unless the caller's unit exists on ``on``, the day of the action, and
+    ``unit_id`` is in its subtree as the hierarchy stands that day (``authority_chain``): a
+    former parent has lost its authority, the current one holds it. The chain is returned."""
+    await ensure_acting_unit(conn, principal, on)
+    chain = await authority_chain(conn, unit_id, on)
+    ensure_may_act_on(principal, chain, what)
+    return chain
 
 
 UNIT_EVENT_TYPES = ("unit.registered", "unit.renamed", "unit.moved", "unit.closed",

@@ -87,8 +87,12 @@ async def load(urls: dict[str, str], token: str, indicators_dsn: str
         finally:
             await conn.close()
         data = demo.generate(demo.communes_from_csv(UNITS.read_text(encoding="utf-8")))
+        r = await client.post(f"{urls['indicators']}/v1/data-migrations",
+                              json={"reference": "bench", "reason": demo.SYNTHETIC_NOTE})
+        r.raise_for_status()
         r = await client.post(f"{urls['indicators']}/v1/campaigns/{campaign}/reports/import",
-                              params={"submit": "true"}, content=demo.import_csv(data.reports),
+                              params={"submit": "true", "migration_id": r.json()["migration_id"]},
+                              content=demo.import_csv(data.reports),
                               headers={"content-type": "text/csv"})
         r.raise_for_status()
         started = time.perf_counter()

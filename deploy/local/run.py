@@ -122,9 +122,10 @@ NATIONAL_AVERAGES = {
 }
 
 
-async def load_indicators_demo(token: str, ids: dict[str, str]) -> None:
+async def load_indicators_demo(token: str, ids: dict[str, str], reviewer_token: str) -> None:
     """The campaign, national averages, 2017 district targets and the SYNTHETIC yearly reports
-    2016-2020, through the indicators API."""
+    2016-2020, through the indicators API (``reviewer_token``: another person accepts what
+    ``token``'s submitted)."""
     communes = demo.communes_from_csv(DEMO_UNITS.read_text(encoding="utf-8"))
     data = demo.generate(communes)
     async with httpx.AsyncClient(
@@ -171,12 +172,22 @@ async def load_indicators_demo(token: str, ids: dict[str, str]) -> None:
             content=DEMO_TARGETS.read_bytes(), headers={"content-type": "text/csv"},
         )).raise_for_status()
         started = time.perf_counter()
+        # historical submission times are back-filled within a recorded data migration
+        r = await client.post("/v1/data-migrations", json={
+            "reference": f"demo-{campaign_id}", "reason": demo.SYNTHETIC_NOTE},
+            headers={"idempotency-key": f"demo-migration-{campaign_id}"})
+        r.raise_for_status()
+        migration = r.json()
         r = await client.post(
             f"/v1/campaigns/{campaign_id}/reports/import",
-            params={"submit": "true", "note": demo.SYNTHETIC_NOTE},
+            params={"submit": "true", "note": demo.SYNTHETIC_NOTE,
+                    "migration_id": migration["migration_id"]},
             content=demo.import_csv(data.reports),
             headers={"content-type": "text/csv", "idempotency-key": f"demo-{campaign_id}"})
         r.raise_for_status()
+        closed = await client.post(f"/v1/data-migrations/{migration['migration_id']}/close")
+        if closed.status_code != 409:  # 409: closed by an earlier run already
+            closed.raise_for_status()
         summary = r.json()
         say(f"demo reports (SYNTHETIC): {summary['reports']} reports, {summary['values']} values "
             f"imported and submitted in {time.perf_counter() - started:.1f} s, with their "
@@ -188,7 +199,8 @@ async def load_indicators_demo(token: str, ids: dict[str, str]) -> None:
             async with limit:
                 (await client.post(
                     f"/v1/campaigns/{campaign_id}/reports/{unit_id}/{year}/accept",
-                    headers={"idempotency-key": f"demo-accept-{unit_id}-{year}"},
+                    headers={"idempotency-key": f"demo-accept-{unit_id}-{year}",
+                             "authorization": f"Bearer {reviewer_token}"},
                 )).raise_for_status()
 
         to_accept = [(ids[rep.unit_code], rep.year) for rep in data.reports if rep.accepted]
@@ -279,7 +291,8 @@ def main() -> int:
         private, _ = keygen()
         token = mint(private.read_bytes(), subject="demo-admin", roles=["admin"], unit_id=None)
         ids = asyncio.run(load_demo(token))
-        asyncio.run(load_indicators_demo(token, ids))
+        asyncio.run(load_indicators_demo(token, ids, mint(
+            private.read_bytes(), subject="demo-reviewer", roles=["admin"], unit_id=None)))
         key = private.read_bytes()
         asyncio.run(AwardsDemo(
             f"http://127.0.0.1:{SERVICES['awards']}", f"http://127.0.0.1:{SERVICES['indicators']}",

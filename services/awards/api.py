@@ -14,13 +14,20 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from chungtay_common import hierarchy
-from chungtay_common.auth import PrincipalDep
 from chungtay_common.contracts.awards import NomineeKind
 from chungtay_common.errors import PayloadTooLarge, UnsupportedMediaType, responses
-from chungtay_common.http import ContextDep, DatabaseDep, ReadDep, WriteDep, configure_logging
+from chungtay_common.http import (
+    ContextDep,
+    DatabaseDep,
+    PersonalReadDep,
+    ReadDep,
+    WriteDep,
+    configure_logging,
+)
 from chungtay_common.runtime import ServicePlan, service_app, system_job
 from services.awards import schemas as s
 from services.awards import service
+from services.awards.access import ACCESS
 from services.awards.consumers import REGISTRATION_HANDLERS, indicator_handlers
 from services.awards.domain import EVIDENCE_MEDIA_TYPES, Status, Step, evidence_media_type
 from services.awards.settings import AwardsSettings
@@ -68,8 +75,10 @@ def content_disposition(file_name: str) -> str:
 
 
 EvidenceDep = Annotated[s.EvidenceFile, Depends(_evidence)]
+# the file as the body, of one of the media types a dossier may carry (any other: 415)
 EVIDENCE_BODY = {"requestBody": {"required": True, "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in sorted(EVIDENCE_MEDIA_TYPES)}}}
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -132,10 +141,11 @@ async def enroll(body: s.EnrollmentIn, write: WriteDep) -> JSONResponse:
     return await write(service.enroll, body)
 
 
-@router.get("/enrollments", tags=["enrollments"], responses=responses(401, 422))
-async def list_enrollments(read: ReadDep, year: YearQ,
+@router.get("/enrollments", tags=["enrollments"], responses=responses(401, 403, 422))
+async def list_enrollments(read: PersonalReadDep, year: YearQ,
                            unit_id: uuid.UUID | None = None) -> list[dict[str, object]]:
-    """Registrations of a year, optionally of one unit."""
+    """Registrations of a year in the caller's subtree, optionally of one unit of it;
+    audited."""
     return await read(service.list_enrollments, year, unit_id)
 
 
@@ -150,9 +160,9 @@ async def create_nomination(body: s.NominationIn, write: WriteDep) -> JSONRespon
 
 
 @router.get("/nominations", response_model=s.NominationPage, tags=["nominations"],
-            responses=responses(401, 422))
+            responses=responses(401, 403, 422))
 async def search_nominations(
-    read: ReadDep,
+    read: PersonalReadDep,
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     status: Status | None = None, form_code: str | None = None,
     unit_id: Annotated[uuid.UUID | None, Query(description="proposing or nominee unit within "
@@ -160,17 +170,19 @@ async def search_nominations(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> s.NominationPage:
-    """Nominations by status, year, form and unit subtree."""
+    """Nominations in the caller's subtree (the board: its province) by status, year, form and
+    unit; audited."""
     return await read(service.search, year=year, status=status, form_code=form_code,
                                     unit_id=unit_id, limit=limit, offset=offset)
 
 
 @router.get("/nominations/{nomination_id}", response_model=s.NominationOut,
-            tags=["nominations"], responses=responses(401, 404))
-async def get_nomination(nomination_id: uuid.UUID, read: ReadDep
+            tags=["nominations"], responses=responses(401, 403, 404))
+async def get_nomination(nomination_id: uuid.UUID, read: PersonalReadDep
                          ) -> s.NominationOut:
-    """A dossier with every step taken, its evidence and its appraisal."""
-    return await read(service.get_nomination, nomination_id)
+    """A dossier with every step taken, its evidence and its appraisal (a caller with
+    authority over the proposing unit); audited."""
+    return await read(service.read_nomination, nomination_id)
 
 
 STEP = "/nominations/{nomination_id}"
@@ -273,10 +285,11 @@ async def nominee_initiatives(kind: NomineeKind, nominee_id: str, read: ReadDep
 
 @router.get("/persons/{nominee_id}", response_model=s.PersonOut, tags=["persons"],
             responses=responses(401, 403, 404))
-async def get_person(nominee_id: str, principal: PrincipalDep, read: ReadDep) -> s.PersonOut:
-    """A person record (board): whether a citizen ID number identifies it, the earlier record
-    it is linked to, and its possible duplicates (namesakes of its unit)."""
-    return await read(service.get_person, principal, nominee_id)
+async def get_person(nominee_id: str, read: PersonalReadDep) -> s.PersonOut:
+    """A person record (the board of the person's unit; audited): whether a citizen ID number
+    identifies it, the earlier record it is linked to, and its possible duplicates (namesakes
+    of its unit)."""
+    return await read(service.get_person, nominee_id)
 
 
 @router.post("/persons/{nominee_id}/link", response_model=s.PersonOut, tags=["persons"],
@@ -299,10 +312,11 @@ async def public_awards(db: DatabaseDep, year: YearQ) -> list[s.PublicAward]:
 
 
 @router.get("/nominees/{kind}/{nominee_id}/awards", response_model=list[s.NominationOut],
-            tags=["lists"], responses=responses(401))
-async def nominee_history(kind: NomineeKind, nominee_id: str, read: ReadDep
+            tags=["lists"], responses=responses(401, 403))
+async def nominee_history(kind: NomineeKind, nominee_id: str, read: PersonalReadDep
                           ) -> list[s.NominationOut]:
-    """A nominee's award history (approved and revoked)."""
+    """A nominee's award history (approved and revoked), of dossiers in the caller's subtree;
+    audited. The public list is ``GET /v1/awards``."""
     return await read(service.nominee_history, kind, nominee_id)
 
 
@@ -321,7 +335,7 @@ def build_app(settings: AwardsSettings | None = None) -> FastAPI:
                     subscriptions={"registration": REGISTRATION_HANDLERS,
                                    "indicators": indicator_handlers(settings)},
                     on_start=[system_job(settings, service.seed_catalogue)]),
-        title="chungtay awards", router=router, topic_owner="awards",
+        title="chungtay awards", router=router, access=ACCESS, topic_owner="awards",
         description="Award catalogue and rules, emulation registrations, nominations through "
                     "appraisal to decision.")
 

@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from chungtay_common.auth import Role
 from chungtay_common.contracts.awards import AuthorityLevel, NomineeKind, RuleResult
 from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.messages import en_vi
+from chungtay_common.messages import ROLE_VI, en_vi
 from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 from chungtay_common.request_body import ZERO_WIDTH
 
@@ -424,10 +424,6 @@ STEP_VI: dict[str, str] = {
     "approve": "phê duyệt", "reject": "không khen thưởng", "return": "trả lại",
     "forward": "trình cấp trên", "revoke": "hủy",
 }
-ROLE_VI: dict[str, str] = {
-    "reporter": "cán bộ báo cáo", "registrar": "cán bộ đăng ký", "council": "Hội đồng thi đua",
-    "board": "Ban Thi đua - Khen thưởng", "chairman": "Chủ tịch", "admin": "quản trị",
-}
 UNIT_KIND_VI: dict[str, str] = {
     "province": "tỉnh", "district": "huyện", "commune": "xã", "village": "thôn",
     "agency": "sở, ban, ngành", "mass_org": "đoàn thể", "enterprise": "doanh nghiệp",
@@ -552,11 +548,20 @@ def deciders(step: Step, status: Status, level: AuthorityLevel) -> tuple[Role, .
     return STEP_ROLES[step]
 
 
+# The steps that sign a decision: only whoever holds the form's authority takes them; the system
+# administrator operates the system and signs nothing.
+SIGNING_STEPS = frozenset({Step.APPROVE, Step.REVOKE})
+# The steps that decide a dossier: whoever drafted, edited or submitted it takes none of them.
+DECIDING_STEPS = frozenset({Step.APPROVE, Step.REJECT})
+PROPOSING_STEPS = ("draft", Step.EDIT.value, Step.SUBMIT.value)
+
+
 def may_take(step: Step, status: Status, level: AuthorityLevel, roles: frozenset[Role]
              ) -> None:
-    """Refuse unless ``roles`` hold one of the step's deciders (``admin`` always may)."""
+    """Refuse unless ``roles`` hold one of the step's deciders (``admin`` may take any step
+    but a signed decision)."""
     wanted = deciders(step, status, level)
-    if not roles & {Role.ADMIN, *wanted}:
+    if not roles & {*wanted, *(() if step in SIGNING_STEPS else (Role.ADMIN,))}:
         raise NotAllowed(en_vi(
             "this action needs one of the roles: " + ", ".join(r.value for r in wanted),
             "thao tác này cần một trong các vai trò: "
@@ -626,6 +631,33 @@ def check_not_own_unit(nominee_kind: NomineeKind, nominee_unit: uuid.UUID,
             "goes to the level above (propose a form granted there)",
             "đơn vị được đề nghị là đơn vị do ông/bà đứng đầu: không ai tự phê duyệt khen "
             "thưởng cho đơn vị mình; đề nghị cấp trên (hình thức do cấp trên quyết định)"))
+
+
+def check_not_proposer(subject: str, proposers: Set[str]) -> None:
+    """Separation of duties: who proposed a dossier (drafted, edited or submitted it) does not
+    decide it."""
+    if subject in proposers:
+        raise NotAllowed(en_vi(
+            "you proposed this nomination (drafted, edited or submitted it): someone else "
+            "decides it",
+            "ông/bà đã đề nghị hồ sơ này (lập, sửa hoặc trình): người khác quyết định"))
+
+
+def check_council_may_review(proposing_unit: uuid.UUID, council_unit: uuid.UUID | None,
+                             roles: Set[Role], nominee_kind: NomineeKind,
+                             own_head_signs: bool) -> None:
+    """A council reviews the nominations the units below it propose, not its own unit's: those
+    go to the council above. One exception, as the law has it: a unit whose own head signs
+    the form (a department head's Giấy khen, the titles a department grants its staff) is
+    advised by its own council on its own people (never on the unit itself)."""
+    if Role.COUNCIL not in roles or council_unit != proposing_unit:
+        return
+    if nominee_kind is NomineeKind.UNIT or not own_head_signs:
+        raise NotAllowed(en_vi(
+            "a council reviews the nominations of the units below it, not its own unit's: "
+            "they go to the council above",
+            "hội đồng xét hồ sơ của các đơn vị cấp dưới, không xét hồ sơ của chính đơn vị "
+            "mình: hồ sơ đó do hội đồng cấp trên xét"))
 
 
 def check_central_decision(step: Step, status: Status, level: AuthorityLevel) -> None:

@@ -14,6 +14,7 @@ from chungtay_common.refusals import StateConflict
 from services.awards.domain import (
     CLOSED,
     DECIDED,
+    PROPOSING_STEPS,
     REAPPRAISABLE,
     Form,
     Initiative,
@@ -108,14 +109,14 @@ async def insert_enrollment(conn: Conn, enrollment_id: uuid.UUID, unit_id: uuid.
         [(enrollment_id, *item) for item in items])
 
 
-async def enrollments(conn: Conn, year: int, unit_id: uuid.UUID | None
+async def enrollments(conn: Conn, year: int, unit_ids: list[uuid.UUID] | None
                       ) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT e.enrollment_id, e.unit_id, e.year, e.registered_by, e.registered_at,"
         " i.form_code, i.nominee_kind, i.nominee_id, i.nominee_name, i.nominee_unit"
         " FROM enrollments e JOIN enrollment_items i USING (enrollment_id)"
-        " WHERE e.year = $1 AND ($2::uuid IS NULL OR e.unit_id = $2)"
-        " ORDER BY e.registered_at, i.form_code", year, unit_id))
+        " WHERE e.year = $1 AND ($2::uuid[] IS NULL OR e.unit_id = ANY($2))"
+        " ORDER BY e.registered_at, i.form_code", year, unit_ids))
 
 
 async def is_enrolled(conn: Conn, year: int, form_code: str, nominee_kind: str,
@@ -181,6 +182,14 @@ async def add_step(conn: Conn, nomination_id: uuid.UUID, step: str, status: str,
 async def steps(conn: Conn, nomination_id: uuid.UUID) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT * FROM nomination_steps WHERE nomination_id = $1 ORDER BY seq", nomination_id))
+
+
+async def proposers(conn: Conn, nomination_id: uuid.UUID) -> set[str]:
+    """Who drafted, edited or submitted the dossier."""
+    return {r["actor"] for r in await conn.fetch(
+        "SELECT DISTINCT actor FROM nomination_steps"
+        " WHERE nomination_id = $1 AND step = ANY($2::text[])",
+        nomination_id, list(PROPOSING_STEPS))}
 
 
 async def search_nominations(conn: Conn, *, year: int | None, status: str | None,

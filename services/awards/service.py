@@ -15,7 +15,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from chungtay_common import clock, hierarchy
-from chungtay_common.auth import Principal, Role, ensure_may_act_on, require_role
+from chungtay_common.auth import Principal, Role, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts import awards as ev
 from chungtay_common.contracts.awards import AuthorityLevel, Decision, Nominee, NomineeKind
@@ -283,11 +283,15 @@ async def _possible_duplicates(conn: Conn, row: asyncpg.Record) -> list[str]:
 
 
 async def _in_scope(conn: Conn, principal: Principal, unit_id: uuid.UUID, year: int,
-                    what: str) -> None:
+                    what: str) -> list[uuid.UUID]:
+    """Refuse unless the unit existed in ``year`` (422) and the caller holds authority over it
+    today, the day of the action (403): the acting unit as the hierarchy stands today, so a
+    district abolished since has lost its authority and the unit's present district holds it.
+    The unit's chain of authority is returned."""
     day = await hierarchy.last_day_active(conn, unit_id, date(year, 1, 1), date(year, 12, 31))
     if day is None:
         raise InvalidInput.on("unit_id", f"is not a unit active in {year}")
-    ensure_may_act_on(principal, await hierarchy.ancestry(conn, unit_id, day), what)
+    return await hierarchy.ensure_authority(conn, principal, unit_id, clock.today(), what)
 
 
 # --------------------------------------------------------------------------- enrollments
@@ -330,9 +334,46 @@ async def enroll(conn: Conn, ctx: Context, body: EnrollmentIn) -> EnrollmentOut:
     return out
 
 
-async def list_enrollments(conn: Conn, year: int, unit_id: uuid.UUID | None
+async def list_enrollments(conn: Conn, ctx: Context, year: int, unit_id: uuid.UUID | None
                            ) -> list[dict[str, Any]]:
-    return [dict(r) for r in await repository.enrollments(conn, year, unit_id)]
+    """The registrations of a year that the caller may read (of one unit of its subtree, or
+    of all of it); the read is audited."""
+    units = [unit_id] if unit_id else await _readable_units(conn, ctx, None)
+    if unit_id:
+        await _may_read(conn, ctx, unit_id, "unit_id")
+    rows = [dict(r) for r in await repository.enrollments(conn, year, units)]
+    await _audit_read(ctx, conn, "enrollment.list", "enrollment", {
+        "year": year, "unit_id": str(unit_id) if unit_id else None, "count": len(rows)})
+    return rows
+
+
+# --------------------------------------------------------------------------- reading dossiers
+
+
+async def _may_read(conn: Conn, ctx: Context, unit_id: uuid.UUID, what: str) -> None:
+    """Refuse (403) a read of a dossier, registration or person of a unit the caller holds no
+    authority over today (the board: of its province; the administrator: all)."""
+    await hierarchy.ensure_authority(conn, ctx.principal, unit_id, clock.today(), what)
+
+
+async def _readable_units(conn: Conn, ctx: Context, unit_id: uuid.UUID | None
+                          ) -> list[uuid.UUID] | None:
+    """The units whose dossiers the caller may list: the subtree of ``unit_id`` (by default
+    the caller's own unit) as the hierarchy stands today, units since closed where they stood
+    last (``hierarchy.authority_subtree``); None: every unit (the administrator, asking for no
+    unit)."""
+    if unit_id is None and Role.ADMIN in ctx.principal.roles:
+        return None
+    root = unit_id or ctx.principal.unit_id
+    assert root is not None  # a token without a unit is an administrator's
+    await _may_read(conn, ctx, root, "unit_id")
+    return await hierarchy.authority_subtree(conn, root, clock.today())
+
+
+async def _audit_read(ctx: Context, conn: Conn, action: str, entity_type: str,
+                      what: dict[str, Any], entity_id: object = "-") -> None:
+    """A read of personal data, in the audit log: who, when, which record or which query."""
+    await ctx.audit(conn, action, entity_type, entity_id, None, what)
 
 
 # --------------------------------------------------------------------------- nominations
@@ -363,6 +404,18 @@ async def create_nomination(conn: Conn, ctx: Context, body: NominationIn) -> Nom
                     None, out.model_dump(mode="json"))
     ctx.after_commit(m.NOMINATION_STEPS.labels("draft").inc)
     return out
+
+
+async def read_nomination(conn: Conn, ctx: Context, nomination_id: uuid.UUID
+                          ) -> NominationOut:
+    """A dossier, for a caller with authority over its proposing unit (the board: of its
+    province); the read is audited (``nomination.read``)."""
+    row = await repository.nomination(conn, nomination_id)
+    if row is None:
+        raise NotFound(f"nomination {nomination_id} not found")
+    await _may_read(conn, ctx, row["proposing_unit_id"], "the proposing unit")
+    await _audit_read(ctx, conn, "nomination.read", "nomination", {}, nomination_id)
+    return await get_nomination(conn, nomination_id)
 
 
 async def get_nomination(conn: Conn, nomination_id: uuid.UUID) -> NominationOut:
@@ -464,6 +517,9 @@ async def step(conn: Conn, ctx: Context, nomination_id: uuid.UUID, action: Step,
     domain.may_take(action, d.status, d.level, ctx.principal.roles)
     await _in_scope(conn, ctx.principal, d.row["proposing_unit_id"], d.year,
                     "the proposing unit")
+    if action in domain.DECIDING_STEPS:
+        domain.check_not_proposer(ctx.principal.subject, await repository.proposers(
+            conn, nomination_id))
     change = await STEPS[action](conn, ctx, d, body)
     before = _nomination_out(d.row).model_dump(mode="json")
     await repository.update_nomination(conn, nomination_id, status=after.value, **change.fields)
@@ -494,15 +550,21 @@ async def _submit(conn: Conn, ctx: Context, d: _Dossier, body: None) -> _Change:
 
 
 async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Change:
+    council = (await hierarchy.unit_on(conn, ctx.principal.unit_id, clock.today())
+               if ctx.principal.unit_id else None)
+    domain.check_council_may_review(
+        d.row["proposing_unit_id"], ctx.principal.unit_id, ctx.principal.roles,
+        NomineeKind(d.row["nominee_kind"]),
+        council is not None and council.kind in _signers(d.form))
     members = body.members
     domain.check_votes(
         domain.Ballot(body.votes_for, body.votes_against, body.votes_abstain, members,
                       body.secret_ballot),
         domain.vote_rule(d.form["vote_threshold"], d.form["vote_comparison"],
                          d.form["secret_ballot_required"]))
-    council = {**body.model_dump(mode="json"), "members": members,
-               "council_unit_id": str(ctx.principal.unit_id)}
-    return _Change({"council": council}, body.comment, council, ev.NominationReviewedV2(
+    record = {**body.model_dump(mode="json"), "members": members,
+              "council_unit_id": str(ctx.principal.unit_id)}
+    return _Change({"council": record}, body.comment, record, ev.NominationReviewedV2(
         **d.event(), council_unit_id=ctx.principal.unit_id or d.row["proposing_unit_id"],
         votes_for=body.votes_for, votes_against=body.votes_against,
         votes_abstain=body.votes_abstain, members=members, secret_ballot=body.secret_ballot))
@@ -568,7 +630,7 @@ async def _decision(conn: Conn, ctx: Context, d: _Dossier, action: Step, body: D
     decision."""
     domain.check_central_decision(action, d.status, d.level)
     signer = d.level
-    if not domain.above_province(d.level) and Role.ADMIN not in ctx.principal.roles:
+    if not domain.above_province(d.level):
         signer = await _signer_level(conn, ctx, d)
         if action is Step.APPROVE:
             domain.check_not_own_unit(NomineeKind(d.row["nominee_kind"]),
@@ -581,13 +643,11 @@ async def _signer_level(conn: Conn, ctx: Context, d: _Dossier) -> AuthorityLevel
     """The level the calling head signs at: refused unless its unit is of a kind the form
     names as signer. A People's Committee chairman signs at its own level (a commune chairman
     signing Lao động tiên tiến signs as commune chairman); another head at the form's."""
-    assert ctx.principal.unit_id is not None
-    # the head signs today, as its unit stands now; the period starts no later than
-    # today, or a nomination of a year not yet begun made PostgreSQL fail (500)
+    # the head signs today, as its unit stands today: a unit abolished since signs nothing
     today = clock.today()
-    day = await hierarchy.last_day_active(conn, ctx.principal.unit_id,
-                                          min(date(d.year, 1, 1), today), today)
-    unit = await hierarchy.unit_on(conn, ctx.principal.unit_id, day) if day else None
+    await hierarchy.ensure_acting_unit(conn, ctx.principal, today)
+    unit = (await hierarchy.unit_on(conn, ctx.principal.unit_id, today)
+            if ctx.principal.unit_id else None)
     kind = unit.kind if unit else None
     domain.check_signer(d.level, _signers(d.form), kind)
     assert kind is not None
@@ -746,15 +806,12 @@ async def add_evidence(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
 
 async def evidence_file(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
                         evidence_id: uuid.UUID) -> asyncpg.Record:
-    """A file of a dossier, for the board, or for whoever may act on the proposing unit. Each
+    """A file of a dossier, for whoever may read the dossier (``read_nomination``). Each
     download is audited (``evidence.read``: who, when, which file); nothing else is written."""
-    principal = ctx.principal
     row = await repository.nomination(conn, nomination_id)
     if row is None:
         raise NotFound(f"nomination {nomination_id} not found")
-    if not principal.has_any(Role.ADMIN, Role.BOARD):
-        await _in_scope(conn, principal, row["proposing_unit_id"], row["year"],
-                        "the proposing unit")
+    await _may_read(conn, ctx, row["proposing_unit_id"], "the proposing unit")
     found = await repository.evidence_content(conn, nomination_id, evidence_id)
     if found is None:
         raise NotFound(f"evidence {evidence_id} not found")
@@ -767,16 +824,18 @@ async def evidence_file(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
 # --------------------------------------------------------------------------- lists
 
 
-async def search(conn: Conn, *, year: int | None, status: Status | None,
+async def search(conn: Conn, ctx: Context, *, year: int | None, status: Status | None,
                  form_code: str | None, unit_id: uuid.UUID | None, limit: int,
                  offset: int) -> NominationPage:
-    unit_ids = None
-    if unit_id is not None:
-        unit_ids = [u.unit_id for u in await hierarchy.subtree(
-            conn, unit_id, date(year, 12, 31) if year else clock.today())]
+    """Dossiers the caller may read (``_readable_units``), by year, status, form and unit;
+    the query is audited (``nomination.search``)."""
+    unit_ids = await _readable_units(conn, ctx, unit_id)
     total, rows = await repository.search_nominations(
         conn, year=year, status=status.value if status else None, form_code=form_code,
         unit_ids=unit_ids, limit=limit, offset=offset)
+    await _audit_read(ctx, conn, "nomination.search", "nomination", {
+        "year": year, "status": status.value if status else None, "form_code": form_code,
+        "unit_id": str(unit_id) if unit_id else None, "total": total})
     return NominationPage(total=total, limit=limit, offset=offset,
                           items=[_nomination_out(r) for r in rows])
 
@@ -790,10 +849,16 @@ async def public_awards(conn: Conn, year: int) -> list[PublicAward]:
             for r in await repository.approved_in(conn, year)]
 
 
-async def nominee_history(conn: Conn, kind: NomineeKind, nominee_id: str
+async def nominee_history(conn: Conn, ctx: Context, kind: NomineeKind, nominee_id: str
                           ) -> list[NominationOut]:
-    return [_nomination_out(r) for r in await repository.nominee_awards(conn, kind.value,
-                                                                        nominee_id)]
+    """A nominee's awarded dossiers that the caller may read (the public list of awards is
+    ``public_awards``); audited."""
+    units = await _readable_units(conn, ctx, None)
+    rows = [r for r in await repository.nominee_awards(conn, kind.value, nominee_id)
+            if units is None or r["proposing_unit_id"] in units]
+    await _audit_read(ctx, conn, "nominee.history_read", "nominee",
+                      {"kind": kind.value, "count": len(rows)}, nominee_id)
+    return [_nomination_out(r) for r in rows]
 
 
 async def candidates(conn: Conn, form_code: str, year: int, root: uuid.UUID | None
@@ -835,11 +900,15 @@ async def _person_out(conn: Conn, row: asyncpg.Record) -> PersonOut:
                          conn, nid, row["unit_id"], row["name_key"], linked))
 
 
-async def get_person(conn: Conn, principal: Principal, nominee_id: str) -> PersonOut:
-    """A person record, for the board (and the administrator) only: it tells whether a citizen
-    ID number identifies the person and which records are theirs."""
-    require_role(principal, Role.BOARD)
-    return await _get_person(conn, nominee_id)
+async def get_person(conn: Conn, ctx: Context, nominee_id: str) -> PersonOut:
+    """A person record, for the board of the person's unit (and the administrator) only: it
+    tells whether a citizen ID number identifies the person and which records are theirs.
+    The read is audited (``person.read``)."""
+    require_role(ctx.principal, Role.BOARD)
+    person = await _get_person(conn, nominee_id)
+    await _may_read(conn, ctx, person.unit_id, "the person's unit")
+    await _audit_read(ctx, conn, "person.read", "person", {}, nominee_id)
+    return person
 
 
 async def _get_person(conn: Conn, nominee_id: str) -> PersonOut:

@@ -26,6 +26,7 @@ from chungtay_common.http import (
     XLSX_TYPE,
     CsvText,
     DatabaseDep,
+    PersonalReadDep,
     ReadDep,
     SheetFile,
     WriteDep,
@@ -34,6 +35,7 @@ from chungtay_common.http import (
 from chungtay_common.runtime import ServicePlan, service_app, system_job
 from services.indicators import import_service, imports, service
 from services.indicators import schemas as s
+from services.indicators.access import ACCESS
 from services.indicators.consumers import AWARDS_HANDLERS, REGISTRATION_HANDLERS
 from services.indicators.settings import IndicatorsSettings
 
@@ -206,10 +208,11 @@ async def get_report(report: ReportPath, read: ReadDep
 
 
 @router.get(REPORT + "/history", response_model=list[s.ReportVersionOut], tags=["reports"],
-            responses=responses(401, 404))
-async def report_history(report: ReportPath, read: ReadDep
+            responses=responses(401, 403, 404, 422))
+async def report_history(report: ReportPath, read: PersonalReadDep
                          ) -> list[s.ReportVersionOut]:
-    """Every version of a report: action, status, values, who and when."""
+    """Every version of a report: action, status, values, who and when (within the caller's
+    subtree; each read is audited)."""
     return await read(service.report_history, report)
 
 
@@ -269,10 +272,14 @@ async def import_reports(
     note: Annotated[str | None, Query(min_length=1, max_length=500,
                                       description="kept with every report version written")
                     ] = None,
+    migration_id: Annotated[uuid.UUID | None, Query(
+        description="the open data migration that historical submission times (column "
+                    "Ngày nộp, administrator) are recorded within")] = None,
 ) -> JSONResponse:
     """Import the yearly values of many units from a CSV or XLSX file (see the template);
     all or nothing, with every row's problems listed."""
-    return await write(import_service.import_reports, campaign_id, rows, submit, note)
+    return await write(import_service.import_reports, campaign_id, rows, submit, note,
+                       migration_id)
 
 
 @router.post("/campaigns/{campaign_id}/targets/{year}/import", response_model=list[s.TargetOut],
@@ -327,6 +334,32 @@ async def report_template_csv(template: TemplateDep) -> Response:
                        f"{CSV_TYPE}; charset=utf-8", f"chungtay-bao-cao-{template.year}.csv")
 
 
+# --------------------------------------------------------------------------- data migrations
+
+
+@router.post("/data-migrations", status_code=201, response_model=s.DataMigrationOut,
+             tags=["data migrations"], responses=WRITE_ERRORS)
+async def open_data_migration(body: s.DataMigrationIn, write: WriteDep) -> JSONResponse:
+    """Open a data migration (administrator), within which historical submission times are
+    back-filled."""
+    return await write(service.open_data_migration, body)
+
+
+@router.post("/data-migrations/{migration_id}/close", response_model=s.DataMigrationOut,
+             tags=["data migrations"], responses=WRITE_ERRORS)
+async def close_data_migration(migration_id: uuid.UUID, write: WriteDep) -> JSONResponse:
+    """Close a data migration (administrator): nothing more is back-filled within it."""
+    return await write(service.close_data_migration, migration_id)
+
+
+@router.get("/data-migrations", response_model=list[s.DataMigrationOut],
+            tags=["data migrations"], responses=responses(401, 403))
+async def list_data_migrations(principal: PrincipalDep, read: ReadDep
+                               ) -> list[s.DataMigrationOut]:
+    """Every data migration, the latest first (administrator)."""
+    return await read(service.list_data_migrations, principal)
+
+
 def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     settings = settings or IndicatorsSettings()
     plan = ServicePlan(
@@ -335,7 +368,7 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         on_start=[system_job(settings, service.seed_catalogue)],
         periodic=[(settings.overdue_check_seconds, system_job(settings, service.emit_overdue))])
     return service_app(
-        plan, title="chungtay indicators", router=router, topic_owner="indicators",
+        plan, title="chungtay indicators", router=router, access=ACCESS, topic_owner="indicators",
         description="Campaigns, targets, the indicator catalogue and yearly reports "
                     "(validation, deadlines, corrections, approval, import).")
 

@@ -441,7 +441,9 @@ ACTING_ROLE: dict[Action, Role] = {Action.SAVE: Role.REPORTER, Action.SUBMIT: Ro
 
 def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
                    parent_id: uuid.UUID | None) -> None:
-    """Reports are accepted or returned by the level right above the unit."""
+    """Reports are accepted or returned by the level right above the unit: ``parent_id`` is
+    its parent as the hierarchy stands on the day of the review (a former parent has lost
+    that authority, the current one holds it)."""
     if Role.ADMIN in roles:
         return
     if not roles & {Role.REVIEWER, Role.BOARD}:
@@ -451,6 +453,24 @@ def check_reviewer(roles: Set[Role], reviewer_unit: uuid.UUID | None,
     if reviewer_unit is None or reviewer_unit != parent_id:
         raise NotAllowed(en_vi("a report is reviewed by the level right above its unit",
                                "báo cáo do cấp ngay trên đơn vị xét"))
+
+
+# Separation of duties: what the person who submitted a report may not do to it.
+REVIEWS_OF_A_SUBMISSION: dict[Action, tuple[str, str]] = {
+    Action.ACCEPT: ("accept it", "tiếp nhận chính báo cáo đó"),
+    Action.CONFIRM: ("make its figures official", "chốt số liệu chính thức cho chính báo cáo đó"),
+}
+
+
+def check_separation(action: Action, actor: str, submitter: str | None) -> None:
+    """Four eyes: the person who submitted a report (its latest submission) neither accepts
+    it nor makes its figures official, whatever their roles (an administrator included)."""
+    if action not in REVIEWS_OF_A_SUBMISSION or submitter is None or submitter != actor:
+        return
+    en, vi = REVIEWS_OF_A_SUBMISSION[action]
+    raise NotAllowed(en_vi(
+        f"the person who submitted this report may not {en}: another official must",
+        f"người đã nộp báo cáo không được {vi}: việc này phải do một cán bộ khác thực hiện"))
 
 
 def check_confirmable(figures: Figures) -> None:
@@ -465,7 +485,8 @@ def check_confirmable(figures: Figures) -> None:
 def check_backfill(roles: Set[Role], action: Action, submitted_at: datetime, year: int,
                    now: datetime) -> None:
     """A historical submission time is only recorded by an administrator back-filling records
-    kept before the system existed; the version note and the audit row say so."""
+    kept before the system existed, within an open data migration (checked by the use case);
+    the version note and the audit row say so."""
     if Role.ADMIN not in roles:
         raise NotAllowed(en_vi("only an administrator may record a historical submission time",
                                "chỉ quản trị viên mới được ghi thời điểm nộp trong quá khứ"))

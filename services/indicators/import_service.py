@@ -63,14 +63,18 @@ def check_may_import(principal: Principal) -> None:
 
 
 async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
-                         rows: list[ImportRow], submit: bool, note: str | None = None
-                         ) -> ImportReportsOut:
-    """Save (or submit) the reports of every unit and year in ``rows``; all or nothing."""
+                         rows: list[ImportRow], submit: bool, note: str | None = None,
+                         migration_id: uuid.UUID | None = None) -> ImportReportsOut:
+    """Save (or submit) the reports of every unit and year in ``rows``; all or nothing.
+    Historical submission times are recorded within the open data migration
+    ``migration_id``."""
     campaign = await service.campaign(conn, campaign_id)
     backfill = [r for r in rows if r.submitted_at is not None]
     if backfill and Role.ADMIN not in ctx.principal.roles:
         raise Forbidden(f"only an administrator may import historical submission times "
                         f"(column {SUBMITTED_AT!r})")
+    if backfill and submit:  # before the rows: one refusal, not one on each report
+        await service.backfill_migration(conn, migration_id)
     errors = [] if submit else [
         FieldError(field=r.at(SUBMITTED_AT), message="a submission time is only recorded "
                                                      "when importing with submit=true")
@@ -81,7 +85,7 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
     for (year, unit_id), group in groups:
         try:
             out = await _write(conn, ctx, ReportRef(campaign_id, unit_id, year), group,
-                               submit, note)
+                               submit, note, migration_id)
         except Forbidden as exc:
             refused.extend(exc.errors)
         except InvalidInput as exc:
@@ -134,7 +138,8 @@ async def _reports(conn: Conn, campaign: asyncpg.Record, rows: list[ImportRow],
 
 
 async def _write(conn: Conn, ctx: Context, ref: ReportRef, group: list[ImportRow],
-                 submit: bool, note: str | None) -> ReportOut:
+                 submit: bool, note: str | None, migration_id: uuid.UUID | None = None
+                 ) -> ReportOut:
     """One report from its rows; what is refused is put on the rows (``errors`` of the
     ``Forbidden`` or ``InvalidInput`` raised)."""
     times = {r.submitted_at for r in group}
@@ -146,7 +151,7 @@ async def _write(conn: Conn, ctx: Context, ref: ReportRef, group: list[ImportRow
     submitted_at = times.pop()
     entry = service.Entry(values={r.indicator_code: r.value for r in group},
                           note=_note(note, submitted_at, ctx.principal.subject),
-                          submitted_at=submitted_at)
+                          submitted_at=submitted_at, migration_id=migration_id)
     try:
         return await service.write_report(conn, ctx, ref,
                                           Action.SUBMIT if submit else Action.SAVE, entry)

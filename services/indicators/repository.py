@@ -260,6 +260,14 @@ async def add_version(conn: Conn, r: dict[str, Any], action: str, note: str | No
         actor, r["figures"])
 
 
+async def last_submitter(conn: Conn, report_id: uuid.UUID) -> str | None:
+    """Who made the report's latest submission (None: never submitted)."""
+    actor: str | None = await conn.fetchval(
+        "SELECT actor FROM report_versions WHERE report_id = $1 AND action = 'submit'"
+        " ORDER BY version DESC LIMIT 1", report_id)
+    return actor
+
+
 async def versions(conn: Conn, report_id: uuid.UUID) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT * FROM report_versions WHERE report_id = $1 ORDER BY version", report_id))
@@ -321,3 +329,39 @@ async def add_overdue_notice(conn: Conn, campaign_id: uuid.UUID, year: int,
         "INSERT INTO overdue_notices (campaign_id, year, unit_id) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING true", campaign_id, year, unit_id)
     return bool(inserted)
+
+
+# --------------------------------------------------------------------------- data migrations
+
+
+async def insert_data_migration(conn: Conn, migration_id: uuid.UUID, reference: str,
+                                reason: str, actor: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO data_migrations (migration_id, reference, reason, opened_by)"
+        " VALUES ($1, $2, $3, $4) RETURNING *", migration_id, reference, reason, actor)
+    assert row is not None
+    return row
+
+
+async def data_migration(conn: Conn, migration_id: uuid.UUID, lock: str | None = None
+                         ) -> asyncpg.Record | None:
+    """One data migration; ``lock``: ``SHARE`` (a back-fill within it: it is not closed
+    until the back-fill commits) or ``UPDATE`` (closing it)."""
+    assert lock in (None, "SHARE", "UPDATE")
+    return await conn.fetchrow(
+        "SELECT * FROM data_migrations WHERE migration_id = $1"
+        + (f" FOR {lock}" if lock else ""), migration_id)
+
+
+async def close_data_migration(conn: Conn, migration_id: uuid.UUID, actor: str
+                               ) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "UPDATE data_migrations SET closed_by = $2, closed_at = now()"
+        " WHERE migration_id = $1 RETURNING *", migration_id, actor)
+    assert row is not None
+    return row
+
+
+async def data_migrations(conn: Conn) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM data_migrations ORDER BY opened_at DESC, migration_id"))

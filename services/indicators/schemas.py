@@ -246,3 +246,29 @@ class ImportReportsOut(BaseModel):
     years: list[int]
     reports_with_warnings: int
     backfilled_submissions: int
+
+
+class DataMigrationIn(_In):
+    """A data migration to open: what it is recorded under (a decision, a ticket) and why."""
+
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    reason: Text
+
+
+class DataMigrationOut(BaseModel):
+    """A data migration: who opened it and when, and (once closed) who closed it and when.
+    Back-filled submissions name an open one."""
+
+    migration_id: uuid.UUID
+    reference: str
+    reason: str
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def open(self) -> bool:
+        """Whether back-filled submissions may still be recorded within it."""
+        return self.closed_at is None

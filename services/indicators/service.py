@@ -13,7 +13,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from chungtay_common import clock, hierarchy, poverty
-from chungtay_common.auth import Role, ensure_may_act_on, require_role
+from chungtay_common.auth import Principal, Role, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts import indicators as ev
 from chungtay_common.contracts.awards import AwardRuleChanged
@@ -23,6 +23,7 @@ from chungtay_common.db import Conn
 from chungtay_common.errors import FieldError, InvalidInput, NotFound
 from chungtay_common.hierarchy import UnitOnDate
 from chungtay_common.messages import en_vi
+from chungtay_common.refusals import RuleBroken, StateConflict
 from services.indicators import domain, repository
 from services.indicators import metrics as m
 from services.indicators import schemas as s
@@ -191,8 +192,10 @@ async def set_target(conn: Conn, ctx: Context, campaign_id: uuid.UUID, year: int
                      unit_id: uuid.UUID, body: s.TargetIn) -> s.TargetOut:
     require_role(ctx.principal, Role.BOARD)
     await campaign_year(conn, campaign_id, year)
-    on = await _active_day(conn, unit_id, year)
-    ensure_may_act_on(ctx.principal, await hierarchy.ancestry(conn, unit_id, on))
+    await _active_day(conn, unit_id, year)  # a unit of that year
+    # whose target it is: the caller's authority as the hierarchy stands today
+    await hierarchy.ensure_authority(conn, ctx.principal, unit_id, clock.today(),
+                                     "the target's unit")
     domain.check_range("reduction_pp_min", body.reduction_pp_min,
                        "reduction_pp_max", body.reduction_pp_max)
     domain.check_range("households_out_min", body.households_out_min,
@@ -248,11 +251,12 @@ async def list_national_averages(conn: Conn) -> list[s.NationalAverageOut]:
 class Entry:
     """What a write brings: values to save or submit (None: those saved before), the version's
     note (a reason, or an import's note), and a historical submission time (back-filled by an
-    administrator)."""
+    administrator, within the open data migration ``migration_id``)."""
 
     values: dict[str, Value] | None = None
     note: str | None = None
     submitted_at: datetime | None = None
+    migration_id: uuid.UUID | None = None
 
 
 async def save_report(conn: Conn, ctx: Context, ref: s.ReportRef, body: s.ValuesIn
@@ -317,19 +321,25 @@ class _Write:
 async def write_report(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
                        entry: Entry = Entry()) -> s.ReportOut:
     """Save, submit, return, accept or reopen a report: one new version each time."""
+    note, migration = entry.note, None
     if entry.submitted_at is not None:
         domain.check_backfill(ctx.principal.roles, action, entry.submitted_at, ref.year,
                               clock.now())
+        migration = await backfill_migration(conn, entry.migration_id)
+        note = "; ".join(filter(None, (note, _within(migration))))
     subject = await _subject(conn, ref)
     await _check_actor(conn, ctx, action, subject)
     w = await _open(conn, ctx, ref, action, subject)
+    if action in domain.REVIEWS_OF_A_SUBMISSION:
+        domain.check_separation(action, ctx.principal.subject,
+                                await repository.last_submitter(conn, w.report["report_id"]))
     if entry.values is not None:
         _enter(w, entry.values)
     history = await repository.earlier_values(conn, ref.campaign_id, ref.unit_id, ref.year)
     w.report["warnings"] = [found.model_dump() for found in
                             domain.warnings(w.report["values"], history, ref.year)]
     event = STEPS[action](w, entry)
-    await _record(conn, w, action, entry.note)
+    await _record(conn, w, action, note, migration)
     if event is not None:
         await ctx.publish(conn, str(ref.unit_id), event)
     return await _report_out(conn, w.report, subject.due_at)
@@ -351,15 +361,20 @@ async def _subject(conn: Conn, ref: s.ReportRef) -> _Subject:
 
 async def _check_actor(conn: Conn, ctx: Context, action: Action, subject: _Subject) -> None:
     """The unit's reporters enter its report, the board reopens it, the level right above
-    reviews it."""
+    reviews it. Authority is the acting unit's on the day of the action, as the hierarchy
+    stands that day (a former parent has lost it, the current one holds it); the report's
+    unit itself is judged as it stood in the report's year (``_subject``)."""
+    today = clock.today()
     role = domain.ACTING_ROLE.get(action)
     if role is None:
+        await hierarchy.ensure_acting_unit(conn, ctx.principal, today)
+        chain = await hierarchy.authority_chain(conn, subject.unit.unit_id, today)
         domain.check_reviewer(ctx.principal.roles, ctx.principal.unit_id,
-                              subject.unit.parent_id)
+                              chain[1] if len(chain) > 1 else None)
         return
     require_role(ctx.principal, role)
-    ancestry = await hierarchy.ancestry(conn, subject.unit.unit_id, subject.ref_day)
-    ensure_may_act_on(ctx.principal, ancestry, "the report's unit")
+    await hierarchy.ensure_authority(conn, ctx.principal, subject.unit.unit_id, today,
+                                     "the report's unit")
 
 
 async def _open(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
@@ -397,13 +412,16 @@ def _refused(detail: str, problems: list[domain.Problem]) -> InvalidInput:
                                  for p in problems])
 
 
-async def _record(conn: Conn, w: _Write, action: Action, note: str | None) -> None:
-    """The new version, and the audit row of the change."""
+async def _record(conn: Conn, w: _Write, action: Action, note: str | None,
+                  migration: asyncpg.Record | None = None) -> None:
+    """The new version, and the audit row of the change (naming the data migration of a
+    back-filled submission)."""
     r = w.report
     await repository.save_report(conn, r)
     await repository.add_version(conn, r, action.value, note, w.ctx.principal.subject)
     await w.ctx.audit(conn, f"report.{action.value}", "report", r["report_id"], w.before,
-                      _row_json(r) | ({"reason": note} if note else {}))
+                      _row_json(r) | ({"reason": note} if note else {})
+                      | ({"data_migration": _migration_json(migration)} if migration else {}))
     w.ctx.after_commit(m.REPORT_ACTIONS.labels(action.value).inc)
 
 
@@ -495,8 +513,16 @@ async def get_report(conn: Conn, ref: s.ReportRef) -> s.ReportOut:
     return await _report_out(conn, dict(row), due)
 
 
-async def report_history(conn: Conn, ref: s.ReportRef) -> list[s.ReportVersionOut]:
+async def report_history(conn: Conn, ctx: Context, ref: s.ReportRef
+                         ) -> list[s.ReportVersionOut]:
+    """Every version of a report, with who acted: officials' identities, so read only within
+    the caller's subtree as the hierarchy stands today (the board: its province; an
+    administrator: all), and every read is recorded in the audit log."""
+    await campaign_year(conn, ref.campaign_id, ref.year)
+    await hierarchy.ensure_authority(conn, ctx.principal, ref.unit_id, clock.today(),
+                                     "the report's unit")
     row = await _find_report(conn, ref)
+    await ctx.audit(conn, "report.history_read", "report", row["report_id"], None, None)
     return [s.ReportVersionOut(version=r["version"], action=r["action"], status=r["status"],
                                values=r["values"], warnings=r["warnings"], note=r["note"],
                                actor=r["actor"], at=r["at"], figures=r["figures"])
@@ -629,3 +655,76 @@ async def emit_overdue(conn: Conn, ctx: Context) -> int:
                 sent += 1
     ctx.after_commit(partial(m.OVERDUE_NOTICES.inc, sent))
     return sent
+
+
+# --------------------------------------------------------------------------- data migrations
+
+
+def _migration_out(row: asyncpg.Record) -> s.DataMigrationOut:
+    return s.DataMigrationOut(**{k: row[k] for k in s.DataMigrationOut.model_fields})
+
+
+def _migration_json(row: asyncpg.Record) -> dict[str, Any]:
+    return _migration_out(row).model_dump(mode="json")
+
+
+def _within(migration: asyncpg.Record) -> str:
+    """What a back-filled version's note says of its data migration."""
+    return (f"within data migration {migration['reference']} "
+            f"({migration['migration_id']})")
+
+
+async def backfill_migration(conn: Conn, migration_id: uuid.UUID | None) -> asyncpg.Record:
+    """The open data migration a back-filled submission is recorded within, held (``FOR
+    SHARE``) so that it is not closed before the submission commits."""
+    if migration_id is None:
+        raise RuleBroken("migration_id", en_vi(
+            "is required with a historical submission time: name the open data migration "
+            "it is recorded within (POST /v1/data-migrations opens one)",
+            "là bắt buộc khi ghi thời điểm nộp trong quá khứ: hãy nêu đợt chuyển đổi dữ "
+            "liệu đang mở (mở bằng POST /v1/data-migrations)"))
+    row = await repository.data_migration(conn, migration_id, lock="SHARE")
+    if row is None:
+        raise RuleBroken("migration_id", en_vi(f"no data migration {migration_id}",
+                                              f"không có đợt chuyển đổi dữ liệu {migration_id}"))
+    if row["closed_at"] is not None:
+        raise RuleBroken("migration_id", en_vi(
+            f"data migration {row['reference']} is closed: open another one",
+            f"đợt chuyển đổi dữ liệu {row['reference']} đã đóng: hãy mở đợt khác"))
+    return row
+
+
+async def open_data_migration(conn: Conn, ctx: Context, body: s.DataMigrationIn
+                               ) -> s.DataMigrationOut:
+    """Open a data migration (administrator): back-filled submissions name it."""
+    require_role(ctx.principal, Role.ADMIN)
+    row = await repository.insert_data_migration(conn, uuid.uuid4(), body.reference,
+                                                 body.reason, ctx.principal.subject)
+    out = _migration_out(row)
+    await ctx.audit(conn, "data_migration.open", "data_migration", out.migration_id, None,
+                    out.model_dump(mode="json"))
+    return out
+
+
+async def close_data_migration(conn: Conn, ctx: Context, migration_id: uuid.UUID
+                               ) -> s.DataMigrationOut:
+    """Close a data migration (administrator): nothing more is back-filled within it."""
+    require_role(ctx.principal, Role.ADMIN)
+    before = await repository.data_migration(conn, migration_id, lock="UPDATE")
+    if before is None:
+        raise NotFound(en_vi(f"data migration {migration_id} not found",
+                             f"không có đợt chuyển đổi dữ liệu {migration_id}"))
+    if before["closed_at"] is not None:
+        raise StateConflict(en_vi(f"data migration {before['reference']} is closed already",
+                                  f"đợt chuyển đổi dữ liệu {before['reference']} đã đóng"))
+    out = _migration_out(await repository.close_data_migration(conn, migration_id,
+                                                               ctx.principal.subject))
+    await ctx.audit(conn, "data_migration.close", "data_migration", migration_id,
+                    _migration_json(before), out.model_dump(mode="json"))
+    return out
+
+
+async def list_data_migrations(conn: Conn, principal: Principal) -> list[s.DataMigrationOut]:
+    """Every data migration, the latest first (administrator: they name who opened them)."""
+    require_role(principal, Role.ADMIN)
+    return [_migration_out(r) for r in await repository.data_migrations(conn)]

@@ -12,9 +12,18 @@ from fastapi.responses import JSONResponse
 
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import responses
-from chungtay_common.http import CSV_BODY, CsvText, ReadDep, WriteDep, configure_logging
+from chungtay_common.http import (
+    CSV_BODY,
+    CsvText,
+    PersonalReadDep,
+    ReadDep,
+    WriteDep,
+    configure_logging,
+)
+from chungtay_common.request_body import Day
 from chungtay_common.runtime import ServicePlan, service_app
 from services.registration import service
+from services.registration.access import ACCESS
 from services.registration.schemas import (
     AuditEntry,
     ChangeResult,
@@ -35,7 +44,7 @@ from services.registration.settings import RegistrationSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 router = APIRouter(prefix="/v1", tags=["units"])
-AsOf = Annotated[date | None, Query(description="the day to look at (default: today in Vietnam)")]
+AsOf = Annotated[Day | None, Query(description="the day to look at (default: today in Vietnam)")]
 WRITE_ERRORS = responses(401, 403, 404, 409, 422)
 
 
@@ -83,10 +92,11 @@ async def get_subtree(unit_id: uuid.UUID, read: ReadDep,
 
 
 @router.get("/units/{unit_id}/audit", response_model=list[AuditEntry],
-            responses=responses(401, 404))
-async def get_audit(unit_id: uuid.UUID, read: ReadDep
+            responses=responses(401, 403, 404))
+async def get_audit(unit_id: uuid.UUID, read: PersonalReadDep
                     ) -> list[AuditEntry]:
-    """Every change made to the unit: who, when, what, before and after."""
+    """Every change made to the unit: who, when, what, before and after (a caller with
+    authority over the unit; audited)."""
     return await read(service.history, unit_id)
 
 
@@ -132,7 +142,7 @@ def build_app(settings: RegistrationSettings | None = None) -> FastAPI:
     settings = settings or RegistrationSettings()
     return service_app(
         ServicePlan(settings, [MIGRATIONS], publishes=True), title="chungtay registration",
-        router=router, topic_owner="registration",
+        router=router, access=ACCESS, topic_owner="registration",
         description="Units of the movement and their dated hierarchy (register, rename, move, "
                     "close, merge, split, import).")
 

@@ -82,11 +82,15 @@ async def subtree(conn: Conn, unit_id: uuid.UUID, as_of: date | None) -> Subtree
                    nodes=[SubtreeNode(**asdict(n), depth=depth[n.unit_id]) for n in nodes])
 
 
-async def history(conn: Conn, unit_id: uuid.UUID) -> list[AuditEntry]:
-    """Every change made to the unit, oldest first."""
+async def history(conn: Conn, ctx: Context, unit_id: uuid.UUID) -> list[AuditEntry]:
+    """Every change made to the unit, oldest first, with the officials who made them: for a
+    caller with authority over the unit today (the administrator: every unit). The read is
+    itself audited (``unit.history_read``, filed apart from the unit's changes)."""
     entries = await audit.history(conn, "unit", str(unit_id))
     if not entries:
         raise _not_found(unit_id)
+    await hierarchy.ensure_authority(conn, ctx.principal, unit_id, clock.today(), "the unit")
+    await ctx.audit(conn, "unit.history_read", "unit_history", unit_id, None, None)
     return [AuditEntry(**{**e, "at": e["at"].isoformat()}) for e in entries]
 
 
@@ -166,7 +170,9 @@ async def _check_new(conn: Conn, ctx: Context, new: NewUnit | NewSuccessor,
 async def _ensure_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID, start: date,
                         end: date | None, what: str = "this unit") -> None:
     """The unit lies in the caller's subtree over all of ``[start, end)``: a change dated in
-    the past cannot reach a time when the unit was somebody else's."""
+    the past cannot reach a time when the unit was somebody else's; and the caller's own unit
+    exists today (a registrar of a unit abolished since holds no authority)."""
+    await hierarchy.ensure_acting_unit(conn, ctx.principal, clock.today())
     for chain in await hierarchy.ancestries(conn, unit_id, start, end):
         ensure_may_act_on(ctx.principal, chain, what)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -19,9 +18,11 @@ from chungtay_common.contracts.feed import CentralSummary
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import responses
 from chungtay_common.http import Database, ReadDep, WriteDep, configure_logging
+from chungtay_common.request_body import Day
 from chungtay_common.runtime import ServicePlan, service_app
 from chungtay_common.topics import topic_name
 from services.reporting import repository
+from services.reporting.access import ACCESS
 from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
 from services.reporting.schemas import (
     CampaignRefOut,
@@ -85,7 +86,7 @@ OffsetsDep = Annotated[Offsets, Depends(_offsets)]
             responses=responses(401, 422))
 async def unit_tree(
     read: ReadDep,
-    as_of: Annotated[date | None, Query(description="default: today in Vietnam")] = None,
+    as_of: Annotated[Day | None, Query(description="default: today in Vietnam")] = None,
 ) -> UnitTree:
     """The unit hierarchy on a day, with the number of units of each kind below each node."""
     return await read(summaries.unit_tree, as_of or clock.today())
@@ -207,7 +208,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
         periodic=[(settings.gauges_seconds, gauges)])
     return service_app(
-        plan, title="chungtay reporting", router=router, topic_owner="feed",
+        plan, title="chungtay reporting", router=router, access=ACCESS, topic_owner="feed",
         description="Provincial and central summaries kept fresh from the event stream, "
                     "compliance, rankings, trends, and the ministry feed of published "
                     "snapshots.")

@@ -193,8 +193,12 @@ class Dossiers:
     async def to(self, n: NominationOut, status: Status) -> NominationOut:
         """Take a drafted nomination to ``status`` (submitted, reviewed or appraised) by the
         usual path."""
+        # a council does not review its own unit's proposals: the province's reviews the
+        # district's
+        council = (self.council if n.proposing_unit_id != self.p.district
+                   else context(Role.COUNCIL, unit=self.p.province, sub="council-province"))
         for step, ctx in ((Step.SUBMIT, self.reporter(n.proposing_unit_id)),
-                          (Step.REVIEW, self.council), (Step.APPRAISE, self.board)):
+                          (Step.REVIEW, council), (Step.APPRAISE, self.board)):
             n = await self.take(n, step, ctx)
             if n.status is status:
                 return n
@@ -472,6 +476,114 @@ async def test_a_chairman_does_not_approve_an_award_to_the_unit_they_head(
 # --------------------------------------------------------------------------- authority
 
 
+async def _commune_moved(conn: asyncpg.Connection, before: uuid.UUID, after: uuid.UUID,
+                         on: date) -> uuid.UUID:
+    """A commune under ``before`` until ``on``, under ``after`` since."""
+    unit_id = uuid.uuid4()
+    code = next_code()
+    await hierarchy.apply_snapshot(conn, UnitSnapshot(
+        unit_id=unit_id, kind=UnitKind.COMMUNE, revision=1, versions=[
+            UnitVersion(valid_from=date(2017, 1, 1), valid_to=on, name="Xã Trung Hóa",
+                        parent_id=before, code=code),
+            UnitVersion(valid_from=on, valid_to=None, name="Xã Trung Hóa", parent_id=after,
+                        code=code)]))
+    return unit_id
+
+
+async def test_authority_is_judged_on_the_day_of_the_action(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    """A commune moved from district A to district B on 2025-07-01, after its dossier's year
+    (2024): the dossier is judged as the commune stood in 2024, but who acts on it is judged
+    today. A has lost its authority over the commune, B holds it; a district abolished on that
+    day holds none at all."""
+    reorganised = date(2025, 7, 1)
+    moved = await _commune_moved(conn, d.p.district, d.p.district_b, reorganised)
+    abolished = await add_unit(conn, UnitKind.DISTRICT, "Huyện Tuyên Hóa cũ", d.p.province,
+                               valid_to=reorganised)
+    from_abolished = await _commune_moved(conn, abolished, d.p.district_b, reorganised)
+    for commune, former in ((moved, d.p.district), (from_abolished, abolished)):
+        n = await d.take(await d.nominate(LDTT, d.person(commune)), Step.SUBMIT,
+                         d.reporter(commune))
+        message = await d.refused(d.take(n, Step.REVIEW, context(Role.COUNCIL, unit=former)),
+                                  403)
+        assert ("outside the caller's unit scope" in message if former == d.p.district
+                else "does not exist on" in message)
+        n = await d.take(n, Step.REVIEW, context(Role.COUNCIL, unit=d.p.district_b))
+        n = await d.take(n, Step.APPRAISE, d.board)
+        await d.refused(d.take(n, Step.APPROVE, d.chairman(former)), 403)
+        n = await d.take(n, Step.APPROVE, d.chairman(d.p.district_b))
+        assert n.status is Status.APPROVED and n.decision is not None
+        assert n.decision.authority_level == "district_chairman"
+        # the nominee is judged as it stood in its year: the commune then, with its name
+        assert n.nominee.unit_id == commune and n.year == YEAR
+    # the former district no longer reads the dossiers either; the present one does
+    await d.refused(service.read_nomination(conn, context(Role.COUNCIL, unit=d.p.district),
+                                            n.nomination_id), 403)
+    assert (await service.read_nomination(conn, context(Role.COUNCIL, unit=d.p.district_b),
+                                          n.nomination_id)).status is Status.APPROVED
+
+
+async def test_dossiers_are_read_within_the_callers_subtree_and_each_read_is_audited(
+    d: Dossiers, conn: asyncpg.Connection,
+) -> None:
+    n = await d.nominate(LDTT, d.person())  # proposed by a commune of district A
+    mine = context(Role.VIEWER, unit=d.p.district, sub="viewer-a")
+    other = context(Role.VIEWER, unit=d.p.district_b, sub="viewer-b")
+
+    async def found(caller: Context, unit_id: uuid.UUID | None = None) -> set[uuid.UUID]:
+        page = await service.search(conn, caller, year=YEAR, status=None, form_code=None,
+                                    unit_id=unit_id, limit=500, offset=0)
+        return {item.nomination_id for item in page.items}
+
+    assert n.nomination_id in await found(mine)
+    assert (await service.read_nomination(conn, mine, n.nomination_id)).steps
+    # another district neither lists nor reads it, nor asks for district A's dossiers
+    assert n.nomination_id not in await found(other)
+    await d.refused(service.read_nomination(conn, other, n.nomination_id), 403)
+    await d.refused(found(other, d.p.district), 403)
+    await d.refused(service.list_enrollments(conn, other, YEAR, d.p.commune), 403)
+    # the board of another province reads nothing of this one; this province's reads it all
+    elsewhere = await add_unit(conn, UnitKind.PROVINCE, "Tỉnh Quảng Trị")
+    await d.refused(service.read_nomination(conn, context(Role.BOARD, unit=elsewhere),
+                                            n.nomination_id), 403)
+    assert n.nomination_id in await found(d.board)
+    # each read, by whom and of what, is in the audit log
+    reads = await conn.fetch(
+        "SELECT action, entity_id, actor_unit_id FROM audit_log WHERE actor = 'viewer-a'"
+        " ORDER BY id")
+    assert [(r["action"], r["actor_unit_id"]) for r in reads] == [
+        ("nomination.search", d.p.district), ("nomination.read", d.p.district)]
+    assert reads[1]["entity_id"] == str(n.nomination_id)
+
+
+async def test_separation_of_duties(d: Dossiers, conn: asyncpg.Connection) -> None:
+    """Who proposed a dossier does not decide it; a council does not review its own unit's
+    proposals (nor, ever, an award to its own unit); the system administrator signs no
+    decision."""
+    await d.facts.eligible(d.p.district, d.p.commune)
+    n = await d.to(await d.nominate(LDTT, d.person()), Status.APPRAISED)
+    # the commune reporter who drafted and submitted it holds the chairman's role too
+    both = context(Role.REPORTER, Role.CHAIRMAN, unit=d.p.commune, sub="reporter")
+    message = await d.refused(d.take(n, Step.APPROVE, both), 403)
+    assert "someone else decides it" in message
+    await d.refused(d.take(n, Step.REJECT, both, ReasonIn(reason="Không đủ điều kiện")), 403)
+    # the administrator operates the system: it takes no signed decision
+    admin = context(Role.ADMIN, sub="admin")
+    message = await d.refused(d.take(n, Step.APPROVE, admin), 403)
+    assert "chairman" in message
+    assert (await d.get(n)).status is Status.APPRAISED
+    approved = await d.take(n, Step.APPROVE, d.chairman(d.p.commune))
+    await d.refused(d.take(approved, Step.REVOKE, admin), 403)
+    # the district council reviews its communes' proposals, not the district's own
+    own = await d.take(await d.nominate(GKH, d.unit(d.p.district)), Step.SUBMIT,
+                       d.reporter(d.p.district))
+    message = await d.refused(d.take(own, Step.REVIEW, d.council), 403)
+    assert "council above" in message
+    reviewed = await d.take(own, Step.REVIEW, context(Role.COUNCIL, unit=d.p.province))
+    assert reviewed.status is Status.REVIEWED
+
+
 @pytest.mark.parametrize(("form", "nominee", "right", "wrong", "level"), [
     (BKT, "unit", "province", ["district", "neighbour"], "provincial_chairman"),
     (GDVH, "household", "commune", ["district", "province"], "commune_chairman"),
@@ -630,7 +742,7 @@ async def test_namesakes_without_a_citizen_id_are_flagged_not_merged(d: Dossiers
     assert second.possible_duplicate_of == [first.nominee.nominee_id]
     assert "possible_duplicate" in second.flags
     assert (await d.get(first)).possible_duplicate_of == [second.nominee.nominee_id]
-    person = await service.get_person(d.conn, d.board.principal, second.nominee.nominee_id)
+    person = await service.get_person(d.conn, d.board, second.nominee.nominee_id)
     assert person.possible_duplicate_of == [first.nominee.nominee_id]
     assert person.has_citizen_id is False and person.linked_to is None
     # a namesake without a number in the unit the numbered person moved to is flagged too; in
@@ -669,8 +781,8 @@ async def test_a_citizen_id_neither_shows_through_the_id_nor_lets_another_take_o
     assert row is not None and (row["unit_id"], row["name"]) == (d.p.commune, name)
     # only the board reads a person record
     for caller in (d.reporter(), d.council):
-        await d.refused(service.get_person(conn, caller.principal, nid), 403)
-    assert (await service.get_person(conn, d.board.principal, nid)).has_citizen_id is True
+        await d.refused(service.get_person(conn, caller, nid), 403)
+    assert (await service.get_person(conn, d.board, nid)).has_citizen_id is True
     # two records that carry different numbers are two people: never linked
     other = await d.nominate(LDTT, d.person().model_copy(
         update={"name": name, "citizen_id": "044095000778"}))
@@ -924,7 +1036,7 @@ async def test_revocation(d: Dossiers, conn: asyncpg.Connection) -> None:
     assert n.steps[-1].comment == "Hồ sơ khai man"
     await d.refused(d.take(n, Step.REVOKE, d.chairman(d.p.district), revoke), 409)
     assert person.name not in {a.nominee_name for a in await service.public_awards(conn, YEAR)}
-    history = await service.nominee_history(conn, NomineeKind.PERSON, n.nominee.nominee_id)
+    history = await service.nominee_history(conn, d.board, NomineeKind.PERSON, n.nominee.nominee_id)
     assert [(h.status, h.form_code) for h in history] == [(Status.REVOKED, LDTT)]
     # a revoked award no longer blocks a nomination
     await d.nominate(LDTT, person)
@@ -1154,8 +1266,14 @@ async def test_heads_of_agencies_mass_organisations_and_enterprises_sign_for_the
             message = await d.refused(d.take(n, Step.APPROVE, d.chairman(d.p.district)), 403)
             assert "agency, mass_org, enterprise" in message
         assert (await d.take(n, Step.APPROVE, d.chairman(unit))).status is Status.APPROVED
-    # the mass organisation's head does not sign CSTĐ cơ sở
-    cstd = await _appraised_in(d, CSTDCS, d.person(union))
+    # the mass organisation's head does not sign CSTĐ cơ sở: its own council does not review
+    # it either (the province's does), and its head does not approve it
+    cstd = await d.take(await d.nominate(CSTDCS, d.person(union)), Step.SUBMIT,
+                        d.reporter(union))
+    message = await d.refused(d.take(cstd, Step.REVIEW, context(Role.COUNCIL, unit=union)), 403)
+    assert "council above" in message
+    cstd = await d.take(cstd, Step.REVIEW, context(Role.COUNCIL, unit=d.p.province))
+    cstd = await d.take(cstd, Step.APPRAISE, d.board)
     await d.refused(d.take(cstd, Step.APPROVE, d.chairman(union)), 403)
 
 

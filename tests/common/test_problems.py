@@ -208,3 +208,27 @@ async def test_a_shown_name_with_control_or_bidirectional_characters_is_refused(
     r = await client.post("/households", headers=VI, json={"name": name, "members": 1,
                                                            "since": "2020-01-01"})
     assert "ký tự điều khiển" in assert_problem(r, 422, "name")["errors"][0]["message"]
+
+
+class _Lax(RequestModel):
+    count: int
+    share: float | None = None
+    flag: bool = False
+    day: date | None = None
+    label: str | int | None = None
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"count": False}, "count"), ({"count": "12"}, "count"), ({"count": 1, "share": True}, "share"),
+    ({"count": 1, "flag": 0}, "flag"), ({"count": 1, "flag": "yes"}, "flag"),
+    ({"count": 1, "day": 0}, "day"), ({"count": 1, "day": 1.5e9}, "day"),
+])
+def test_a_body_is_taken_as_written_never_coerced(body: dict[str, object], field: str) -> None:
+    """pydantic's lax mode takes false as 0, "12" as 12, 0 as false and 0 as 1970-01-01: a
+    client means none of them, so each is refused, naming the field."""
+    with pytest.raises(ValidationError) as refused:
+        _Lax.model_validate(body)
+    assert [e["loc"][0] for e in refused.value.errors()] == [field]
+    ok = _Lax.model_validate({"count": 3, "share": 2, "flag": True, "day": "2020-01-01",
+                              "label": 5})
+    assert (ok.count, ok.share, ok.flag, ok.day, ok.label) == (3, 2.0, True, date(2020, 1, 1), 5)

@@ -316,7 +316,7 @@ async def test_a_commune_reporter_writes_only_its_own_communes_report(
     assert_problem(r, 403)
     # nor may it review its own report
     r = await act(api, own, future, tree.commune_a1, 2090, "accept")
-    assert "reviewer or board role" in assert_problem(r, 403)["detail"]
+    assert "reviewer" in assert_problem(r, 403)["detail"]  # the role it lacks
 
 
 async def test_a_district_reviewer_reviews_only_its_own_communes(
@@ -583,3 +583,62 @@ async def test_a_commune_clerk_reads_refusals_in_vietnamese(
 
 def board_of(stack: TestStack, tree: Tree) -> Headers:
     return headers(stack, Role.BOARD, tree.province, "board-hoa")
+
+
+# ---------------------------------------------------------------------------------------------
+# personal data: who acted on a report
+
+
+async def test_a_reports_history_is_read_within_the_callers_subtree_and_audited(
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers, future: str,
+    indicators_db: asyncpg.Connection,
+) -> None:
+    unit = tree.commune_a1
+    submitted = ok(await act(api, reporter(stack, unit), future, unit, 2090, "submit",
+                             {"values": VALUES}))
+    path = report_path(future, unit, 2090)
+    other_district = reviewer(stack, tree.district_b)
+    r = await api.get(path + "/history", headers=other_district)
+    assert "outside the caller's unit scope" in assert_problem(r, 403)["detail"]
+    # the figures stay open to any valid token, and name nobody
+    figures = ok(await api.get(path, headers=other_district))
+    assert figures["values"] == VALUES and "actor" not in figures
+    for h, who in ((reviewer(stack, tree.district_a), f"reviewer-{tree.district_a}"),
+                   (board, "board-hoa"), (headers(stack, Role.ADMIN, sub="admin"), "admin")):
+        history = ok(await api.get(path + "/history", headers=h))
+        assert [v["actor"] for v in history] == [f"reporter-{unit}"]
+        read = await indicators_db.fetchrow(
+            "SELECT actor, after FROM audit_log WHERE action = 'report.history_read'"
+            " AND entity_id = $1 ORDER BY id DESC LIMIT 1", submitted["report_id"])
+        assert read is not None and read["actor"] == who
+    assert await indicators_db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'report.history_read'"
+        " AND entity_id = $1", submitted["report_id"]) == 3  # the refused read is not one
+
+
+# ---------------------------------------------------------------------------------------------
+# data migrations
+
+
+async def test_data_migrations_are_an_administrators_and_closed_once(
+    api: httpx.AsyncClient, stack: TestStack, tree: Tree, board: Headers,
+) -> None:
+    admin = headers(stack, Role.ADMIN, sub="admin")
+    body = {"reference": "CĐDL-2017/01", "reason": "nhập sổ theo dõi báo cáo năm 2017"}
+    for h in (board, reporter(stack, tree.commune_a1)):
+        assert_problem(await api.post("/v1/data-migrations", headers=h, json=body), 403)
+        assert_problem(await api.get("/v1/data-migrations", headers=h), 403)
+    assert refused(await api.post("/v1/data-migrations", headers=admin,
+                                  json={"reference": "x"})) == ["reason"]
+    opened = ok(await api.post("/v1/data-migrations", headers=admin, json=body), 201)
+    assert (opened["reference"], opened["opened_by"], opened["open"]) == (
+        "CĐDL-2017/01", "admin", True)
+    path = f"/v1/data-migrations/{opened['migration_id']}/close"
+    assert_problem(await api.post(path, headers=board), 403)
+    closed = ok(await api.post(path, headers=admin))
+    assert (closed["open"], closed["closed_by"]) == (False, "admin")
+    assert_problem(await api.post(path, headers=admin), 409)
+    assert_problem(await api.post(f"/v1/data-migrations/{uuid.uuid4()}/close",
+                                  headers=admin), 404)
+    listed = ok(await api.get("/v1/data-migrations", headers=admin))
+    assert closed in listed

@@ -497,3 +497,16 @@ def test_the_indicators_an_award_rule_reads_are_found_at_any_depth() -> None:
         {"any": [{"type": "escaped_meets_target"}]}) == {"escaped_poverty"}
     assert domain.indicators_read_by_rule({"type": "reduction_at_least", "points": 2}) == {
         "households_total", "poor_households"}
+
+
+@pytest.mark.parametrize("action", [Action.ACCEPT, Action.CONFIRM])
+def test_the_submitter_does_not_review_their_own_submission(action: Action) -> None:
+    with pytest.raises(NotAllowed) as refused:
+        domain.check_separation(action, "can-bo-a", "can-bo-a")
+    assert "another official must" in refused.value.message
+    assert getattr(refused.value.message, "vi", "").startswith("người đã nộp báo cáo")
+    domain.check_separation(action, "can-bo-b", "can-bo-a")
+    domain.check_separation(action, "can-bo-a", None)  # never submitted: the state refuses it
+    # returning one's own submission, or saving it again, is not a review of it
+    for other in (Action.RETURN, Action.SAVE, Action.SUBMIT, Action.REOPEN):
+        domain.check_separation(other, "can-bo-a", "can-bo-a")

@@ -190,8 +190,14 @@ async def test_historical_submission_time_is_admin_only_and_recorded(
     reporter = auth(stack, Role.REPORTER, unit=tree["ids"]["district"])
     r = await post(api, campaign, body, reporter, submit="true")
     assert "historical submission times" in assert_problem(r, 403)["detail"]
-    r = await post(api, campaign, body, auth(stack, Role.ADMIN), submit="true",
-                   note="dữ liệu lịch sử")
+    # only within an open data migration, named by the import
+    admin = auth(stack, Role.ADMIN)
+    r = await post(api, campaign, body, admin, submit="true", note="dữ liệu lịch sử")
+    assert refused(r) == ["migration_id"]
+    migration = ok(await api.post("/v1/data-migrations", headers=admin, json={
+        "reference": "CĐDL-2016", "reason": "sổ theo dõi báo cáo năm 2016"}), 201)
+    r = await post(api, campaign, body, admin, submit="true", note="dữ liệu lịch sử",
+                   migration_id=migration["migration_id"])
     assert ok(r)["backfilled_submissions"] == 2
     board = ok(await api.get(f"/v1/campaigns/{campaign}/status",
                              params={"year": 2016, "unit_id": str(tree["ids"]["district"])},
@@ -206,9 +212,13 @@ async def test_historical_submission_time_is_admin_only_and_recorded(
                                           "submitted at 2016-11-25T09:00:00+07:00")
     report_id = await indicators_db.fetchval(
         "SELECT report_id FROM reports WHERE unit_id = $1", tree["ids"]["commune0"])
-    audit = await indicators_db.fetchrow("SELECT after FROM audit_log WHERE entity_id = $1 "
-                                         "ORDER BY id DESC LIMIT 1", str(report_id))
+    audit = await indicators_db.fetchrow(
+        "SELECT after FROM audit_log WHERE entity_id = $1 AND action = 'report.submit'"
+        " ORDER BY id DESC LIMIT 1", str(report_id))
     assert audit is not None and "back-filled" in audit["after"]["reason"]
+    assert history[-1]["note"].endswith(
+        f"within data migration CĐDL-2016 ({migration['migration_id']})")
+    assert audit["after"]["data_migration"]["migration_id"] == migration["migration_id"]
     # without submit=true the column is refused
     again = await post(api, campaign, body, auth(stack, Role.ADMIN))
     assert set(refused(again)) == {f"sheet csv row {n}: Ngày nộp" for n in range(2, 14)} | {
@@ -274,7 +284,8 @@ async def test_an_import_lists_a_locked_report_with_the_other_problems(
     c, admin = tree["codes"], auth(stack, Role.ADMIN)
     ok(await post(api, campaign, csv_file(full(2017, c["commune0"])), admin, submit="true"))
     path = f"/v1/campaigns/{campaign}/reports/{tree['ids']['commune0']}/2017"
-    ok(await api.post(path + "/accept", headers=admin))
+    # another administrator: whoever submitted a report does not also accept it
+    ok(await api.post(path + "/accept", headers=bearer(stack.token(Role.ADMIN, sub="checker"))))
     before = await counts()
     rows = [*full(2017, c["commune0"]), (2017, c["commune1"], "poor_households", -1)]
     problem = assert_problem(await post(api, campaign, csv_file(rows), admin), 422)

@@ -15,7 +15,7 @@ from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.errors import InvalidInput
 from chungtay_common.http import CSV_TYPE
 from services.indicators import import_service, imports, service
-from services.indicators.schemas import CampaignIn
+from services.indicators.schemas import CampaignIn, DataMigrationIn
 from tests.conftest import next_code
 from tests.indicators.conftest import hold_unit
 from tests.support import context
@@ -55,8 +55,11 @@ async def test_the_rows_of_one_report_have_one_submission_time(conn: Conn) -> No
     await hold_unit(conn, UnitKind.COMMUNE, "Xã", province, code=code)
     file = rows(f"2017,{code},poor_households,1,2017-11-10",
                 f"2017,{code},households_total,10,2017-11-12")
+    migration = await service.open_data_migration(conn, ADMIN, DataMigrationIn(
+        reference="CĐDL-2017", reason="sổ theo dõi báo cáo năm 2017"))
     with pytest.raises(InvalidInput) as refused:
-        await import_service.import_reports(conn, ADMIN, campaign, file, submit=True)
+        await import_service.import_reports(conn, ADMIN, campaign, file, submit=True,
+                                            migration_id=migration.migration_id)
     assert [e.field for e in refused.value.errors] == [
         "sheet csv row 2: Ngày nộp", "sheet csv row 3: Ngày nộp"]
     assert "a report is submitted once" in refused.value.errors[0].message

@@ -8,20 +8,20 @@ lifecycle) are tested here; roles, status codes and problem bodies in ``test_api
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from chungtay_common import clock
+from chungtay_common import clock, hierarchy
 from chungtay_common.auth import Role
 from chungtay_common.clock import VN
 from chungtay_common.context import Context
 from chungtay_common.contracts.awards import AwardRuleChanged
-from chungtay_common.contracts.registration import UnitKind
-from chungtay_common.errors import InvalidInput, NotFound
+from chungtay_common.contracts.registration import UnitKind, UnitSnapshot, UnitVersion
+from chungtay_common.errors import Forbidden, InvalidInput, NotFound
 from chungtay_common.events import SYSTEM_ACTOR, new_envelope
 from chungtay_common.refusals import NotAllowed, RuleBroken, StateConflict
 from chungtay_common.topics import topic_name
@@ -29,6 +29,7 @@ from services.indicators import consumers, domain, service
 from services.indicators.schemas import (
     CampaignIn,
     ConfirmIn,
+    DataMigrationIn,
     IndicatorIn,
     ReasonIn,
     ReportOut,
@@ -38,12 +39,15 @@ from services.indicators.schemas import (
     ValuesIn,
 )
 from services.indicators.settings import IndicatorsSettings
-from tests.indicators.conftest import Tree, count_rows
+from tests.conftest import next_code
+from tests.indicators.conftest import SUBKINDS, Tree, count_rows
 from tests.support import context
 
 Conn = asyncpg.Connection
 Json = dict[str, Any]
 ADMIN = context(Role.ADMIN, sub="admin")
+# another administrator: whoever submitted a report does not also accept it
+CHECKER = context(Role.ADMIN, sub="admin-2")
 COMMUNE = UnitKind.COMMUNE
 
 VALUES: Json = {"households_total": 1000, "poor_households": 100,
@@ -253,9 +257,9 @@ async def test_a_refused_transition_is_a_conflict_and_changes_nothing(
     ref = ReportRef(campaign, unit, 2090)
     await save(conn, campaign, unit, 2090, VALUES)
     with pytest.raises(StateConflict, match="cannot accept a report that is draft"):
-        await service.accept_report(conn, ADMIN, ref)
+        await service.accept_report(conn, CHECKER, ref)
     await submit(conn, campaign, unit, 2090)
-    accepted = await service.accept_report(conn, ADMIN, ref)
+    accepted = await service.accept_report(conn, CHECKER, ref)
     assert (accepted.status, accepted.version) == ("accepted", 3)
     for write in (save(conn, campaign, unit, 2090, VALUES), submit(conn, campaign, unit, 2090),
                   service.return_report(conn, ADMIN, ref, ReasonIn(reason="x"))):
@@ -265,7 +269,8 @@ async def test_a_refused_transition_is_a_conflict_and_changes_nothing(
     reopened = await service.reopen_report(conn, ADMIN, ref, ReasonIn(reason="Phúc tra"))
     assert (reopened.status, reopened.version) == ("reopened", 4)
     with pytest.raises(NotFound):  # a review needs a report
-        await service.accept_report(conn, ADMIN, ReportRef(campaign, held_tree.commune_a2, 2090))
+        await service.accept_report(conn, CHECKER,
+                                    ReportRef(campaign, held_tree.commune_a2, 2090))
 
 
 async def test_report_statuses_are_labelled_in_vietnamese(conn: Conn, held_tree: Tree) -> None:
@@ -275,12 +280,12 @@ async def test_report_statuses_are_labelled_in_vietnamese(conn: Conn, held_tree:
               (await submit(conn, campaign, unit, 2090)).status_label,
               (await service.return_report(conn, ADMIN, ref, ReasonIn(reason="x"))).status_label,
               (await submit(conn, campaign, unit, 2090)).status_label,
-              (await service.accept_report(conn, ADMIN, ref)).status_label,
+              (await service.accept_report(conn, CHECKER, ref)).status_label,
               (await service.reopen_report(conn, ADMIN, ref, ReasonIn(reason="y"))).status_label]
     assert labels == ["Dự thảo", "Đã nộp", "Trả lại", "Đã nộp", "Đã tiếp nhận", "Mở lại"]
     out = (await service.get_report(conn, ref)).model_dump(mode="json")
     assert (out["status"], out["status_label"]) == ("reopened", "Mở lại")
-    history = await service.report_history(conn, ref)
+    history = await service.report_history(conn, ADMIN, ref)
     assert [v.model_dump(mode="json")["status_label"] for v in history] == labels
     board = await service.status_board(conn, campaign, 2090, held_tree.district_a)
     assert {(u.status, u.status_label) for u in board.units} == {
@@ -296,7 +301,7 @@ async def test_estimates_become_official_figures_as_a_new_version_with_who_and_w
         await service.confirm_report(conn, ADMIN, ref, ConfirmIn())
     estimated = await submit(conn, campaign, unit, 2090)
     assert (estimated.figures, estimated.figures_label) == ("estimated", "Sơ bộ")
-    await service.accept_report(conn, ADMIN, ref)
+    await service.accept_report(conn, CHECKER, ref)
     clerk = context(Role.REPORTER, unit=unit, sub="thong-ke-xa")
     with pytest.raises(NotAllowed):  # the level above makes figures official, as it accepts
         await service.confirm_report(conn, clerk, ref, ConfirmIn())
@@ -306,7 +311,7 @@ async def test_estimates_become_official_figures_as_a_new_version_with_who_and_w
     assert (official.figures, official.figures_label) == ("official", "Chính thức")
     assert (official.status, official.version) == ("accepted", estimated.version + 2)
     assert official.values["poor_households"] == 96
-    last = (await service.report_history(conn, ref))[-1]
+    last = (await service.report_history(conn, ADMIN, ref))[-1]
     assert (last.action, last.figures, last.actor) == ("confirm", "official",
                                                        "phong-ldtbxh-huyen")
     with pytest.raises(StateConflict, match="official already"):  # once
@@ -565,3 +570,187 @@ async def test_a_submission_is_counted_once_its_transaction_commits(
     assert counts() == before  # not committed yet
     ctx.committed()
     assert counts() == (before[0] + 1, before[1] + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# authority on the day of the action
+
+MOVED = date(2020, 1, 1)  # after the reports' year (2018), before today
+ABOLISHED = date(2025, 7, 1)  # the district level abolished, provinces merged
+# a 403 either way: chungtay_common.hierarchy refuses an acting unit gone with either
+NO_AUTHORITY = (Forbidden, NotAllowed)
+
+
+async def hold_history(conn: Conn, kind: UnitKind, *versions: tuple[date, date | None,
+                                                                    uuid.UUID | None]
+                       ) -> uuid.UUID:
+    """A unit with several versions ``(valid_from, valid_to, parent)`` in the service's copy
+    of the hierarchy."""
+    unit_id, code = uuid.uuid4(), next_code()
+    await hierarchy.apply_snapshot(conn, UnitSnapshot(
+        unit_id=unit_id, kind=kind, revision=1, versions=[UnitVersion(
+            valid_from=start, valid_to=end, code=code, name=f"{kind} {code}",
+            subkind=SUBKINDS[kind], parent_id=parent) for start, end, parent in versions]))
+    return unit_id
+
+
+async def test_the_current_parent_reviews_a_report_of_a_commune_moved_after_its_year(
+        conn: Conn, held_tree: Tree) -> None:
+    t = held_tree
+    # a commune of district A in 2018, moved to district B on 2020-01-01
+    moved = await hold_history(conn, COMMUNE, (date(2017, 1, 1), MOVED, t.district_a),
+                               (MOVED, None, t.district_b))
+    campaign = await new_campaign(conn, (2017, 2018))
+    ref = ReportRef(campaign, moved, 2018)
+    # the report's unit is judged as it stood in 2018: a commune of district A then
+    clerk = context(Role.REPORTER, unit=moved, sub="thong-ke-xa")
+    await submit(conn, campaign, moved, 2018, VALUES, clerk)
+    board_2018 = await service.status_board(conn, campaign, 2018, t.district_a)
+    assert moved in {u.unit_id for u in board_2018.units}
+    former = context(Role.REVIEWER, unit=t.district_a, sub="huyen-a")
+    for review in (service.accept_report(conn, former, ref),
+                   service.return_report(conn, former, ref, ReasonIn(reason="x"))):
+        with pytest.raises(NotAllowed, match="level right above"):
+            await review
+    # its parent today reviews it
+    current = context(Role.REVIEWER, unit=t.district_b, sub="huyen-b")
+    accepted = await service.accept_report(conn, current, ref)
+    assert accepted.status == "accepted"
+    with pytest.raises(NotAllowed, match="level right above"):
+        await service.confirm_report(conn, former, ref, ConfirmIn())
+    assert (await service.confirm_report(conn, current, ref, ConfirmIn())).figures == "official"
+    # who acted is read within the subtree of today: not by the former parent
+    with pytest.raises(Forbidden):
+        await service.report_history(conn, former, ref)
+    assert [v.actor for v in await service.report_history(conn, current, ref)] == [
+        "thong-ke-xa", "huyen-b", "huyen-b"]
+
+
+async def test_a_unit_abolished_holds_no_authority_and_its_successor_does(conn: Conn) -> None:
+    old_province = await hold_history(conn, UnitKind.PROVINCE, (date(2017, 1, 1), ABOLISHED,
+                                                                 None))
+    new_province = await hold_history(conn, UnitKind.PROVINCE, (ABOLISHED, None, None))
+    district = await hold_history(conn, UnitKind.DISTRICT,
+                                  (date(2017, 1, 1), ABOLISHED, old_province))
+    commune = await hold_history(conn, COMMUNE, (date(2017, 1, 1), ABOLISHED, district),
+                                 (ABOLISHED, None, new_province))
+    campaign = await new_campaign(conn, (2017, 2018))
+    ref = ReportRef(campaign, commune, 2018)
+    await submit(conn, campaign, commune, 2018, VALUES,
+                 context(Role.REPORTER, unit=commune, sub="thong-ke-xa"))
+    # the district was the level above in 2018; it no longer exists
+    abolished = context(Role.REVIEWER, unit=district, sub="huyen-cu")
+    with pytest.raises(NO_AUTHORITY, match="does not exist on"):
+        await service.accept_report(conn, abolished, ref)
+    # nor does it write its own report of 2018 any more
+    with pytest.raises(NO_AUTHORITY, match="does not exist on"):
+        await service.save_report(conn, context(Role.REPORTER, unit=district, sub="huyen-cu"),
+                                  ReportRef(campaign, district, 2018), ValuesIn(values=VALUES))
+    # the old province's board has lost the commune, the new one's holds it
+    old_board = context(Role.BOARD, unit=old_province, sub="ban-cu")
+    new_board = context(Role.BOARD, unit=new_province, sub="ban-moi")
+    with pytest.raises(NO_AUTHORITY, match="does not exist on"):
+        await service.set_target(conn, old_board, campaign, 2018, commune,
+                                 TargetIn(reduction_pp_min=1.0))
+    target = await service.set_target(conn, new_board, campaign, 2018, commune,
+                                      TargetIn(reduction_pp_min=1.0))
+    assert target.unit_id == commune
+    assert (await service.accept_report(conn, new_board, ref)).status == "accepted"
+
+
+# ---------------------------------------------------------------------------------------------
+# separation of duties
+
+
+async def test_whoever_submitted_a_report_neither_accepts_it_nor_makes_it_official(
+        conn: Conn, held_tree: Tree) -> None:
+    t, campaign = held_tree, await new_campaign(conn)
+    ref = ReportRef(campaign, t.commune_a1, 2090)
+    # a district official who may both enter its communes' reports and review them
+    both = context(Role.REPORTER, Role.REVIEWER, unit=t.district_a, sub="can-bo-huyen")
+    await submit(conn, campaign, t.commune_a1, 2090, VALUES, both)
+    before = await count_rows(conn)
+    with pytest.raises(NotAllowed, match="submitted this report may not accept it") as refused:
+        await service.accept_report(conn, both, ref)
+    assert getattr(refused.value.message, "vi", "").startswith("người đã nộp báo cáo")
+    assert await count_rows(conn) == before
+    # an administrator too
+    await service.return_report(conn, both, ref, ReasonIn(reason="x"))
+    await submit(conn, campaign, t.commune_a1, 2090, VALUES, ADMIN)
+    with pytest.raises(NotAllowed):
+        await service.accept_report(conn, ADMIN, ref)
+    # the latest submission counts: the district official did not make this one
+    assert (await service.accept_report(conn, both, ref)).status == "accepted"
+    with pytest.raises(NotAllowed, match="may not make its figures official"):
+        await service.confirm_report(conn, ADMIN, ref, ConfirmIn())
+    assert (await service.confirm_report(conn, both, ref, ConfirmIn())).figures == "official"
+
+
+# ---------------------------------------------------------------------------------------------
+# data migrations: back-filled submissions
+
+
+async def test_a_backfilled_submission_names_an_open_data_migration(
+        conn: Conn, held_tree: Tree) -> None:
+    unit, campaign = held_tree.commune_b1, await new_campaign(conn, (2017, 2018))
+    ref = ReportRef(campaign, unit, 2018)
+    when = datetime(2018, 11, 12, 9, tzinfo=VN)
+
+    def backfill(migration_id: uuid.UUID | None, ctx: Context = ADMIN) -> Any:
+        return service.write_report(conn, ctx, ref, domain.Action.SUBMIT, service.Entry(
+            values=VALUES, submitted_at=when, migration_id=migration_id))
+
+    before = await count_rows(conn)
+    with pytest.raises(RuleBroken) as refused:
+        await backfill(None)
+    assert refused.value.field == "migration_id"
+    with pytest.raises(RuleBroken) as refused:
+        await backfill(uuid.uuid4())
+    assert refused.value.field == "migration_id"
+    closed = await service.open_data_migration(conn, ADMIN, DataMigrationIn(
+        reference="CĐDL-01", reason="sổ năm 2017"))
+    await service.close_data_migration(conn, ADMIN, closed.migration_id)
+    with pytest.raises(RuleBroken, match="is closed") as refused:
+        await backfill(closed.migration_id)
+    assert refused.value.field == "migration_id"
+    opened = await service.open_data_migration(conn, ADMIN, DataMigrationIn(
+        reference="CĐDL-02", reason="sổ năm 2018"))
+    with pytest.raises(NotAllowed):  # an administrator's only, as before
+        await backfill(opened.migration_id, context(Role.REPORTER, unit=unit, sub="xa"))
+    assert (await count_rows(conn))["report_versions"] == before["report_versions"]
+
+    out = await backfill(opened.migration_id)
+    assert (out.submitted_at, out.on_time) == (when, True)
+    version = (await service.report_history(conn, ADMIN, ref))[-1]
+    assert version.note == f"within data migration CĐDL-02 ({opened.migration_id})"
+    audited = await conn.fetchval(
+        "SELECT after FROM audit_log WHERE action = 'report.submit' AND entity_id = $1",
+        str(out.report_id))
+    assert audited["data_migration"]["migration_id"] == str(opened.migration_id)
+
+
+async def test_data_migrations_are_opened_and_closed_by_an_administrator_and_audited(
+        conn: Conn, held_tree: Tree) -> None:
+    board = context(Role.BOARD, unit=held_tree.province, sub="ban")
+    body = DataMigrationIn(reference="QĐ 12/2018", reason="nhập sổ báo cáo giấy")
+    with pytest.raises(Forbidden):
+        await service.open_data_migration(conn, board, body)
+    opened = await service.open_data_migration(conn, ADMIN, body)
+    assert (opened.opened_by, opened.open, opened.closed_at) == ("admin", True, None)
+    with pytest.raises(Forbidden):
+        await service.close_data_migration(conn, board, opened.migration_id)
+    with pytest.raises(Forbidden):
+        await service.list_data_migrations(conn, board.principal)
+    closed = await service.close_data_migration(conn, CHECKER, opened.migration_id)
+    assert (closed.closed_by, closed.open) == ("admin-2", False)
+    with pytest.raises(StateConflict, match="closed already"):
+        await service.close_data_migration(conn, ADMIN, opened.migration_id)
+    with pytest.raises(NotFound):
+        await service.close_data_migration(conn, ADMIN, uuid.uuid4())
+    listed = await service.list_data_migrations(conn, ADMIN.principal)
+    assert listed[0] == closed
+    audited = await conn.fetch(
+        "SELECT action, actor FROM audit_log WHERE entity_type = 'data_migration'"
+        " AND entity_id = $1 ORDER BY id", str(opened.migration_id))
+    assert [(r["action"], r["actor"]) for r in audited] == [
+        ("data_migration.open", "admin"), ("data_migration.close", "admin-2")]

@@ -352,7 +352,7 @@ async def test_refusals_in_vietnamese_when_the_caller_prefers_it(
     problem = await refused(commune_body(district, unique_code()), 403,
                             headers=viewer | {"Accept-Language": "vi"})
     assert (problem["title"], problem["detail"]) == (
-        "Không được phép", "việc này cần một trong các vai trò: registrar")
+        "Không được phép", "thao tác này cần một trong các vai trò: cán bộ đăng ký")
     # English otherwise, as before
     problem = await refused(commune_body(district, unique_code(), valid_to="2017-01-01"), 422,
                             "valid_to", headers=admin_headers | {"Accept-Language": "en, vi"})

@@ -126,7 +126,7 @@ async def test_register_the_four_levels(conn: Conn, tree: Tree) -> None:
     assert unit.versions[0].subkind == "phuong"
     assert unit.predecessors == [] and unit.successors == []
     assert await events(conn, tree.commune) == ["unit.registered"]
-    [entry] = await service.history(conn, tree.commune.unit_id)
+    [entry] = await service.history(conn, context(Role.ADMIN), tree.commune.unit_id)
     assert (entry.action, entry.actor, entry.before) == ("unit.register", "admin", None)
 
 
@@ -262,6 +262,41 @@ async def test_a_registrar_acts_in_the_subtree_of_its_unit(conn: Conn, tree: Tre
     viewer = context(Role.VIEWER, unit=tree.district.unit_id)
     with pytest.raises(Forbidden):
         await add(conn, viewer, "commune", "Xã Khách", tree.district)
+
+
+async def test_a_unit_abolished_since_holds_no_authority(
+    conn: Conn, admin: Context, tree: Tree,
+) -> None:
+    """Its registrar's token outlives the district: judged on the day of the action, it may
+    change nothing, not even in the years the district existed."""
+    gone = await add(conn, admin, "district", "Huyện Cũ", tree.province, valid_to="2025-07-01")
+    commune = await add(conn, admin, "commune", "Xã Cũ", gone, valid_to="2025-07-01")
+    registrar = context(Role.REGISTRAR, unit=gone.unit_id)
+    with pytest.raises(Forbidden, match="does not exist on"):
+        await add(conn, registrar, "village", "Thôn Cũ", commune, valid_to="2020-01-01")
+    with pytest.raises(Forbidden, match="does not exist on"):
+        await service.rename(conn, registrar, commune.unit_id,
+                             schemas.Rename(name="Xã Đổi", effective_date=day("2018-01-01")))
+
+
+async def test_a_units_history_is_read_in_scope_and_the_read_is_audited(
+    conn: Conn, admin: Context, tree: Tree,
+) -> None:
+    """The history names the officials who made each change: the caller's subtree only."""
+    other = await add(conn, admin, "district", "Huyện Khác", tree.province)
+    with pytest.raises(Forbidden):
+        await service.history(conn, context(Role.VIEWER, unit=other.unit_id),
+                              tree.commune.unit_id)
+    reader = context(Role.VIEWER, unit=tree.district.unit_id, sub="reader")
+    [entry] = await service.history(conn, reader, tree.commune.unit_id)
+    assert entry.action == "unit.register"
+    read = await conn.fetchrow("SELECT action, entity_type, entity_id, actor_unit_id"
+                               " FROM audit_log WHERE actor = 'reader'")
+    assert read is not None and dict(read) == {
+        "action": "unit.history_read", "entity_type": "unit_history",
+        "entity_id": str(tree.commune.unit_id), "actor_unit_id": tree.district.unit_id}
+    # the read is filed apart: the unit's history still lists its changes only
+    assert len(await service.history(conn, admin, tree.commune.unit_id)) == 1
 
 
 async def test_a_backdated_change_cannot_reach_a_time_the_unit_was_in_another_subtree(

@@ -277,7 +277,7 @@ async def test_summaries_say_whether_their_figures_are_estimates_or_official(
         with attempt:
             assert (await district_b())["figures"] == "mixed"
     ok(await world.indicators.post(
-        f"/v1/campaigns/{campaign}/reports/{tree.b[1]}/2026/confirm", headers=world.board,
+        f"/v1/campaigns/{campaign}/reports/{tree.b[1]}/2026/confirm", headers=world.admin,
         json={"values": figures(1000, 40), "note": "Kết quả rà soát hộ nghèo năm 2026"}))
     async for attempt in eventually(30):
         with attempt:

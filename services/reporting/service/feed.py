@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from chungtay_common import clock, hierarchy
-from chungtay_common.auth import Role, ensure_may_act_on, require_role
+from chungtay_common.auth import Role, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts.feed import CentralSummary, SummaryPublished
 from chungtay_common.db import Conn
@@ -47,9 +47,9 @@ async def publish(conn: Conn, ctx: Context, body: PublishIn) -> FeedItem:
     await repository.lock_feed(conn)
     summary = await summaries.central(conn, body.campaign_id, body.year, body.province_id)
     province_id = summary.province.unit_id
-    ensure_may_act_on(ctx.principal, await hierarchy.ancestry(conn, province_id,
-                                                              summary.hierarchy_day),
-                      "the province")
+    # the board publishes for its own province, as the hierarchy stands on the day it does
+    await hierarchy.ensure_authority(conn, ctx.principal, province_id, clock.today(),
+                                     "the province")
     content = summary.model_dump(mode="json")
     digest = _digest(content)
     latest = await repository.latest_snapshot(conn, body.campaign_id, body.year, province_id)

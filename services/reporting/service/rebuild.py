@@ -174,7 +174,8 @@ async def _rebuild(settings: ServiceSettings, admin: asyncpg.Pool, out: TextIO |
     pool = await create_pool(settings.dsn(), 2, f"{schema}, public")
     topics = [topic_name(owner, settings.topic_namespace) for owner in SUBSCRIPTIONS]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                **settings.kafka_security())
     await consumer.start()
     try:
         async with admin.acquire() as conn:
@@ -183,7 +184,8 @@ async def _rebuild(settings: ServiceSettings, admin: asyncpg.Pool, out: TextIO |
                 await repository.drop_schema(conn, schema)
                 await repository.create_views(conn, schema)
         try:
-            partitions = await partitions_of(settings.kafka_bootstrap, topics)
+            partitions = await partitions_of(settings.kafka_bootstrap, topics,
+                                             settings.kafka_security())
             outcome = await _replay_and_swap(admin, pool, consumer, partitions, schema,
                                              rebuild_id, out)
         except BaseException as exc:

@@ -1,0 +1,44 @@
+"""Who may call each route of the awards service (see ``chungtay_common.access``). The
+stage of a dossier narrows the roles further (``domain.deciders``)."""
+
+from chungtay_common.access import Access, any_token, public, roles
+from chungtay_common.auth import Role
+
+A, B, REP, C, CH, REG = (Role.ADMIN, Role.BOARD, Role.REPORTER, Role.COUNCIL, Role.CHAIRMAN,
+                         Role.REGISTRAR)
+PROPOSING = "the dossier's proposing unit, as the hierarchy stands today"
+
+ACCESS: dict[str, Access] = {
+    # the catalogue, the public awards list, candidates (from aggregate figures)
+    "list_forms": any_token(),
+    "rule_history": any_token(),
+    "public_awards": public(),
+    "nominee_initiatives": any_token(),
+    "candidates": any_token(),
+    # dossiers, registrations and persons hold people's names: read in scope, audited
+    "list_enrollments": any_token(scope="the unit asked for, else the caller's (audited)"),
+    "search_nominations": any_token(scope="the unit asked for, else the caller's (audited)"),
+    "get_nomination": any_token(scope=PROPOSING + " (audited)"),
+    "get_evidence": any_token(scope=PROPOSING + " (audited)"),
+    "nominee_history": any_token(scope="each dossier's proposing unit (audited)"),
+    "get_person": roles(A, B, scope="the person's unit (audited)"),
+    "add_form": roles(A, B),
+    "change_rule": roles(A, B),
+    "set_voting": roles(A, B),
+    "set_window": roles(A, B),
+    "enroll": roles(A, REP, REG, scope="the registering unit"),
+    "create_nomination": roles(A, REP, scope="the proposing unit"),
+    "edit_nomination": roles(A, REP, scope=PROPOSING),
+    "submit_nomination": roles(A, REP, scope=PROPOSING),
+    "add_evidence": roles(A, REP, C, B, scope=PROPOSING),
+    "review_nomination": roles(A, C, scope=PROPOSING + "; not the council's own unit"),
+    "appraise_nomination": roles(A, B, scope=PROPOSING),
+    "return_nomination": roles(A, C, B, scope=PROPOSING),
+    "reject_nomination": roles(A, C, B, CH, scope=PROPOSING),
+    "forward_nomination": roles(A, B, scope=PROPOSING),
+    # a signed decision: the form's authority only, never the administrator
+    "approve_nomination": roles(CH, B, scope=PROPOSING + "; the signer's unit today"),
+    "revoke_award": roles(CH, B, scope=PROPOSING + "; the signer's unit today"),
+    "record_initiative": roles(A, B, C, scope="the person's unit"),
+    "link_person": roles(A, B, scope="the person's unit"),
+}

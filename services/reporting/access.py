@@ -1,0 +1,20 @@
+"""Who may call each route of the reporting service (see ``chungtay_common.access``): the
+summaries are aggregate figures, open to any valid token; publishing is the board's."""
+
+from chungtay_common.access import Access, any_token, roles
+from chungtay_common.auth import Role
+
+ACCESS: dict[str, Access] = {
+    "unit_tree": any_token(),
+    "campaigns": any_token(),
+    "provincial_summary": any_token(),
+    "central_summary": any_token(),
+    "compliance": any_token(),
+    "rankings": any_token(),
+    "exemplary": any_token(),
+    "trend": any_token(),
+    "freshness": any_token(),
+    "publish": roles(Role.ADMIN, Role.BOARD, scope="the province published"),
+    "read_feed": any_token(),
+    "feed_snapshot": any_token(),
+}
