@@ -163,19 +163,21 @@ def health_checks(app: FastAPI) -> dict[str, HealthCheck]:
     return checks
 
 
-def service_app(plan: ServicePlan, *, title: str, description: str, router: APIRouter,
-                access: Mapping[str, Access], topic_owner: str | None = None) -> FastAPI:
-    """A service's FastAPI app: routes, errors, /health, /metrics, and ``plan`` run in its
-    lifespan. ``access`` says who may call each route (every route has its entry, or the app
-    does not start); ``topic_owner`` names the topic the service publishes on."""
+def service_app(plan: ServicePlan, *, title: str, description: str,
+                routers: Sequence[APIRouter], access: Mapping[str, Access],
+                topic_owner: str | None = None) -> FastAPI:
+    """A service's FastAPI app: routes (of ``routers``), errors, /health, /metrics, and ``plan``
+    run in its lifespan. ``access`` says who may call each route (every route has its entry, or
+    the app does not start); ``topic_owner`` names the topic the service publishes on."""
     app = create_app(plan.settings, title=title, description=description,
                      lifespan=service_lifespan(plan), checks=health_checks)
     if topic_owner is not None:
         app.state.topic = topic_name(topic_owner, plan.settings.topic_namespace)
-    app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     rules = AccessRules(plan.settings.service_name, access)
-    rules.check_complete([r.name for r in [*router.routes, *app.routes]
-                          if isinstance(r, APIRoute)])
+    rules.check_complete([r.name for r in [*(r for router in routers for r in router.routes),
+                                           *app.routes] if isinstance(r, APIRoute)])
     app.state.access = rules
     app.openapi = partial(_with_access, app.openapi, rules)  # type: ignore[method-assign]
     return app

@@ -19,9 +19,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _rows(service: str) -> list[str]:
-    router = import_module(f"services.{service}.api").router
+    routers = import_module(f"services.{service}.api").ROUTERS
     table: dict[str, Access] = {**OPERATIONS, **import_module(f"services.{service}.access").ACCESS}
-    calls = [(route.name, f"{method} {route.path}") for route in router.routes
+    calls = [(route.name, f"{method} {route.path}") for router in routers
+             for route in router.routes
              if isinstance(route, APIRoute) for method in sorted(route.methods or ())]
     calls += [(name, f"GET /{name}") for name in OPERATIONS]
     return [f"| `{service}.{name}` | `{call}` | {table[name].who()} | "

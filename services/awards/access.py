@@ -8,7 +8,7 @@ A, B, REP, C, CH, REG = (Role.ADMIN, Role.BOARD, Role.REPORTER, Role.COUNCIL, Ro
                          Role.REGISTRAR)
 PROPOSING = "the dossier's proposing unit, as the hierarchy stands today"
 
-ACCESS: dict[str, Access] = {
+CORE: dict[str, Access] = {
     # the catalogue, the public awards list, candidates (from aggregate figures)
     "list_forms": any_token(),
     "rule_history": any_token(),
@@ -42,3 +42,17 @@ ACCESS: dict[str, Access] = {
     "record_initiative": roles(A, B, C, scope="the person's unit"),
     "link_person": roles(A, B, scope="the person's unit"),
 }
+
+# The nominations and awards lists as CSV and XLSX (issue 11)
+EXPORTS: dict[str, Access] = {}
+
+# The Board's papers: proposal, draft decision, certificates (issue 11)
+PAPERS: dict[str, Access] = {}
+
+# The register of exemplary models and initiatives (issue 11)
+EXEMPLARY: dict[str, Access] = {}
+
+# The public page and feed of awards and exemplary models (issue 11)
+PUBLIC: dict[str, Access] = {}
+
+ACCESS: dict[str, Access] = {**CORE, **EXPORTS, **PAPERS, **EXEMPLARY, **PUBLIC}

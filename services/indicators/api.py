@@ -360,6 +360,10 @@ async def list_data_migrations(principal: PrincipalDep, read: ReadDep
     return await read(service.list_data_migrations, principal)
 
 
+# every router of the service (the routes of a part of it live with that part)
+ROUTERS = [router]
+
+
 def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     settings = settings or IndicatorsSettings()
     plan = ServicePlan(
@@ -368,7 +372,7 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         on_start=[system_job(settings, service.seed_catalogue)],
         periodic=[(settings.overdue_check_seconds, system_job(settings, service.emit_overdue))])
     return service_app(
-        plan, title="chungtay indicators", router=router, access=ACCESS, topic_owner="indicators",
+        plan, title="chungtay indicators", routers=ROUTERS, access=ACCESS, topic_owner="indicators",
         description="Campaigns, targets, the indicator catalogue and yearly reports "
                     "(validation, deadlines, corrections, approval, import).")
 

@@ -138,11 +138,15 @@ async def import_units(write: WriteDep, text: CsvText, valid_from: Annotated[dat
     return await write(service.import_units, text, valid_from, max_rows)
 
 
+# every router of the service (the routes of a part of it live with that part)
+ROUTERS = [router]
+
+
 def build_app(settings: RegistrationSettings | None = None) -> FastAPI:
     settings = settings or RegistrationSettings()
     return service_app(
         ServicePlan(settings, [MIGRATIONS], publishes=True), title="chungtay registration",
-        router=router, access=ACCESS, topic_owner="registration",
+        routers=ROUTERS, access=ACCESS, topic_owner="registration",
         description="Units of the movement and their dated hierarchy (register, rename, move, "
                     "close, merge, split, import).")
 

@@ -4,7 +4,7 @@ summaries are aggregate figures, open to any valid token; publishing is the boar
 from chungtay_common.access import Access, any_token, roles
 from chungtay_common.auth import Role
 
-ACCESS: dict[str, Access] = {
+CORE: dict[str, Access] = {
     "unit_tree": any_token(),
     "campaigns": any_token(),
     "provincial_summary": any_token(),
@@ -18,3 +18,14 @@ ACCESS: dict[str, Access] = {
     "read_feed": any_token(),
     "feed_snapshot": any_token(),
 }
+
+# Every summary and list as CSV and XLSX (issue 11)
+EXPORTS: dict[str, Access] = {}
+
+# The yearly report and the mid-term and final reviews as Word documents (issue 11)
+DOCUMENTS: dict[str, Access] = {}
+
+# The statutory statistical forms as XLSX (issue 11)
+STATISTICS: dict[str, Access] = {}
+
+ACCESS: dict[str, Access] = {**CORE, **EXPORTS, **DOCUMENTS, **STATISTICS}

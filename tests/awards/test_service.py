@@ -805,7 +805,7 @@ async def test_the_migration_gives_a_person_known_by_number_a_random_id(
                            n.nominee.nominee_id, derived)
     await conn.execute("UPDATE persons SET linked_to = $2 WHERE nominee_id = $1",
                        later.nominee.nominee_id, derived)
-    migration = Path(service.__file__).parent / "migrations" / "007_person_ids.sql"
+    migration = Path(service.__file__).parents[1] / "migrations" / "007_person_ids.sql"
     await conn.execute(migration.read_text(encoding="utf-8"))
     new = await conn.fetchval("SELECT nominee_id FROM persons WHERE citizen_id = $1", number)
     assert new != derived and uuid.UUID(new).version == 4

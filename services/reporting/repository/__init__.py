@@ -16,7 +16,7 @@ from chungtay_common.db import Conn
 
 VIEWS = "views"
 SEARCH_PATH = f"{VIEWS}, public"
-VIEWS_DDL = Path(__file__).parent / "views.sql"
+VIEWS_DDL = Path(__file__).parents[1] / "views.sql"
 # Raised with every change of views.sql: the views are then rebuilt from the topics at start.
 GENERATION = 2
 HIERARCHY_DDL = hierarchy.MIGRATIONS / "001_units.sql"

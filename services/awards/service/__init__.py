@@ -69,7 +69,7 @@ from services.awards.schemas import (
 # Emulation and Commendation (2003, amended 2013) and Decree 91/2017/NĐ-CP, standing in for the
 # province's regulation (Quyết định 3630/QĐ-UBND, text not at hand); the board edits them.
 SEED_FORMS = domain.seed_forms(
-    (Path(__file__).parent / "data" / "seed_forms.csv").read_text(encoding="utf-8"))
+    (Path(__file__).parents[1] / "data" / "seed_forms.csv").read_text(encoding="utf-8"))
 SEED_NOTE = ("seed: summarised from the Law on Emulation and Commendation and Decree "
              "91/2017/NĐ-CP, standing in for Quyết định 3630/QĐ-UBND (the board edits it)")
 

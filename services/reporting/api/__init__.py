@@ -23,6 +23,7 @@ from chungtay_common.runtime import ServicePlan, service_app
 from chungtay_common.topics import topic_name
 from services.reporting import repository
 from services.reporting.access import ACCESS
+from services.reporting.api import documents, exports, statistics
 from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
 from services.reporting.schemas import (
     CampaignRefOut,
@@ -44,7 +45,7 @@ from services.reporting.service import feed, operations, rebuild, standings, sum
 from services.reporting.settings import ReportingSettings
 
 log = logging.getLogger(__name__)
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 
 router = APIRouter(prefix="/v1")
 READ_ERRORS = responses(401, 404, 422)
@@ -188,6 +189,10 @@ async def feed_snapshot(seq: Annotated[int, PathParam(ge=1, le=2**62)], read: Re
     return await read(feed.snapshot, seq)
 
 
+# every router of the service (the routes of a part of it live with that part)
+ROUTERS = [router, exports.router, documents.router, statistics.router]
+
+
 def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
 
@@ -208,7 +213,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
         periodic=[(settings.gauges_seconds, gauges)])
     return service_app(
-        plan, title="chungtay reporting", router=router, access=ACCESS, topic_owner="feed",
+        plan, title="chungtay reporting", routers=ROUTERS, access=ACCESS, topic_owner="feed",
         description="Provincial and central summaries kept fresh from the event stream, "
                     "compliance, rankings, trends, and the ministry feed of published "
                     "snapshots.")

@@ -28,11 +28,12 @@ from chungtay_common.runtime import ServicePlan, service_app, system_job
 from services.awards import schemas as s
 from services.awards import service
 from services.awards.access import ACCESS
+from services.awards.api import exemplary, exports, papers, public
 from services.awards.consumers import REGISTRATION_HANDLERS, indicator_handlers
 from services.awards.domain import EVIDENCE_MEDIA_TYPES, Status, Step, evidence_media_type
 from services.awards.settings import AwardsSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 
 router = APIRouter(prefix="/v1")
 WRITE_ERRORS = responses(401, 403, 404, 409, 413, 422)
@@ -328,6 +329,10 @@ async def candidates(read: ReadDep, form_code: str, year: YearQ,
     return await read(service.candidates, form_code, year, unit_id)
 
 
+# every router of the service (the routes of a part of it live with that part)
+ROUTERS = [router, exports.router, papers.router, exemplary.router, public.router]
+
+
 def build_app(settings: AwardsSettings | None = None) -> FastAPI:
     settings = settings or AwardsSettings()
     return service_app(
@@ -335,7 +340,7 @@ def build_app(settings: AwardsSettings | None = None) -> FastAPI:
                     subscriptions={"registration": REGISTRATION_HANDLERS,
                                    "indicators": indicator_handlers(settings)},
                     on_start=[system_job(settings, service.seed_catalogue)]),
-        title="chungtay awards", router=router, access=ACCESS, topic_owner="awards",
+        title="chungtay awards", routers=ROUTERS, access=ACCESS, topic_owner="awards",
         description="Award catalogue and rules, emulation registrations, nominations through "
                     "appraisal to decision.")
 

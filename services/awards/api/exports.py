@@ -1,0 +1,7 @@
+"""The nominations and awards lists as CSV and XLSX (issue 11)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")

@@ -1,0 +1,7 @@
+"""The Board's papers: proposal, draft decision, certificates (issue 11)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")
