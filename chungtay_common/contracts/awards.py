@@ -153,3 +153,81 @@ class AwardRuleChanged(EventPayload):
     form_code: str
     version: int = Field(ge=1)
     rule: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- exemplary models
+
+
+class ExemplaryKind(StrEnum):
+    """What an exemplary model (điển hình tiên tiến) is: a collective, an individual, a
+    household, a livelihood model (mô hình sinh kế) or an initiative (sáng kiến)."""
+
+    COLLECTIVE = "collective"
+    INDIVIDUAL = "individual"
+    HOUSEHOLD = "household"
+    LIVELIHOOD_MODEL = "livelihood_model"
+    INITIATIVE = "initiative"
+
+
+class Recognition(BaseModel):
+    """Who recognised a model (công nhận), by which decision, on which day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recognised_by: str = Field(min_length=1, max_length=200)
+    decision_number: str = Field(min_length=1, max_length=60)
+    decided_on: date
+
+
+class Replication(BaseModel):
+    """Where a model was replicated (nhân rộng): the unit, the day, the outcome."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replication_id: uuid.UUID
+    unit_id: uuid.UUID
+    replicated_on: date
+    outcome: str = Field(min_length=1, max_length=2000)
+
+
+class _ExemplaryEvent(EventPayload):
+    """What every event of a model says: the model as it stands after the change."""
+
+    model_id: uuid.UUID
+    name: str
+    kind: ExemplaryKind
+    unit_id: uuid.UUID
+    year: Year  # the year the model was found (phát hiện)
+    recognised: bool
+    recognition: Recognition | None
+
+
+@CATALOGUE.register(OWNER, "exemplary_model.registered")
+class ExemplaryModelRegistered(_ExemplaryEvent):
+    """A unit proposed an exemplary model or initiative for the register (not yet
+    recognised)."""
+
+
+@CATALOGUE.register(OWNER, "exemplary_model.changed")
+class ExemplaryModelChanged(_ExemplaryEvent):
+    """A model's name, kind, unit, year or description was corrected."""
+
+
+@CATALOGUE.register(OWNER, "exemplary_model.recognised")
+class ExemplaryModelRecognised(_ExemplaryEvent):
+    """The board recognised the model (công nhận điển hình), by a decision."""
+
+
+@CATALOGUE.register(OWNER, "exemplary_model.replicated")
+class ExemplaryModelReplicated(_ExemplaryEvent):
+    """A recognised model was replicated (nhân rộng) in a unit, with the outcome."""
+
+    replication: Replication
+
+
+@CATALOGUE.register(OWNER, "exemplary_model.award_linked")
+class ExemplaryModelAwardLinked(_ExemplaryEvent):
+    """The model was linked to a nomination (the award it led to or supports)."""
+
+    nomination_id: uuid.UUID
+    form_code: str

@@ -44,15 +44,42 @@ CORE: dict[str, Access] = {
 }
 
 # The nominations and awards lists as CSV and XLSX (issue 11)
-EXPORTS: dict[str, Access] = {}
+EXPORTS: dict[str, Access] = {
+    "export_nominations": any_token(scope="the unit asked for, else the caller's (audited)"),
+    "export_public_awards": public(),
+}
 
 # The Board's papers: proposal, draft decision, certificates (issue 11)
-PAPERS: dict[str, Access] = {}
+PAPERS: dict[str, Access] = {
+    "paper_proposal": roles(A, B, scope="the proposing units of the board's province (audited)"),
+    "paper_decision": roles(A, B, scope="the proposing units of the board's province (audited)"),
+    "paper_certificates": roles(A, B, CH, scope="the decision's awards proposed in the "
+                                                "caller's subtree (audited)"),
+    "paper_templates": roles(A, B, CH),
+    "edit_paper_template": roles(A, B),
+}
 
 # The register of exemplary models and initiatives (issue 11)
-EXEMPLARY: dict[str, Access] = {}
+EXEMPLARY: dict[str, Access] = {
+    "exemplary_candidates": any_token(),  # aggregate figures
+    "register_exemplary": roles(A, REP, C, scope="the model's unit"),
+    "edit_exemplary": roles(A, REP, C, B, scope="the model's unit (a recognised model: the "
+                                                  "board only)"),
+    "recognise_exemplary": roles(B, scope="the model's unit, as the hierarchy stands today; "
+                                          "not the model's proposer"),
+    "replicate_exemplary": roles(A, REP, C, B, scope="the replicating unit"),
+    "link_exemplary_award": roles(A, REP, C, B, scope="the model's unit and the dossier's "
+                                                        "proposing unit"),
+    # recognised models are public data; proposals are read in the caller's subtree
+    "list_exemplary": any_token(scope="proposals: the caller's subtree (audited)"),
+    "get_exemplary": any_token(scope="a proposal: its unit (audited)"),
+}
 
 # The public page and feed of awards and exemplary models (issue 11)
-PUBLIC: dict[str, Access] = {}
+PUBLIC: dict[str, Access] = {
+    "public_feed": public(),
+    "public_index": public(),
+    "public_year": public(),
+}
 
 ACCESS: dict[str, Access] = {**CORE, **EXPORTS, **PAPERS, **EXEMPLARY, **PUBLIC}

@@ -93,8 +93,13 @@ NOMINATION_STATUS = {
     "nomination.rejected": "rejected", "nomination.returned": "returned",
     "nomination.forwarded": "forwarded", "award.revoked": "revoked",
 }
+# the register of exemplary models: each event carries the model as it stands
+EXEMPLARY_EVENTS = ("exemplary_model.registered", "exemplary_model.changed",
+                    "exemplary_model.recognised", "exemplary_model.replicated",
+                    "exemplary_model.award_linked")
 AWARDS_HANDLERS: dict[str, Handler] = {
-    t: _counted("awards", _nomination(status)) for t, status in NOMINATION_STATUS.items()}
+    **{t: _counted("awards", _nomination(status)) for t, status in NOMINATION_STATUS.items()},
+    **{t: _counted("awards", updates.record_exemplary_model) for t in EXEMPLARY_EVENTS}}
 
 SUBSCRIPTIONS: dict[str, dict[str, Handler]] = {
     "registration": REGISTRATION_HANDLERS, "indicators": INDICATORS_HANDLERS,

@@ -131,3 +131,26 @@ CREATE TABLE rollups (
     PRIMARY KEY (campaign_id, year, unit_id)
 );
 CREATE INDEX rollups_kind ON rollups (campaign_id, year, kind);
+
+-- Exemplary models (điển hình tiên tiến) of the awards register as last announced, and where the
+-- recognised ones were replicated: counted per district and province in the summaries (a model
+-- in the year it was found, a replication in the year it took place, each by its unit).
+CREATE TABLE exemplary_models (
+    model_id   uuid PRIMARY KEY,
+    name       text NOT NULL,
+    kind       text NOT NULL,
+    unit_id    uuid NOT NULL,
+    year       integer NOT NULL,
+    recognised boolean NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX exemplary_models_year ON exemplary_models (year, unit_id);
+
+CREATE TABLE replications (
+    replication_id uuid PRIMARY KEY,
+    model_id       uuid NOT NULL,
+    unit_id        uuid NOT NULL,
+    replicated_on  date NOT NULL,
+    outcome        text NOT NULL
+);
+CREATE INDEX replications_year ON replications (replicated_on, unit_id);

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi import Path as PathParam
@@ -15,6 +13,7 @@ from pydantic import BaseModel
 
 from chungtay_common import hierarchy
 from chungtay_common.contracts.awards import NomineeKind
+from chungtay_common.downloads import content_disposition
 from chungtay_common.errors import PayloadTooLarge, UnsupportedMediaType, responses
 from chungtay_common.http import (
     ContextDep,
@@ -57,22 +56,6 @@ async def _evidence(request: Request,
     if len(content) > settings.evidence_max_bytes:
         raise PayloadTooLarge(f"evidence files are at most {settings.evidence_max_bytes} bytes")
     return s.EvidenceFile(file_name=x_file_name, content=content, media_type=media_type)
-
-
-# RFC 5987 attr-char: what ``filename*`` may carry unencoded
-_ATTR_CHARS = "!#$&+-.^_`|~"
-
-
-def content_disposition(file_name: str) -> str:
-    """``attachment`` with the file name (RFC 6266): an ASCII ``filename`` for old clients (the
-    Vietnamese letters without their marks, đ as d, anything else unsafe as ``_``) and the exact
-    name in ``filename*`` (RFC 5987, UTF-8, percent-encoded)."""
-    plain = unicodedata.normalize("NFKD", file_name.replace("đ", "d").replace("Đ", "D"))
-    ascii_name = "".join(c for c in plain if not unicodedata.combining(c))
-    ascii_name = "".join(c if " " <= c <= "~" and c not in '"\\%/' else "_"
-                         for c in ascii_name) or "file"
-    return (f'attachment; filename="{ascii_name}"; '
-            f"filename*=UTF-8''{quote(file_name, safe=_ATTR_CHARS)}")
 
 
 EvidenceDep = Annotated[s.EvidenceFile, Depends(_evidence)]

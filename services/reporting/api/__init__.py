@@ -108,7 +108,8 @@ async def provincial_summary(
 ) -> ProvincialSummary:
     """Per district and for the province: sums, rates (ratios of sums), reduction, target
     attainment, national average, reports on time / late / missing, resources, nominations
-    and awards; a district's own report beside the sum of its communes."""
+    and awards, exemplary models (found in the year, recognised) and their replications; a
+    district's own report beside the sum of its communes."""
     return await read(summaries.provincial, campaign_id, year, province_id, hierarchy)
 
 

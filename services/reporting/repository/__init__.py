@@ -18,7 +18,7 @@ VIEWS = "views"
 SEARCH_PATH = f"{VIEWS}, public"
 VIEWS_DDL = Path(__file__).parents[1] / "views.sql"
 # Raised with every change of views.sql: the views are then rebuilt from the topics at start.
-GENERATION = 2
+GENERATION = 3
 HIERARCHY_DDL = hierarchy.MIGRATIONS / "001_units.sql"
 # Taken by every event's transaction and by the swap of a rebuilt schema.
 VIEWS_LOCK = 0x56494557

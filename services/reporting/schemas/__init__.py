@@ -109,6 +109,10 @@ class SummaryLine(BaseModel):
     own_report: OwnReport | None
     nominations: dict[str, int]  # by status
     awards: list[AwardCount]  # granted and not revoked, by form and authority level
+    # the awards register's exemplary models (điển hình tiên tiến), by their unit's place:
+    exemplary_models: int = 0  # found in the year
+    exemplary_models_recognised: int = 0  # of those, recognised by the board
+    replications: int = 0  # replications of recognised models that took place in the year
 
 
 class CampaignRefOut(BaseModel):

@@ -24,6 +24,7 @@ from chungtay_common.messages import en_vi
 from chungtay_common.poverty import Derived, Target, Value, derive
 from chungtay_common.refusals import RuleBroken
 from services.reporting import domain, repository
+from services.reporting.repository import exemplary
 from services.reporting.schemas import (
     AwardCount,
     CampaignRefOut,
@@ -178,13 +179,16 @@ async def line(conn: Conn, y: Year, row: asyncpg.Record) -> SummaryLine:
     members = [u.unit_id for u in await hierarchy.subtree(conn, unit_id, day)]
     return _line(unit, day, s, row["official"], d, target, compliance_of(row, y.now),
                  _own(own, s.sums, y.summable),
-                 await repository.nominations_of(conn, y.year, members))
+                 await repository.nominations_of(conn, y.year, members),
+                 await exemplary.counts(conn, y.year, members))
 
 
 def _line(unit: UnitOnDate, day: date | None, s: domain.Sums, official: int, d: Derived,
           target: Target | None, compliance: ComplianceOut | None, own: OwnReport | None,
-          nominations: Sequence[asyncpg.Record]) -> SummaryLine:
+          nominations: Sequence[asyncpg.Record],
+          exemplary_counts: tuple[int, int, int] = (0, 0, 0)) -> SummaryLine:
     by_status, granted = award_counts(nominations)
+    models, recognised, replications = exemplary_counts
     return SummaryLine(
         unit=unit_ref(unit), hierarchy_day=day, reports=s.reports,
         figures=domain.figures_of(s.reports, official), values=s.sums,
@@ -194,7 +198,8 @@ def _line(unit: UnitOnDate, day: date | None, s: domain.Sums, official: int, d: 
         at_or_below_national_average=d.at_or_below_national_average,
         target=target_out(target, d), compliance=compliance,
         resources_vnd=domain.resources(s.sums), own_report=own, nominations=by_status,
-        awards=granted)
+        awards=granted, exemplary_models=models, exemplary_models_recognised=recognised,
+        replications=replications)
 
 
 def _own(fact: asyncpg.Record | None, summed: Mapping[str, Value],
@@ -250,6 +255,14 @@ async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> Provi
     for n in await repository.nominations_of_year(conn, y.year):
         for root in today_above(n["nominee_unit_id"]):
             nominations.setdefault(root, []).append(n)
+    models, replicated = await exemplary.of_year(conn, y.year)
+    counts: dict[uuid.UUID, tuple[int, int, int]] = {}
+    for unit_id, model, recognised, replication in (
+            [(m["unit_id"], 1, int(m["recognised"]), 0) for m in models]
+            + [(r["unit_id"], 0, 0, 1) for r in replicated]):
+        for root in today_above(unit_id):
+            c = counts.get(root, (0, 0, 0))
+            counts[root] = (c[0] + model, c[1] + recognised, c[2] + replication)
     provinces = [u for u in now if active[u].kind is UnitKind.PROVINCE
                  and (province_id is None or u == province_id)]
     if not provinces:
@@ -262,7 +275,7 @@ async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> Provi
     districts = sorted((u for u in now if active[u].kind is UnitKind.DISTRICT
                         and province in _up(u, active)), key=lambda u: active[u].code or "")
     lines = [await _restated_line(conn, y, active[u], now.get(u, {}), before.get(u, {}),
-                                  nominations.get(u, []))
+                                  nominations.get(u, []), counts.get(u, (0, 0, 0)))
              for u in [province, *districts]]
     return ProvincialSummary(campaign=campaign_ref(y.campaign), year=y.year,
                              hierarchy=HierarchyMode.CURRENT, province=lines[0],
@@ -282,14 +295,16 @@ def _up(unit_id: uuid.UUID, active: Mapping[uuid.UUID, UnitOnDate]) -> list[uuid
 async def _restated_line(conn: Conn, y: Year, unit: UnitOnDate,
                          now: Mapping[uuid.UUID, asyncpg.Record],
                          before: Mapping[uuid.UUID, asyncpg.Record],
-                         nominations: Sequence[asyncpg.Record]) -> SummaryLine:
+                         nominations: Sequence[asyncpg.Record],
+                         exemplary_counts: tuple[int, int, int] = (0, 0, 0)) -> SummaryLine:
     s = domain.sums({u: f["values"] for u, f in now.items()},
                     {u: f["values"] for u, f in before.items()}, y.summable)
     official = sum(1 for f in now.values() if f["figures"] == "official")
     target = target_of((await repository.targets(conn, y.campaign["campaign_id"], y.year,
                                                  [unit.unit_id])).get(unit.unit_id))
     d = domain.figures(s, target, y.national_average)
-    return _line(unit, None, s, official, d, target, None, None, nominations)
+    return _line(unit, None, s, official, d, target, None, None, nominations,
+                 exemplary_counts)
 
 
 async def central(conn: Conn, campaign_id: uuid.UUID, year: int,

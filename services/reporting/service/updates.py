@@ -23,6 +23,7 @@ from chungtay_common.contracts.indicators import Figures
 from chungtay_common.contracts.registration import UnitEvent, UnitMerged, UnitSplit
 from chungtay_common.db import Conn
 from services.reporting import domain, repository
+from services.reporting.repository import exemplary
 
 # --------------------------------------------------------------------------- applying events
 
@@ -102,6 +103,20 @@ async def record_nomination(conn: Conn, ev: aw.NominationSubmitted | aw.Nominati
         "nominee_kind": ev.nominee.kind.value, "nominee_unit_id": ev.nominee.unit_id,
         "proposing_unit_id": ev.proposing_unit_id, "status": status,
         "authority_level": level})
+
+
+async def record_exemplary_model(conn: Conn, ev: aw.ExemplaryModelRegistered
+                                 | aw.ExemplaryModelChanged | aw.ExemplaryModelRecognised
+                                 | aw.ExemplaryModelReplicated
+                                 | aw.ExemplaryModelAwardLinked) -> None:
+    """A model of the awards register as it stands, and a replication where one took place
+    (counted in the summaries as they are read: no rollup changes)."""
+    await exemplary.save_model(conn, ev.model_id, ev.name, ev.kind.value, ev.unit_id, ev.year,
+                               ev.recognised)
+    if isinstance(ev, aw.ExemplaryModelReplicated):
+        r = ev.replication
+        await exemplary.add_replication(conn, r.replication_id, ev.model_id, r.unit_id,
+                                        r.replicated_on, r.outcome)
 
 
 # --------------------------------------------------------------------------- rollups
