@@ -17,7 +17,7 @@ help:
 	@echo "make lint    ruff and mypy (strict) on the project's code"
 	@echo "make stack-up / stack-down / stack-status   the local Kafka + PostgreSQL"
 	@echo "make events  regenerate docs/events/ (JSON Schemas, AsyncAPI) from the models"
-	@echo "make bench   measure the report import and the reporting views on the local stack"
+	@echo "make bench   measure the report import, the reporting views, the documents and exports"
 	@echo "make rebuild replay every topic into fresh reporting views and swap them in"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -73,6 +73,8 @@ bench: setup
 	@$(STACK) up
 	$(PY) deploy/bench/import_reports.py
 	$(PY) deploy/bench/reporting.py
+	$(PY) deploy/bench/documents.py
+	$(PY) deploy/bench/exports.py
 
 # While `make run` (or any reporting service on the local stack) keeps serving the old views.
 rebuild: setup

@@ -58,13 +58,14 @@ class Demo:
 
     async def to(self, nomination: str, district: str, last: str,
                  signer: str | None = None) -> None:
-        """Take the dossier through the steps up to ``last``."""
+        """Take the dossier through the steps up to ``last``. The district proposes, so the
+        council above it (the province's) reviews: no council reviews its own unit's."""
         unit = self.ids[district]
         steps: list[tuple[str, str | None, str, Any]] = [
             ("submit", "reporter", unit, None),
-            ("review", "council", unit, {"votes_for": 7, "votes_against": 0, "votes_abstain": 1,
-                                         "members": 9,
-                                         "comment": "Hội đồng TĐKT huyện thống nhất đề nghị"}),
+            ("review", "council", self.province,
+             {"votes_for": 7, "votes_against": 0, "votes_abstain": 1, "members": 9,
+              "comment": "Hội đồng TĐKT tỉnh thống nhất đề nghị"}),
             ("appraise", "board", self.province, {"comment": "Ban TĐKT tỉnh thẩm định"}),
         ]
         for step, role, who, body in steps:
@@ -83,6 +84,7 @@ class Demo:
                                    f"/v1/nominations?year={YEAR}&limit=1")
         if existing["total"]:
             self.say("awards demo already loaded")
+            await self.exemplary_models()  # added to the demo later: loaded if missing
             return
         # the awards service learns reported facts from the indicators events: wait for them
         async for attempt in AsyncRetrying(wait=wait_fixed(1), stop=stop_after_delay(90),
@@ -163,9 +165,37 @@ class Demo:
             "kind": "person", "unit_id": self.ids["450"], "name": "Trần Văn Nam",
             "position": "Cán bộ Phòng LĐ-TB&XH thành phố (demo)"})
         await self.correct_report(approved_tinh)
+        await self.exemplary_models()
         self.say(f"demo nominations ({SYNTHETIC}) for {YEAR}: one in each state — drafted, "
                  "submitted, reviewed, appraised, approved, rejected, returned, forwarded, "
                  "revoked; one flagged for re-appraisal after a report correction")
+
+    async def exemplary_models(self) -> None:
+        """Two livelihood models found in 2017: one recognised by the board and replicated in
+        another commune in 2018, one still a proposal (never on the public page)."""
+        listed = await self.call("board", self.province, "GET",
+                                 f"/v1/exemplary-models?year={YEAR}&limit=1")
+        if listed["total"]:
+            return
+        communes = sorted(code for code in self.ids if len(code) == 5)[:3]
+        found, proposal, elsewhere = (self.ids[c] for c in communes)
+        model = await self.call("reporter", found, "POST", "/v1/exemplary-models", {
+            "name": "Mô hình nuôi bò sinh sản (demo)", "unit_id": found,
+            "kind": "livelihood_model", "year": YEAR,
+            "description": f"{SYNTHETIC}: tổ hợp tác nuôi bò sinh sản, 20 hộ thoát nghèo"})
+        await self.call("board", self.province, "POST",
+                        f"/v1/exemplary-models/{model['model_id']}/recognise", {
+                            "recognised_by": "Ban Thi đua - Khen thưởng tỉnh (demo)",
+                            "decision_number": "12/QĐ-BTĐKT (demo)",
+                            "decided_on": f"{YEAR + 1}-02-01"})
+        await self.call("reporter", elsewhere, "POST",
+                        f"/v1/exemplary-models/{model['model_id']}/replications", {
+                            "unit_id": elsewhere, "replicated_on": f"{YEAR + 1}-05-01",
+                            "outcome": f"{SYNTHETIC}: 8 hộ tham gia"})
+        await self.call("reporter", proposal, "POST", "/v1/exemplary-models", {
+            "name": "Sáng kiến tổ vay vốn xoay vòng (demo)", "unit_id": proposal,
+            "kind": "initiative", "year": YEAR,
+            "description": f"{SYNTHETIC}: đề xuất, chưa được công nhận"})
 
     async def correct_report(self, district: str) -> None:
         """The board reopens a district's 2017 report and a corrected version is submitted: the

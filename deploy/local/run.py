@@ -266,6 +266,17 @@ async def show_summaries(token: str, ids: dict[str, str]) -> None:
                  f"/v1/trends/{province}?campaign_id={campaign_id}",
                  "/v1/feed?after=0", "/v1/freshness"):
         say(f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}{path}'")
+    awards = f"http://127.0.0.1:{SERVICES['awards']}"
+    say("Documents and files (any valid token; -o saves them):")
+    for name, path in (
+            ("bao-cao-2020.docx", f"/v1/documents/yearly-report.docx?{q}&year=2020"),
+            ("tong-ket-2017-2020.docx", f"/v1/documents/final-review.docx?{q}"),
+            ("tong-hop-2020.xlsx", f"/v1/exports/provincial-summary.xlsx?{q}&year=2020"),
+            ("bieu-0603-2017-2020.xlsx",
+             f"/v1/statistics/0603.xlsx?campaign_id={campaign_id}&from_year=2017"
+             "&to_year=2020")):
+        say(f"  curl -H \"Authorization: Bearer $TOKEN\" -o {name} '{base}{path}'")
+    say(f"Public page (no token): {awards}/public/2017  feed: {awards}/public/feed.atom")
 
 
 def main() -> int:
