@@ -12,7 +12,6 @@ figure carries up to 5 ms of that polling).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
 import subprocess
@@ -24,44 +23,24 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chungtay_common.db import drop_database, ensure_database  # noqa: E402
-from chungtay_common.settings import ServiceSettings  # noqa: E402
-from chungtay_common.stack import ensure_topics, stack_env, wait_for_kafka, wait_for_postgres  # noqa: E402  # noqa: E402
-from chungtay_common.tokens import keygen, mint  # noqa: E402
-from services.indicators import demo  # noqa: E402
+from harness import REPO, running, say
+
+from services.indicators import demo
 
 UNITS = REPO / "services" / "registration" / "data" / "quang_binh_units_2020.csv"
 SERVICES = ("registration", "indicators", "reporting")
 RATES = (20, 50)  # reports per second of the steady streams
 SECONDS = 15  # each stream lasts this long
 REBUILDS = 3
-LOGS = REPO / ".local" / "logs"
-
-
-def say(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def healthy(url: str, proc: asyncio.subprocess.Process) -> None:
-    async for attempt in AsyncRetrying(wait=wait_fixed(0.25), stop=stop_after_delay(90),
-                                       retry=retry_if_exception_type(
-                                           (httpx.HTTPError, AssertionError)), reraise=True):
-        with attempt:
-            assert proc.returncode is None, "a service exited: see .local/logs/bench-*.log"
-            async with httpx.AsyncClient(timeout=2) as client:
-                assert (await client.get(f"{url}/health")).status_code == 200
 
 
 async def load(urls: dict[str, str], token: str, indicators_dsn: str
@@ -159,17 +138,6 @@ async def stream(urls: dict[str, str], token: str, dsn: str, campaign: str,
     return [seen[k] - answered[k] for k in answered]
 
 
-async def drop_topics(settings: ServiceSettings, namespace: str) -> None:
-    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await client.start()
-    try:
-        ours = [t for t in await client.list_topics() if t.startswith(namespace)]
-        if ours:
-            await client.delete_topics(ours)
-    finally:
-        await client.close()
-
-
 def rebuild(env: dict[str, str]) -> tuple[float, float, int]:
     out = subprocess.run([sys.executable, "-m", "services.reporting", "rebuild"], cwd=REPO,
                          env=env, capture_output=True, text=True, check=True).stdout
@@ -181,59 +149,20 @@ def rebuild(env: dict[str, str]) -> tuple[float, float, int]:
 
 
 async def main() -> None:
-    env = stack_env(os.environ)
-    os.environ.update(env)
-    namespace = f"bench{uuid.uuid4().hex[:6]}"
-    settings = ServiceSettings(topic_namespace=namespace)
-    await wait_for_postgres(settings)
-    await wait_for_kafka(settings)
-    admin = settings.dsn("postgres")
-    for s in SERVICES:
-        await ensure_database(admin, f"{namespace}_{s}")
-    await ensure_topics(settings, namespace)
-    private, _ = keygen()
-    token = mint(private.read_bytes(), subject="bench", roles=["admin"], unit_id=None)
-    procs: dict[str, asyncio.subprocess.Process] = {}
-    urls: dict[str, str] = {}
-    LOGS.mkdir(parents=True, exist_ok=True)
-    try:
-        for i, s in enumerate(SERVICES):
-            port = 18700 + i
-            service_env = {**env, "CHUNGTAY_TOPIC_NAMESPACE": namespace,
-                           "CHUNGTAY_PG_DATABASE": f"{namespace}_{s}"}
-            with (LOGS / f"bench-{s}.log").open("ab") as log:
-                procs[s] = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "uvicorn", "--factory", f"services.{s}.api:main",
-                    "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                    cwd=REPO, env=service_env, stdout=log, stderr=log)
-            urls[s] = f"http://127.0.0.1:{port}"
-        for s in SERVICES:
-            await healthy(urls[s], procs[s])
-        campaign, ids, reports = await load(urls, token, settings.model_copy(
-            update={"pg_database": f"{namespace}_indicators"}).dsn())
-        rebuild_env = {**env, "CHUNGTAY_TOPIC_NAMESPACE": namespace,
-                       "CHUNGTAY_PG_DATABASE": f"{namespace}_reporting"}
-        runs = [await asyncio.to_thread(rebuild, rebuild_env) for _ in range(REBUILDS)]
+    async with running(SERVICES, 18700, "reporting") as run:
+        campaign, ids, reports = await load(run.urls, run.token, run.dsn("indicators"))
+        runs = [await asyncio.to_thread(rebuild, run.service_env("reporting"))
+                for _ in range(REBUILDS)]
         seconds = statistics.median(r[0] for r in runs)
         say(f"rebuild of the views from {runs[0][2]} events: median {seconds:.2f} s, "
             f"{statistics.median(r[1] for r in runs):,.0f} events/s "
             f"(runs: {', '.join(f'{r[0]:.2f} s' for r in runs)})")
-        dsn = settings.model_copy(update={"pg_database": f"{namespace}_reporting"}).dsn()
         for rate in RATES:
-            lags = await stream(urls, token, dsn, campaign, ids, reports, rate)
+            lags = await stream(run.urls, run.token, run.dsn("reporting"), campaign, ids,
+                                reports, rate)
             say(f"freshness at {rate} reports/s for {SECONDS} s ({len(lags)} reports): "
                 f"p50 {quantile(lags, 0.5) * 1000:.0f} ms, p99 {quantile(lags, 0.99) * 1000:.0f}"
                 f" ms, max {max(lags) * 1000:.0f} ms")
-    finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            await asyncio.wait_for(p.wait(), 30)
-        for s in SERVICES:
-            await drop_database(admin, f"{namespace}_{s}")
-        await drop_topics(settings, namespace)
-        say(f"machine: {os.cpu_count()} cores, "
-            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
 
 
 if __name__ == "__main__":

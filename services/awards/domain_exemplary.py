@@ -59,18 +59,23 @@ def check_not_proposer(subject: str, proposer: str) -> None:
                                "người đề xuất điển hình không được tự công nhận"))
 
 
+def _check_day(field: str, day: date, model_year: int, today: date) -> None:
+    """A day of the model's life: in its year or later, not in the future."""
+    if day.year < model_year:
+        raise RuleBroken(field, en_vi(
+            f"must not be before the model's year ({model_year})",
+            f"không được trước năm của điển hình ({model_year})"))
+    if day > today:
+        raise RuleBroken(field, en_vi("must not be in the future",
+                                      "không được là ngày trong tương lai"))
+
+
 def check_recognition(recognised: bool, model_year: int, decided_on: date, today: date) -> None:
     """Once only, by a decision of the model's year or later, not in the future."""
     if recognised:
         raise StateConflict(en_vi("the model is already recognised",
                                   "điển hình đã được công nhận"))
-    if decided_on.year < model_year:
-        raise RuleBroken("decided_on", en_vi(
-            f"must not be before the model's year ({model_year})",
-            f"không được trước năm của điển hình ({model_year})"))
-    if decided_on > today:
-        raise RuleBroken("decided_on", en_vi("must not be in the future",
-                                             "không được là ngày trong tương lai"))
+    _check_day("decided_on", decided_on, model_year, today)
 
 
 def check_replication(recognised: bool, model_year: int, model_unit: uuid.UUID,
@@ -83,13 +88,7 @@ def check_replication(recognised: bool, model_year: int, model_unit: uuid.UUID,
     if unit_id == model_unit:
         raise RuleBroken("unit_id", en_vi("a model is replicated in another unit than its own",
                                           "điển hình được nhân rộng ở đơn vị khác"))
-    if replicated_on.year < model_year:
-        raise RuleBroken("replicated_on", en_vi(
-            f"must not be before the model's year ({model_year})",
-            f"không được trước năm của điển hình ({model_year})"))
-    if replicated_on > today:
-        raise RuleBroken("replicated_on", en_vi("must not be in the future",
-                                                "không được là ngày trong tương lai"))
+    _check_day("replicated_on", replicated_on, model_year, today)
 
 
 def check_linkable(status: Status) -> None:

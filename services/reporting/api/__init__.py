@@ -24,6 +24,7 @@ from chungtay_common.topics import topic_name
 from services.reporting import repository
 from services.reporting.access import ACCESS
 from services.reporting.api import documents, exports, statistics
+from services.reporting.api.params import CampaignQ, Limit, Offset, ProvinceQ, RootQ, YearQ
 from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
 from services.reporting.schemas import (
     CampaignRefOut,
@@ -49,14 +50,6 @@ MIGRATIONS = Path(__file__).parents[1] / "migrations"
 
 router = APIRouter(prefix="/v1")
 READ_ERRORS = responses(401, 404, 422)
-CampaignQ = Annotated[uuid.UUID, Query(description="the campaign")]
-YearQ = Annotated[int, Query(ge=1990, le=2100)]
-RootQ = Annotated[uuid.UUID | None, Query(
-    description="only the units under this one (as the hierarchy stood in the year)")]
-ProvinceQ = Annotated[uuid.UUID | None, Query(
-    description="the province (default: the campaign's only province)")]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 @dataclass(frozen=True)

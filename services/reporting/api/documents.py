@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -12,15 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from chungtay_common.errors import responses
 from chungtay_common.http import ReadDep
+from services.reporting.api.params import CampaignQ, ProvinceQ, YearQ
 from services.reporting.documents import DOCX_TYPE, review, yearly
 from services.reporting.service import documents
 from services.reporting.service.documents import ReviewKind
 
 router = APIRouter(prefix="/v1")
-CampaignQ = Annotated[uuid.UUID, Query(description="the campaign")]
-YearQ = Annotated[int, Query(ge=1990, le=2100)]
-ProvinceQ = Annotated[uuid.UUID | None, Query(
-    description="the province (default: the campaign's only province)")]
 FirstQ = Annotated[int | None, Query(ge=1990, le=2100, description=(
     "the period's first year (default: the campaign's first year)"))]
 MidLastQ = Annotated[int | None, Query(ge=1990, le=2100, description=(

@@ -7,9 +7,9 @@ runs the JSON route's use case (``service.exports``) in the same read-only trans
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from chungtay_common.contracts.registration import UnitKind
@@ -17,18 +17,13 @@ from chungtay_common.downloads import TABLE_FILE_RESPONSE, dated_name, table_fil
 from chungtay_common.errors import responses
 from chungtay_common.http import ReadDep
 from chungtay_common.tables import FileFormat
+from services.reporting.api.params import CampaignQ, ProvinceQ, RootQ, YearQ
 from services.reporting.schemas import HierarchyMode, Punctuality, RankingBy
 from services.reporting.service import exports
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 FILE: dict[str, Any] = {"response_class": Response,
                         "responses": {**TABLE_FILE_RESPONSE, **responses(401, 404, 422)}}
-CampaignQ = Annotated[uuid.UUID, Query(description="the campaign")]
-YearQ = Annotated[int, Query(ge=1990, le=2100)]
-RootQ = Annotated[uuid.UUID | None, Query(
-    description="only the units under this one (as the hierarchy stood in the year)")]
-ProvinceQ = Annotated[uuid.UUID | None, Query(
-    description="the province (default: the campaign's only province)")]
 
 
 @router.get("/provincial-summary.{format}", **FILE)

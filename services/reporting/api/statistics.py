@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,16 +9,14 @@ from fastapi.responses import Response
 
 from chungtay_common.errors import responses
 from chungtay_common.http import XLSX_TYPE, ReadDep
+from services.reporting.api.params import CampaignQ, ProvinceQ
 from services.reporting.service import statistics
 
 router = APIRouter(prefix="/v1")
 
-CampaignQ = Annotated[uuid.UUID, Query(description="the campaign")]
 YearQ = Annotated[int | None, Query(ge=1990, le=2100, description="the year (or a period)")]
 FromQ = Annotated[int | None, Query(ge=1990, le=2100, description="the period's first year")]
 ToQ = Annotated[int | None, Query(ge=1990, le=2100, description="the period's last year")]
-ProvinceQ = Annotated[uuid.UUID | None, Query(
-    description="the province (default: the campaign's only one)")]
 FORM_RESPONSES: dict[int | str, dict[str, object]] = {
     **responses(401, 404, 422),
     200: {"content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
