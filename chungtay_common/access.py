@@ -2,7 +2,8 @@
 (or any valid token, or no token at all) and the unit its scope is checked against.
 
 The statement is enforced at the door: the roles are checked as soon as the token is, before
-the body is read or validated (``auth.bearer_principal`` calls ``AccessRules.check``). The use
+the body is validated and before an uploaded file is read (``auth.bearer_principal`` calls
+``AccessRules.check``; FastAPI parses a JSON body, bounded by the body limit, first). The use
 case then applies the finer rules (the stage of a dossier, the unit's place in the hierarchy
 on the day of the action). The same table is written into the OpenAPI document (``x-access``)
 and the README's API tables, and a route without an entry cannot start.

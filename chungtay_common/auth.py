@@ -108,7 +108,7 @@ async def bearer_principal(
         raise Unauthorized("missing bearer token")
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = verifier.verify(token.strip())
-    # who may call the route, checked before its body is read (``chungtay_common.access``)
+    # who may call the route, checked before its body is validated (``chungtay_common.access``)
     access = getattr(request.app.state, "access", None)
     if access is not None:
         access.check(request, principal)

@@ -31,10 +31,11 @@ def content_disposition(file_name: str) -> str:
 
 
 def attachment(content: bytes, media_type: str, file_name: str) -> Response:
-    """``content`` as a download named ``file_name`` (NFC), which the browser does not sniff."""
+    """``content`` as a download named ``file_name`` (NFC), which the browser does not sniff
+    and no cache keeps (a file may hold personal data, and each one is of its moment)."""
     return Response(content, media_type=media_type, headers={
         "Content-Disposition": content_disposition(unicodedata.normalize("NFC", file_name)),
-        "X-Content-Type-Options": "nosniff"})
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
 # what a route answering with a table file declares as its 200, so the OpenAPI document is true

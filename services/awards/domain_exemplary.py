@@ -38,7 +38,7 @@ def check_year(year: int, today: date) -> None:
 def check_editable(recognised: bool, roles: Set[Role]) -> None:
     """A proposal is corrected by its proposers; a recognised model, by the board only (the
     public register shows it as recognised)."""
-    if recognised and not roles & {Role.BOARD, Role.ADMIN}:
+    if recognised and Role.BOARD not in roles:
         raise NotAllowed(en_vi("a recognised model is corrected by the board only",
                                "điển hình đã được công nhận chỉ Ban Thi đua - Khen thưởng "
                                "được sửa"))
@@ -52,11 +52,11 @@ def check_recogniser(roles: Set[Role]) -> None:
                                "chỉ Ban Thi đua - Khen thưởng công nhận điển hình"))
 
 
-def check_not_proposer(subject: str, proposer: str) -> None:
-    """Whoever proposed a model does not recognise it (separation of duties)."""
-    if subject == proposer:
-        raise NotAllowed(en_vi("whoever proposed a model does not recognise it",
-                               "người đề xuất điển hình không được tự công nhận"))
+def check_not_proposer(subject: str, proposers: Set[str]) -> None:
+    """Whoever proposed or corrected a model does not recognise it (separation of duties)."""
+    if subject in proposers:
+        raise NotAllowed(en_vi("whoever proposed or corrected a model does not recognise it",
+                               "người đề xuất hoặc sửa điển hình không được tự công nhận"))
 
 
 def _check_day(field: str, day: date, model_year: int, today: date) -> None:
@@ -91,8 +91,13 @@ def check_replication(recognised: bool, model_year: int, model_unit: uuid.UUID,
     _check_day("replicated_on", replicated_on, model_year, today)
 
 
-def check_linkable(status: Status) -> None:
-    """A model is linked to a dossier on its way or granted, not to a closed one."""
+def check_linkable(recognised: bool, status: Status) -> None:
+    """A recognised model is linked to a dossier on its way or granted, not to a closed
+    one."""
+    if not recognised:
+        raise StateConflict(en_vi("only a recognised model is linked to an award",
+                                  "chỉ điển hình đã được công nhận mới được liên kết khen "
+                                  "thưởng"))
     if status in CLOSED:
         raise StateConflict(en_vi(f"the nomination is {status.value}: it cannot be linked",
                                   f"hồ sơ ở trạng thái {status.value}: không thể liên kết"))

@@ -239,6 +239,14 @@ async def test_the_board_of_the_province_recognises_once(conn: asyncpg.Connectio
         await service.recognise(conn, place.board, model.model_id, RECOGNITION)
     with pytest.raises(AppError) as e:
         await service.recognise(conn, place.board, uuid.uuid4(), RECOGNITION)
+    # a board member who corrected a proposal does not recognise it: another one does
+    other = await service.register(conn, place.reporter(place.a2, sub="reporter-a2"),
+                                   model_in(place.a2))
+    await service.edit(conn, place.board, other.model_id, ExemplaryEditIn(description="Sửa"))
+    with pytest.raises(NotAllowed):
+        await service.recognise(conn, place.board, other.model_id, RECOGNITION)
+    second = context(Role.BOARD, unit=place.province, sub="board-2")
+    assert (await service.recognise(conn, second, other.model_id, RECOGNITION)).recognised
     assert e.value.status_code == 404
     assert await audits(conn, model.model_id) == ["exemplary_model.register",
                                                   "exemplary_model.recognise"]
@@ -293,11 +301,15 @@ async def test_replications_of_recognised_models_by_the_replicating_unit(
 
 
 async def test_links_to_awards(conn: asyncpg.Connection, place: Place) -> None:
-    model = await service.register(conn, place.reporter(place.a1), model_in(place.a1))
+    proposal = await service.register(conn, place.reporter(place.a1), model_in(place.a1))
     nomination = await core.create_nomination(conn, place.reporter(place.a1), NominationIn(
         form_code="lao_dong_tien_tien", year=YEAR, proposing_unit_id=place.a1,
         nominee=NomineeIn(kind=NomineeKind.PERSON, unit_id=place.a1, name="Hồ Thị Lan"),
         achievements="Người khởi xướng mô hình."))
+    with pytest.raises(StateConflict):  # a proposal is linked to no award
+        await service.link_award(conn, place.reporter(place.a1), proposal.model_id,
+                                 AwardLinkIn(nomination_id=nomination.nomination_id))
+    model = await service.recognise(conn, place.board, proposal.model_id, RECOGNITION)
     start = await outbox_end(conn)
     out = await service.link_award(conn, place.reporter(place.a1), model.model_id,
                                    AwardLinkIn(nomination_id=nomination.nomination_id))
@@ -313,6 +325,15 @@ async def test_links_to_awards(conn: asyncpg.Connection, place: Place) -> None:
         await service.link_award(conn, place.reporter(place.a1), model.model_id,
                                  AwardLinkIn(nomination_id=uuid.uuid4()))
     assert e.value.status_code == 422
+    # the model is public data, the drafted dossier is not: a reader outside its subtree sees
+    # the model without it, one over its proposing unit sees it
+    outsider = place.reporter(place.b1, sub="outsider")
+    assert (await service.read_model(conn, outsider, model.model_id)).awards == []
+    page = await service.search(conn, outsider, year=YEAR, unit_id=None, kind=None,
+                                recognised=True, limit=50, offset=0)
+    assert [m.awards for m in page.items if m.model_id == model.model_id] == [[]]
+    mine = await service.read_model(conn, place.reporter(place.a1), model.model_id)
+    assert [a.nomination_id for a in mine.awards] == [nomination.nomination_id]
 
 
 async def test_recognised_models_are_public_data_proposals_are_read_in_scope(

@@ -71,8 +71,10 @@ async def nominations_json(awards: httpx.AsyncClient, headers: dict[str, str],
 
 async def nominations_file(awards: httpx.AsyncClient, headers: dict[str, str], fmt: str,
                            **params: Any) -> ReadTable:
-    return table_of(await awards.get(f"/v1/exports/nominations.{fmt}", headers=headers,
-                                     params={k: str(v) for k, v in params.items()}))
+    r = await awards.get(f"/v1/exports/nominations.{fmt}", headers=headers,
+                         params={k: str(v) for k, v in params.items()})
+    assert r.headers["cache-control"] == "no-store"  # personal data: no cache keeps it
+    return table_of(r)
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])

@@ -548,6 +548,12 @@ async def test_dossiers_are_read_within_the_callers_subtree_and_each_read_is_aud
     await d.refused(service.read_nomination(conn, context(Role.BOARD, unit=elsewhere),
                                             n.nomination_id), 403)
     assert n.nomination_id in await found(d.board)
+    # a dossier the district proposed about a commune's person is the district's: the
+    # commune neither reads nor lists it
+    above = await d.nominate(LDTT, d.person(), proposing=d.p.district)
+    commune = context(Role.VIEWER, unit=d.p.commune, sub="viewer-c")
+    assert above.nomination_id not in await found(commune)
+    await d.refused(service.read_nomination(conn, commune, above.nomination_id), 403)
     # each read, by whom and of what, is in the audit log
     reads = await conn.fetch(
         "SELECT action, entity_id, actor_unit_id FROM audit_log WHERE actor = 'viewer-a'"
@@ -580,6 +586,9 @@ async def test_separation_of_duties(d: Dossiers, conn: asyncpg.Connection) -> No
                        d.reporter(d.p.district))
     message = await d.refused(d.take(own, Step.REVIEW, d.council), 403)
     assert "council above" in message
+    for step in (Step.REJECT, Step.RETURN):  # nor turns them back itself
+        message = await d.refused(d.take(own, step, d.council), 403)
+        assert "council above" in message
     reviewed = await d.take(own, Step.REVIEW, context(Role.COUNCIL, unit=d.p.province))
     assert reviewed.status is Status.REVIEWED
 

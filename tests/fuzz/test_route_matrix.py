@@ -1,6 +1,6 @@
 """The route matrix, built from each running service's own routes (its OpenAPI document): every
 route states who may call it and which unit its scope is checked against; the roles are
-enforced before the body is read or validated; a route without a statement cannot start."""
+enforced before the body is validated or a file read; a route without a statement cannot start."""
 
 from __future__ import annotations
 

@@ -149,8 +149,8 @@ async def search_nominations(
     read: PersonalReadDep,
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     status: Status | None = None, form_code: str | None = None,
-    unit_id: Annotated[uuid.UUID | None, Query(description="proposing or nominee unit within "
-                                                           "this unit's subtree")] = None,
+    unit_id: Annotated[uuid.UUID | None, Query(
+        description="the proposing unit within this unit's subtree (as it stands today)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> s.NominationPage:

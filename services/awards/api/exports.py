@@ -29,8 +29,8 @@ async def export_nominations(
     format: FileFormat, read: PersonalReadDep,
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     status: Status | None = None, form_code: str | None = None,
-    unit_id: Annotated[uuid.UUID | None, Query(description="proposing or nominee unit within "
-                                                           "this unit's subtree")] = None,
+    unit_id: Annotated[uuid.UUID | None, Query(
+        description="the proposing unit within this unit's subtree (as it stands today)")] = None,
 ) -> Response:
     """The nominations ``GET /v1/nominations`` lists (the caller's subtree; the board: its
     province) as a file, every one; audited like the list."""

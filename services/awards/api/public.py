@@ -31,9 +31,12 @@ def _content(media_type: str, description: str) -> dict[int | str, dict[str, Any
 async def public_feed(request: Request, db: DatabaseDep) -> Response:
     """The newest approved awards and recognised exemplary models, as an Atom feed (no
     token)."""
+    configured = request.app.state.settings.public_base_url
+    base = str(configured) if configured else str(request.base_url)
     async with db.read() as conn:
-        body = await service.feed(conn, str(request.base_url))
-    return Response(body, media_type=ATOM, headers=CACHE)
+        body = await service.feed(conn, base)
+    return Response(body, media_type=ATOM,
+                    headers=CACHE if configured else {"Cache-Control": "no-cache"})
 
 
 @router.get("/public", response_class=Response, tags=TAGS,

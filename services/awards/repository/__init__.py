@@ -197,7 +197,7 @@ async def search_nominations(conn: Conn, *, year: int | None, status: str | None
                              limit: int, offset: int) -> tuple[int, list[asyncpg.Record]]:
     where = ["($1::int IS NULL OR year = $1)", "($2::text IS NULL OR status = $2)",
              "($3::text IS NULL OR form_code = $3)",
-             "($4::uuid[] IS NULL OR proposing_unit_id = ANY($4) OR nominee_unit = ANY($4))"]
+             "($4::uuid[] IS NULL OR proposing_unit_id = ANY($4))"]
     args = [year, status, form_code, unit_ids]
     sql = " FROM nominations WHERE " + " AND ".join(where)
     total: int = await conn.fetchval("SELECT count(*)" + sql, *args)

@@ -88,6 +88,20 @@ async def award_links(conn: Conn, model_ids: list[uuid.UUID], *, approved_only: 
         model_ids, approved_only, Status.APPROVED.value))
 
 
+async def link_proposers(conn: Conn, model_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
+    """The proposing unit of each dossier linked to the model."""
+    return {r["nomination_id"]: r["proposing_unit_id"] for r in await conn.fetch(
+        "SELECT l.nomination_id, n.proposing_unit_id FROM exemplary_award_links l"
+        " JOIN nominations n USING (nomination_id) WHERE l.model_id = $1", model_id)}
+
+
+async def editors(conn: Conn, model_id: uuid.UUID) -> set[str]:
+    """Who corrected the model (its audit trail)."""
+    return {r["actor"] for r in await conn.fetch(
+        "SELECT DISTINCT actor FROM audit_log WHERE entity_type = 'exemplary_model'"
+        " AND entity_id = $1 AND action = 'exemplary_model.edit'", str(model_id))}
+
+
 _FILTERS = ("($1::int IS NULL OR year = $1)",
             "($2::uuid[] IS NULL OR unit_id = ANY($2))",
             "($3::text IS NULL OR kind = $3)",

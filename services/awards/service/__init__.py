@@ -549,13 +549,19 @@ async def _submit(conn: Conn, ctx: Context, d: _Dossier, body: None) -> _Change:
                    event=ev.NominationSubmitted(**d.event(), enrolled=enrolled))
 
 
-async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Change:
+async def _council_may_decide(conn: Conn, ctx: Context, d: _Dossier) -> None:
+    """The council that reviews, returns or rejects a submitted dossier is one above the
+    proposing unit (``domain.check_council_may_review``)."""
     council = (await hierarchy.unit_on(conn, ctx.principal.unit_id, clock.today())
                if ctx.principal.unit_id else None)
     domain.check_council_may_review(
         d.row["proposing_unit_id"], ctx.principal.unit_id, ctx.principal.roles,
         NomineeKind(d.row["nominee_kind"]),
         council is not None and council.kind in _signers(d.form))
+
+
+async def _review(conn: Conn, ctx: Context, d: _Dossier, body: ReviewIn) -> _Change:
+    await _council_may_decide(conn, ctx, d)
     members = body.members
     domain.check_votes(
         domain.Ballot(body.votes_for, body.votes_against, body.votes_abstain, members,
@@ -597,6 +603,8 @@ async def _forward(conn: Conn, ctx: Context, d: _Dossier, body: CommentIn) -> _C
 
 
 async def _reject(conn: Conn, ctx: Context, d: _Dossier, body: ReasonIn) -> _Change:
+    if d.status is Status.SUBMITTED:  # the council's stage
+        await _council_may_decide(conn, ctx, d)
     if domain.declines_as_chairman(Step.REJECT, d.status, ctx.principal.roles):
         # only the chairman who would sign it declines it
         await _signer_level(conn, ctx, d)
@@ -605,6 +613,8 @@ async def _reject(conn: Conn, ctx: Context, d: _Dossier, body: ReasonIn) -> _Cha
 
 
 async def _return(conn: Conn, ctx: Context, d: _Dossier, body: ReasonIn) -> _Change:
+    if d.status is Status.SUBMITTED:  # the council's stage
+        await _council_may_decide(conn, ctx, d)
     return _Change(comment=body.reason,
                    event=ev.NominationReturned(**d.event(), reason=body.reason))
 

@@ -154,7 +154,8 @@ async def recognise(conn: Conn, ctx: Context, model_id: uuid.UUID, body: Recogni
     await _unit_in_scope(conn, ctx, row["unit_id"], row["year"], "unit_id", "the model's unit")
     rules.check_recognition(row["recognised_at"] is not None, row["year"], body.decided_on,
                             clock.today())
-    rules.check_not_proposer(ctx.principal.subject, row["proposed_by"])
+    rules.check_not_proposer(ctx.principal.subject, {
+        row["proposed_by"], *await repository.editors(conn, model_id)})
     before = await get_model(conn, model_id)
     await repository.recognise(conn, model_id, body.recognised_by, body.decision_number,
                                body.decided_on, ctx.actor.subject)
@@ -199,7 +200,7 @@ async def link_award(conn: Conn, ctx: Context, model_id: uuid.UUID, body: AwardL
     await _unit_in_scope(conn, ctx, row["unit_id"], row["year"], "unit_id", "the model's unit")
     await hierarchy.ensure_authority(conn, ctx.principal, nomination["proposing_unit_id"],
                                      clock.today(), "the proposing unit")
-    rules.check_linkable(Status(nomination["status"]))
+    rules.check_linkable(row["recognised_at"] is not None, Status(nomination["status"]))
     await repository.link_award(conn, model_id, body.nomination_id, ctx.actor.subject)
     out = await get_model(conn, model_id)
     await ctx.audit(conn, "exemplary_model.link_award", "exemplary_model", model_id, None,
@@ -239,8 +240,10 @@ async def search(conn: Conn, ctx: Context, *, year: int | None, unit_id: uuid.UU
     await ctx.audit(conn, "exemplary_model.list", "exemplary_model", "-", None, {
         "year": year, "unit_id": str(unit_id) if unit_id else None,
         "kind": kind.value if kind else None, "recognised": recognised, "total": total})
+    readable = await _readable(conn, ctx)
     return ExemplaryPage(total=total, limit=limit, offset=offset,
-                         items=await _outs(conn, rows))
+                         items=[await _links_for(conn, out, readable)
+                                for out in await _outs(conn, rows)])
 
 
 async def read_model(conn: Conn, ctx: Context, model_id: uuid.UUID) -> ExemplaryOut:
@@ -251,6 +254,20 @@ async def read_model(conn: Conn, ctx: Context, model_id: uuid.UUID) -> Exemplary
         await hierarchy.ensure_authority(conn, ctx.principal, out.unit_id, clock.today(),
                                          "the model's unit")
     await ctx.audit(conn, "exemplary_model.read", "exemplary_model", model_id, None, {})
+    return await _links_for(conn, out, await _readable(conn, ctx))
+
+
+async def _links_for(conn: Conn, out: ExemplaryOut, readable: list[uuid.UUID] | None
+                     ) -> ExemplaryOut:
+    """The model as a reader sees it: of its linked dossiers, the approved awards (public),
+    and the others only when the reader may read the dossier (its proposing unit in the
+    reader's subtree)."""
+    if readable is None:
+        return out
+    proposers = await repository.link_proposers(conn, out.model_id)
+    allowed = set(readable)
+    out.awards = [a for a in out.awards
+                  if a.status is Status.APPROVED or proposers.get(a.nomination_id) in allowed]
     return out
 
 
