@@ -370,11 +370,21 @@ async def _check_actor(conn: Conn, ctx: Context, action: Action, subject: _Subje
         await hierarchy.ensure_acting_unit(conn, ctx.principal, today)
         chain = await hierarchy.authority_chain(conn, subject.unit.unit_id, today)
         domain.check_reviewer(ctx.principal.roles, ctx.principal.unit_id,
-                              chain[1] if len(chain) > 1 else None)
+                              await _reviewing_unit(conn, chain[1:], today))
         return
     require_role(ctx.principal, role)
     await hierarchy.ensure_authority(conn, ctx.principal, subject.unit.unit_id, today,
                                      "the report's unit")
+
+
+async def _reviewing_unit(conn: Conn, above: list[uuid.UUID], today: date
+                          ) -> uuid.UUID | None:
+    """The level right above a report's unit that exists today: for a unit closed with its
+    district, the level above that (else only an administrator could review its reports)."""
+    for unit_id in above:
+        if await hierarchy.unit_on(conn, unit_id, today) is not None:
+            return unit_id
+    return None
 
 
 async def _open(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,

@@ -658,6 +658,24 @@ async def test_a_unit_abolished_holds_no_authority_and_its_successor_does(conn: 
     assert (await service.accept_report(conn, new_board, ref)).status == "accepted"
 
 
+async def test_a_closed_unit_whose_district_is_gone_is_reviewed_by_the_level_above(
+    conn: Conn,
+) -> None:
+    """A commune closed with its district: its reports go to the level above the district
+    (the province), not to no one but the administrator."""
+    province = await hold_history(conn, UnitKind.PROVINCE, (date(2017, 1, 1), None, None))
+    district = await hold_history(conn, UnitKind.DISTRICT,
+                                  (date(2017, 1, 1), ABOLISHED, province))
+    commune = await hold_history(conn, COMMUNE, (date(2017, 1, 1), ABOLISHED, district))
+    campaign = await new_campaign(conn, (2017, 2018))
+    ref = ReportRef(campaign, commune, 2018)
+    # the commune's own officials hold no authority since it was closed: the province enters
+    await submit(conn, campaign, commune, 2018, VALUES,
+                 context(Role.REPORTER, unit=province, sub="thong-ke-tinh"))
+    reviewer = context(Role.REVIEWER, unit=province, sub="so-ld-tbxh")
+    assert (await service.accept_report(conn, reviewer, ref)).status == "accepted"
+
+
 # ---------------------------------------------------------------------------------------------
 # separation of duties
 
