@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import types
 import unicodedata
+from collections.abc import Set
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -98,7 +99,18 @@ def _kinds(annotation: Any) -> set[Any]:
     return {annotation}
 
 
-def check_not_lax(value: Any, kinds: set[Any]) -> None:
+# the kinds of each request model's fields, worked out once (bodies are validated per request)
+_FIELD_KINDS: dict[tuple[type[BaseModel], str], frozenset[Any]] = {}
+
+
+def _field_kinds(model: type[BaseModel], name: str) -> frozenset[Any]:
+    kinds = _FIELD_KINDS.get((model, name))
+    if kinds is None:
+        kinds = _FIELD_KINDS[model, name] = frozenset(_kinds(model.model_fields[name].annotation))
+    return kinds
+
+
+def check_not_lax(value: Any, kinds: Set[Any]) -> None:
     """What pydantic's lax mode would take and no client means: ``true``/``false`` or a text
     for a number (as 1, 0 or the number written), a number or a text for ``true``/``false``,
     a number for a day (as seconds since 1970)."""
@@ -142,7 +154,7 @@ class RequestModel(BaseModel):
     @classmethod
     def _normalised(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name is not None and info.field_name in cls.model_fields:
-            check_not_lax(value, _kinds(cls.model_fields[info.field_name].annotation))
+            check_not_lax(value, _field_kinds(cls, info.field_name))
         if info.field_name is not None and is_name(info.field_name) and isinstance(value, str):
             return clean_name(value)
         return nfc(value)

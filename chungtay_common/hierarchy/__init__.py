@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import asyncpg
 
@@ -173,25 +173,26 @@ PLACEMENT_ORDER = (f"({ACTIVE_ON}) DESC, (v.valid_from <= $1) DESC,"
                    " CASE WHEN v.valid_from <= $1 THEN v.valid_from END DESC, v.valid_from")
 
 
+# The chain of ``authority_chain`` for the unit $2 on the day $1, as the CTE ``up(unit_id,
+# parent_id, depth)``.
+_UP = f"""
+    WITH RECURSIVE up(unit_id, parent_id, depth) AS (
+        SELECT p.unit_id, p.parent_id, 0 FROM (
+            SELECT v.unit_id, v.parent_id FROM unit_versions v WHERE v.unit_id = $2
+             ORDER BY {PLACEMENT_ORDER} LIMIT 1) p
+        UNION ALL
+        SELECT p.unit_id, p.parent_id, up.depth + 1 FROM up CROSS JOIN LATERAL (
+            SELECT v.unit_id, v.parent_id FROM unit_versions v
+             WHERE v.unit_id = up.parent_id ORDER BY {PLACEMENT_ORDER} LIMIT 1) p
+         WHERE up.depth < 20
+    )
+"""
+
+
 async def authority_chain(conn: Conn, unit_id: uuid.UUID, on: date) -> list[uuid.UUID]:
     """The units over ``unit_id`` on the day ``on`` of an action, itself first, each placed
     as ``PLACEMENT_ORDER`` says."""
-    rows = await conn.fetch(
-        f"""
-        WITH RECURSIVE up(unit_id, parent_id, depth) AS (
-            SELECT p.unit_id, p.parent_id, 0 FROM (
-                SELECT v.unit_id, v.parent_id FROM unit_versions v WHERE v.unit_id = $2
-                 ORDER BY {PLACEMENT_ORDER} LIMIT 1) p
-            UNION ALL
-            SELECT p.unit_id, p.parent_id, up.depth + 1 FROM up CROSS JOIN LATERAL (
-                SELECT v.unit_id, v.parent_id FROM unit_versions v
-                 WHERE v.unit_id = up.parent_id ORDER BY {PLACEMENT_ORDER} LIMIT 1) p
-             WHERE up.depth < 20
-        )
-        SELECT unit_id FROM up ORDER BY depth
-        """,
-        on, unit_id,
-    )
+    rows = await conn.fetch(f"{_UP} SELECT unit_id FROM up ORDER BY depth", on, unit_id)
     return [r["unit_id"] for r in rows]
 
 
@@ -222,10 +223,14 @@ async def ensure_acting_unit(conn: Conn, principal: Principal, on: date) -> None
     if Role.ADMIN in principal.roles:
         return
     if principal.unit_id is None or await unit_on(conn, principal.unit_id, on) is None:
-        raise Forbidden(en_vi(
-            f"the caller's unit does not exist on {on.isoformat()}: it holds no authority",
-            f"đơn vị của người thực hiện không còn tồn tại vào ngày {on.isoformat()}: "
-            "không có thẩm quyền"))
+        _no_authority(on)
+
+
+def _no_authority(on: date) -> NoReturn:
+    raise Forbidden(en_vi(
+        f"the caller's unit does not exist on {on.isoformat()}: it holds no authority",
+        f"đơn vị của người thực hiện không còn tồn tại vào ngày {on.isoformat()}: "
+        "không có thẩm quyền"))
 
 
 async def ensure_authority(conn: Conn, principal: Principal, unit_id: uuid.UUID, on: date,
@@ -233,8 +238,19 @@ async def ensure_authority(conn: Conn, principal: Principal, unit_id: uuid.UUID,
     """Refuse (403) unless the caller's unit exists on ``on``, the day of the action, and
     ``unit_id`` is in its subtree as the hierarchy stands that day (``authority_chain``): a
     former parent has lost its authority, the current one holds it. The chain is returned."""
-    await ensure_acting_unit(conn, principal, on)
-    chain = await authority_chain(conn, unit_id, on)
+    if Role.ADMIN in principal.roles:
+        return await authority_chain(conn, unit_id, on)
+    # one round trip on every write: the chain, and whether the caller's unit exists that day
+    row = await conn.fetchrow(
+        f"""{_UP}
+        SELECT ARRAY(SELECT unit_id FROM up ORDER BY depth) AS chain,
+               EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = $3 AND {ACTIVE_ON})
+                 AS acting
+        """, on, unit_id, principal.unit_id)
+    assert row is not None  # an aggregate query returns one row
+    if not row["acting"]:
+        _no_authority(on)
+    chain: list[uuid.UUID] = list(row["chain"])
     ensure_may_act_on(principal, chain, what)
     return chain
 

@@ -88,11 +88,12 @@ async def award_links(conn: Conn, model_ids: list[uuid.UUID], *, approved_only: 
         model_ids, approved_only, Status.APPROVED.value))
 
 
-async def link_proposers(conn: Conn, model_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
-    """The proposing unit of each dossier linked to the model."""
+async def link_proposers(conn: Conn, model_ids: list[uuid.UUID]
+                         ) -> dict[uuid.UUID, uuid.UUID]:
+    """The proposing unit of each dossier linked to one of the models."""
     return {r["nomination_id"]: r["proposing_unit_id"] for r in await conn.fetch(
         "SELECT l.nomination_id, n.proposing_unit_id FROM exemplary_award_links l"
-        " JOIN nominations n USING (nomination_id) WHERE l.model_id = $1", model_id)}
+        " JOIN nominations n USING (nomination_id) WHERE l.model_id = ANY($1)", model_ids)}
 
 
 async def editors(conn: Conn, model_id: uuid.UUID) -> set[str]:

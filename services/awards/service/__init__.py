@@ -338,7 +338,7 @@ async def list_enrollments(conn: Conn, ctx: Context, year: int, unit_id: uuid.UU
                            ) -> list[dict[str, Any]]:
     """The registrations of a year that the caller may read (of one unit of its subtree, or
     of all of it); the read is audited."""
-    units = [unit_id] if unit_id else await _readable_units(conn, ctx, None)
+    units = [unit_id] if unit_id else await readable_units(conn, ctx, None)
     if unit_id:
         await _may_read(conn, ctx, unit_id, "unit_id")
     rows = [dict(r) for r in await repository.enrollments(conn, year, units)]
@@ -356,7 +356,7 @@ async def _may_read(conn: Conn, ctx: Context, unit_id: uuid.UUID, what: str) -> 
     await hierarchy.ensure_authority(conn, ctx.principal, unit_id, clock.today(), what)
 
 
-async def _readable_units(conn: Conn, ctx: Context, unit_id: uuid.UUID | None
+async def readable_units(conn: Conn, ctx: Context, unit_id: uuid.UUID | None
                           ) -> list[uuid.UUID] | None:
     """The units whose dossiers the caller may list: the subtree of ``unit_id`` (by default
     the caller's own unit) as the hierarchy stands today, units since closed where they stood
@@ -837,9 +837,9 @@ async def evidence_file(conn: Conn, ctx: Context, nomination_id: uuid.UUID,
 async def search(conn: Conn, ctx: Context, *, year: int | None, status: Status | None,
                  form_code: str | None, unit_id: uuid.UUID | None, limit: int,
                  offset: int) -> NominationPage:
-    """Dossiers the caller may read (``_readable_units``), by year, status, form and unit;
+    """Dossiers the caller may read (``readable_units``), by year, status, form and unit;
     the query is audited (``nomination.search``)."""
-    unit_ids = await _readable_units(conn, ctx, unit_id)
+    unit_ids = await readable_units(conn, ctx, unit_id)
     total, rows = await repository.search_nominations(
         conn, year=year, status=status.value if status else None, form_code=form_code,
         unit_ids=unit_ids, limit=limit, offset=offset)
@@ -863,7 +863,7 @@ async def nominee_history(conn: Conn, ctx: Context, kind: NomineeKind, nominee_i
                           ) -> list[NominationOut]:
     """A nominee's awarded dossiers that the caller may read (the public list of awards is
     ``public_awards``); audited."""
-    units = await _readable_units(conn, ctx, None)
+    units = await readable_units(conn, ctx, None)
     rows = [r for r in await repository.nominee_awards(conn, kind.value, nominee_id)
             if units is None or r["proposing_unit_id"] in units]
     await _audit_read(ctx, conn, "nominee.history_read", "nominee",

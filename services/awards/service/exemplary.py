@@ -240,10 +240,9 @@ async def search(conn: Conn, ctx: Context, *, year: int | None, unit_id: uuid.UU
     await ctx.audit(conn, "exemplary_model.list", "exemplary_model", "-", None, {
         "year": year, "unit_id": str(unit_id) if unit_id else None,
         "kind": kind.value if kind else None, "recognised": recognised, "total": total})
-    readable = await _readable(conn, ctx)
     return ExemplaryPage(total=total, limit=limit, offset=offset,
-                         items=[await _links_for(conn, out, readable)
-                                for out in await _outs(conn, rows)])
+                         items=await _as_read(conn, await _outs(conn, rows),
+                                              await _readable(conn, ctx)))
 
 
 async def read_model(conn: Conn, ctx: Context, model_id: uuid.UUID) -> ExemplaryOut:
@@ -254,21 +253,23 @@ async def read_model(conn: Conn, ctx: Context, model_id: uuid.UUID) -> Exemplary
         await hierarchy.ensure_authority(conn, ctx.principal, out.unit_id, clock.today(),
                                          "the model's unit")
     await ctx.audit(conn, "exemplary_model.read", "exemplary_model", model_id, None, {})
-    return await _links_for(conn, out, await _readable(conn, ctx))
+    [shown] = await _as_read(conn, [out], await _readable(conn, ctx))
+    return shown
 
 
-async def _links_for(conn: Conn, out: ExemplaryOut, readable: list[uuid.UUID] | None
-                     ) -> ExemplaryOut:
-    """The model as a reader sees it: of its linked dossiers, the approved awards (public),
-    and the others only when the reader may read the dossier (its proposing unit in the
-    reader's subtree)."""
+async def _as_read(conn: Conn, outs: list[ExemplaryOut], readable: list[uuid.UUID] | None
+                   ) -> list[ExemplaryOut]:
+    """The models as a reader sees them: of their linked dossiers, the approved awards
+    (public), and the others only when the reader may read the dossier (its proposing unit in
+    the reader's subtree). One query for every model's links."""
     if readable is None:
-        return out
-    proposers = await repository.link_proposers(conn, out.model_id)
+        return outs
+    proposers = await repository.link_proposers(conn, [o.model_id for o in outs])
     allowed = set(readable)
-    out.awards = [a for a in out.awards
-                  if a.status is Status.APPROVED or proposers.get(a.nomination_id) in allowed]
-    return out
+    for out in outs:
+        out.awards = [a for a in out.awards if a.status is Status.APPROVED
+                      or proposers.get(a.nomination_id) in allowed]
+    return outs
 
 
 async def candidates(conn: Conn, year: int, root: uuid.UUID | None, limit: int

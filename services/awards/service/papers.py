@@ -19,8 +19,8 @@ from chungtay_common.db import Conn
 from chungtay_common.errors import NotFound
 from services.awards.repository import papers as repository
 from services.awards.schemas.papers import PaperKind, TemplateIn, TemplateOut
-from services.awards.service import _readable_units
 from services.awards.service import paper_files as files
+from services.awards.service import readable_units
 from services.awards.service.paper_files import Awardee, Issue, Signed
 
 # --------------------------------------------------------------------------- templates
@@ -90,7 +90,7 @@ async def _eligible(conn: Conn, ctx: Context, paper: str, year: int, level: Auth
     """The board's (or the administrator's) nominations of ``year`` appraised as eligible for
     forms of ``level``, in its scope; the read is audited with the dossiers it lists."""
     require_role(ctx.principal, Role.BOARD)
-    units = await _readable_units(conn, ctx, None)
+    units = await readable_units(conn, ctx, None)
     rows = await repository.appraised_eligible(conn, year, level.value, form_code, units)
     await ctx.audit(conn, f"papers.{paper}", "paper", "-", None, {
         "year": year, "authority_level": level.value, "form_code": form_code,
@@ -118,7 +118,7 @@ async def certificates(conn: Conn, ctx: Context, number: str, signed_on: date) -
     per awardee: for the chairman, the board or the administrator, of the awards proposed in
     their scope (404 when none is); audited with the dossiers printed."""
     require_role(ctx.principal, Role.CHAIRMAN, Role.BOARD)
-    units = await _readable_units(conn, ctx, None)
+    units = await readable_units(conn, ctx, None)
     rows = await repository.decided(conn, number, signed_on, units)
     if not rows:
         raise NotFound(f"no award of decision {number} of {signed_on.isoformat()} in the "
