@@ -139,7 +139,8 @@ async def test_published_events_match_their_committed_schemas(
     # the seeded catalogue announced each form's first rule
     seeded = {b["payload"]["form_code"] for b in by_type["award_rule.changed"]
               if b["actor"]["subject"] == "system"}
-    assert len(seeded) == len(SEED_FORMS)
+    # (by code: the indicators tests put rules of their own forms on this run's awards topic)
+    assert seeded >= {form.code for form, _ in SEED_FORMS}
 
 
 def _reviewed(version: int, extra: dict[str, Any]) -> bytes:
