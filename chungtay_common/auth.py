@@ -8,6 +8,7 @@ act on; absent only for ``admin``), ``iss``, ``aud``, ``exp``, ``iat``.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -15,6 +16,8 @@ from enum import StrEnum
 from typing import Annotated
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,16 +55,40 @@ class Principal(BaseModel):
 
 
 class TokenVerifier:
+    """Verifies tokens, and keeps the principals of up to ``cache_size`` verified ones until
+    their expiry: a signature check costs more than the rest of a typical request's Python,
+    and a client sends the same token with each request. Only valid tokens are kept, never
+    past their ``exp``; the oldest entry goes first when the cache is full."""
+
     def __init__(self, public_key_pem: str, issuer: str, audience: str,
-                 max_lifetime: timedelta = timedelta(hours=12)) -> None:
-        self._key = public_key_pem
+                 max_lifetime: timedelta = timedelta(hours=12), cache_size: int = 10_000
+                 ) -> None:
+        # parsed once: PyJWT would parse a PEM string again for every token
+        key = serialization.load_pem_public_key(public_key_pem.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("the token key must be an Ed25519 public key (EdDSA)")
+        self._key = key
         self._issuer = issuer
         self._audience = audience
         self._max_lifetime = max_lifetime
+        self._cache_size = cache_size
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (principal, exp)
 
     def verify(self, token: str) -> Principal:
         """The caller of a valid token. A refusal says only "invalid token": why is logged, not
         told to whoever is trying tokens."""
+        kept = self._verified.get(token)
+        if kept is not None:
+            if time.time() < kept[1]:
+                return kept[0]
+            del self._verified[token]
+        principal, expires = self._check(token)
+        if len(self._verified) >= self._cache_size:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -85,7 +112,7 @@ class TokenVerifier:
         except (jwt.InvalidTokenError, ValidationError, TypeError) as exc:
             log.info("token refused: %s", exc)
             raise Unauthorized(INVALID_TOKEN) from exc
-        return principal
+        return principal, float(claims["exp"])
 
 
 INVALID_TOKEN = "invalid token"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from chungtay_common import audit, outbox
+from chungtay_common.audit import Change
 from chungtay_common.auth import Principal
 from chungtay_common.db import Conn
 from chungtay_common.events import SYSTEM_ACTOR, Actor, new_envelope
@@ -72,3 +73,17 @@ class Context:
                            entity_id=str(entity_id), before=before, after=after,
                            correlation_id=self.correlation_id,
                            actor_unit_id=None if self._system else self.principal.unit_id)
+
+    def audit_args(self, changes: Sequence[Change]) -> list[Any]:
+        """The parameters of ``audit.insert_many`` for ``changes`` made by this context's
+        actor: a use case that writes many rows in one statement records them so."""
+        return audit.many_args(self.actor, self.correlation_id,
+                               None if self._system else self.principal.unit_id, changes)
+
+    def outbox_args(self, events: Sequence[tuple[object, BaseModel]]) -> list[Any]:
+        """The parameters of ``outbox.insert_many`` for ``events`` (subject, payload), as
+        ``publish`` would enqueue them one by one."""
+        return outbox.many_args(self.topic, [
+            new_envelope(payload=payload, producer=self.producer, subject_id=str(subject),
+                         actor=self.actor, correlation_id=self.correlation_id)
+            for subject, payload in events])

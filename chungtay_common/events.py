@@ -105,7 +105,9 @@ def new_envelope(
     causation_id: uuid.UUID | None = None,
 ) -> Envelope[BaseModel]:
     event_type, schema_version = CATALOGUE.name_of(type(payload))
-    return Envelope[BaseModel](
+    # built without validation: every field is the system's own, of its type, and the payload
+    # is a model validated when it was made (validating again costs more than writing it)
+    return _ANY_ENVELOPE.model_construct(
         event_id=uuid.uuid4(),
         event_type=event_type,
         schema_version=schema_version,
@@ -117,6 +119,9 @@ def new_envelope(
         actor=actor,
         payload=payload,
     )
+
+
+_ANY_ENVELOPE = Envelope[BaseModel]
 
 
 class _RawEnvelope(BaseModel):

@@ -142,7 +142,7 @@ class Database:
             yield conn
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 

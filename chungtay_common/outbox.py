@@ -10,9 +10,8 @@ state. A redelivered duplicate is harmless: consumers skip event ids they have p
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -31,14 +30,35 @@ log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x4F555442  # one publishing relay per database at a time
 
 
+def _body(envelope: Envelope[BaseModel]) -> str:
+    # encoded once, here: the relay sends the stored text as it is
+    return envelope.model_dump_json(serialize_as_any=True)
+
+
 async def enqueue(conn: Conn, envelope: Envelope[BaseModel], topic: str) -> None:
     """Add ``envelope`` to the outbox in the caller's transaction."""
-    body = envelope.model_dump(mode="json", serialize_as_any=True)
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, event_type, body) VALUES ($1, $2, $3, $4, $5)",
-        envelope.event_id, topic, envelope.subject_id, envelope.event_type, body,
+        "INSERT INTO outbox (event_id, topic, key, event_type, body)"
+        " VALUES ($1, $2, $3, $4, $5::text::jsonb)",
+        envelope.event_id, topic, envelope.subject_id, envelope.event_type, _body(envelope),
     )
     await conn.execute("NOTIFY outbox")
+
+
+def insert_many(p: int) -> str:
+    """An INSERT of a batch of events into the outbox from the parameters ``$p`` to ``$p+4``
+    (``many_args``), for a statement that writes a change and its events in one round trip.
+    The statement also calls ``pg_notify('outbox', '')`` (``NOTIFY``), as ``enqueue`` does."""
+    return ("INSERT INTO outbox (event_id, topic, key, event_type, body)"
+            f" SELECT e.event_id, ${p}::text, e.key, e.event_type, e.body::jsonb"
+            f" FROM unnest(${p + 1}::uuid[], ${p + 2}::text[], ${p + 3}::text[], ${p + 4}::text[])"
+            " AS e(event_id, key, event_type, body)")
+
+
+def many_args(topic: str, envelopes: Sequence[Envelope[BaseModel]]) -> list[Any]:
+    """The parameters of ``insert_many``."""
+    return [topic, [e.event_id for e in envelopes], [e.subject_id for e in envelopes],
+            [e.event_type for e in envelopes], [_body(e) for e in envelopes]]
 
 
 class OutboxRelay:
@@ -148,7 +168,7 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 return 0
             rows = await conn.fetch(
-                "SELECT id, topic, key, event_type, body FROM outbox"
+                "SELECT id, topic, key, event_type, body::text AS body FROM outbox"
                 " WHERE published_at IS NULL ORDER BY id LIMIT $1",
                 self._batch_size,
             )
@@ -158,7 +178,7 @@ class OutboxRelay:
             futures = [
                 await producer.send(
                     r["topic"],
-                    value=json.dumps(r["body"], separators=(",", ":")).encode(),
+                    value=r["body"].encode(),
                     key=r["key"].encode(),
                     headers=[("event_type", r["event_type"].encode())],
                 )

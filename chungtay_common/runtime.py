@@ -60,6 +60,9 @@ class ServicePlan:
     processor: type[consumer.EventProcessor] = consumer.EventProcessor
     # the pool's search path, when the service keeps tables in a schema of its own
     search_path: str | None = None
+    # whether the service's code leaves session state on pooled connections (a session-level
+    # advisory lock held across releases): then every released connection is reset
+    session_state: bool = False
 
 
 def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
@@ -68,7 +71,8 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pool = await create_pool(settings.dsn(), settings.pg_pool_max, plan.search_path)
+            pool = await create_pool(settings.dsn(), settings.pg_pool_max, plan.search_path,
+                                     plan.session_state)
             stack.push_async_callback(pool.close)
             await apply_migrations(pool, COMMON_MIGRATIONS, *plan.migrations)
             db = Database(pool)

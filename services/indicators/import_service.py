@@ -1,7 +1,7 @@
 """Use cases of bulk files: import yearly report values for many units at once, and the
 template to fill in. Each runs inside the caller's transaction.
 
-An import is all or nothing: every report goes through ``service.write_report`` (so rules,
+An import is all or nothing: the reports go through ``service.write_reports`` (so rules,
 permissions, versions, audit rows and events stay in one place), every row's problems are
 collected, and one error listing them all is raised; the caller's transaction then writes
 nothing.
@@ -45,7 +45,6 @@ from services.indicators.imports import (
 )
 from services.indicators.schemas import (
     ImportReportsOut,
-    ReportOut,
     ReportRef,
     TargetIn,
     TargetOut,
@@ -81,17 +80,33 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
         for r in backfill]
     groups = await _reports(conn, campaign, rows, errors)
     refused: list[FieldError] = []
-    written: list[tuple[ReportOut, bool]] = []  # each report, and whether it is back-filled
-    for (year, unit_id), group in groups:
-        try:
-            out = await _write(conn, ctx, ReportRef(campaign_id, unit_id, year), group,
-                               submit, note, migration_id)
-        except Forbidden as exc:
-            refused.extend(exc.errors)
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
-        else:
-            written.append((out, group[0].submitted_at is not None))
+    written: list[tuple[service.Written, bool]] = []  # each report; whether it is back-filled
+    action = Action.SUBMIT if submit else Action.SAVE
+    # One batch a year, in order: a report's warnings and derived figures read the submitted
+    # values of its unit's earlier years, which an earlier batch of the file may have written.
+    # Refusals read none of them, so every year is checked and every problem listed.
+    for year in sorted({year for (year, _), _ in groups}):
+        batch: list[tuple[ReportRef, service.Entry, list[ImportRow]]] = []
+        for (y, unit_id), group in groups:
+            if y != year:
+                continue
+            try:
+                entry = _entry(ctx, year, group, note, migration_id)
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
+                continue
+            batch.append((ReportRef(campaign_id, unit_id, year), entry, group))
+        outcomes = await service.write_reports(conn, ctx, campaign_id, action,
+                                               [(ref, entry) for ref, entry, _ in batch])
+        for (_, _, group), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, service.Written):
+                written.append((outcome, group[0].submitted_at is not None))
+            elif isinstance(outcome, Forbidden):
+                refused.append(FieldError(field=group[0].at(UNIT_CODE), message=outcome.detail))
+            elif isinstance(outcome, InvalidInput | RuleBroken | StateConflict):
+                errors.extend(_on_rows(_problems(outcome), group))
+            else:
+                raise outcome
     if refused:
         raise Forbidden(en_vi(
             f"{len(refused)} report(s) outside the caller's scope; nothing was imported",
@@ -105,7 +120,7 @@ async def import_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID,
         campaign_id=campaign_id, submitted=submit, reports=len(written), values=len(rows),
         units=len({unit_id for (_, unit_id), _ in groups}),
         years=sorted({year for (year, _), _ in groups}),
-        reports_with_warnings=sum(bool(out.warnings) for out, _ in written),
+        reports_with_warnings=sum(bool(out.report["warnings"]) for out, _ in written),
         backfilled_submissions=sum(backfilled for _, backfilled in written))
 
 
@@ -137,29 +152,22 @@ async def _reports(conn: Conn, campaign: asyncpg.Record, rows: list[ImportRow],
     return sorted(groups.items(), key=lambda g: (g[0][0], g[1][0].unit_code))
 
 
-async def _write(conn: Conn, ctx: Context, ref: ReportRef, group: list[ImportRow],
-                 submit: bool, note: str | None, migration_id: uuid.UUID | None = None
-                 ) -> ReportOut:
-    """One report from its rows; what is refused is put on the rows (``errors`` of the
-    ``Forbidden`` or ``InvalidInput`` raised)."""
+def _entry(ctx: Context, year: int, group: list[ImportRow], note: str | None,
+           migration_id: uuid.UUID | None) -> service.Entry:
+    """What one report's rows bring; rows that disagree on the submission time are refused
+    (``InvalidInput`` with an error on each row)."""
     times = {r.submitted_at for r in group}
     if len(times) > 1:
+        first = group[0]
         raise InvalidInput("a report is submitted once", [FieldError(
-            field=r.at(SUBMITTED_AT), message=f"differs between the rows of unit {r.unit_code} "
-                                              f"for {ref.year}: a report is submitted once")
+            field=r.at(SUBMITTED_AT), message=f"differs between the rows of unit "
+                                              f"{first.unit_code} for {year}: a report is "
+                                              "submitted once")
             for r in group])
     submitted_at = times.pop()
-    entry = service.Entry(values={r.indicator_code: r.value for r in group},
-                          note=_note(note, submitted_at, ctx.principal.subject),
-                          submitted_at=submitted_at, migration_id=migration_id)
-    try:
-        return await service.write_report(conn, ctx, ref,
-                                          Action.SUBMIT if submit else Action.SAVE, entry)
-    except Forbidden as exc:
-        raise Forbidden(exc.detail, [FieldError(field=group[0].at(UNIT_CODE),
-                                                message=exc.detail)]) from exc
-    except (InvalidInput, RuleBroken, StateConflict) as exc:
-        raise InvalidInput(str(exc), _on_rows(_problems(exc), group)) from exc
+    return service.Entry(values={r.indicator_code: r.value for r in group},
+                         note=_note(note, submitted_at, ctx.principal.subject),
+                         submitted_at=submitted_at, migration_id=migration_id)
 
 
 def _note(note: str | None, submitted_at: datetime | None, actor: str) -> str | None:

@@ -69,13 +69,20 @@ _MAX_NUMBER_TEXT = 1000  # far beyond any value (10^15), well within int() (4,30
 _MARKS = {NumberFormat.VI: (".", ","), NumberFormat.EN: (",", ".")}
 
 
+def _pattern(fmt: NumberFormat) -> re.Pattern[str]:
+    g, d = (re.escape(c) for c in _MARKS[fmt])
+    return re.compile(rf"([+-]?)((?:[1-9]\d{{0,2}}(?:{g}\d{{3}})+)|\d+)(?:{d}(\d+))?")
+
+
+_PATTERNS = {fmt: _pattern(fmt) for fmt in NumberFormat}
+
+
 def _read(text: str, fmt: NumberFormat) -> Value | None:
     """``text`` read exactly by ``fmt``, or None when it does not fit: digits, optionally
     grouped by threes (the first group 1 to 3 digits, not starting with 0), optionally a
     decimal mark and digits."""
-    group, mark = _MARKS[fmt]
-    g, d = re.escape(group), re.escape(mark)
-    m = re.fullmatch(rf"([+-]?)((?:[1-9]\d{{0,2}}(?:{g}\d{{3}})+)|\d+)(?:{d}(\d+))?", text)
+    group = _MARKS[fmt][0]
+    m = _PATTERNS[fmt].fullmatch(text)
     if m is None:
         return None
     sign, whole, decimals = m.group(1), m.group(2).replace(group, ""), m.group(3)
@@ -96,6 +103,8 @@ def parse_number(text: str, fmt: NumberFormat = NumberFormat.VI) -> Value | str:
       for one thousand (under ``en``: ``1`` or ``1.0``, and ``1,000``);
     - a plain ``1000`` or ``12`` fits both conventions and is read as it is."""
     text = text.replace(" ", "").replace("\u00a0", "")
+    if text.isdecimal() and len(text) <= _MAX_NUMBER_TEXT:
+        return int(text)  # digits alone (most values) read alike in both conventions
     group, mark = _MARKS[fmt]
     example = "1.234.567,5" if fmt is NumberFormat.VI else "1,234,567.5"
     if len(text) > _MAX_NUMBER_TEXT:

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from chungtay_common import audit, hierarchy, outbox
 from chungtay_common.contracts.indicators import Aggregation, ValueType
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
@@ -216,14 +217,153 @@ async def national_averages(conn: Conn) -> list[asyncpg.Record]:
 # --------------------------------------------------------------------------- reports
 
 
-async def lock_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int
-                      ) -> asyncpg.Record | None:
-    # serialise the first write of a report (no row to lock yet) per unit-year
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))",
-                       f"{campaign_id}:{unit_id}:{year}")
-    return await conn.fetchrow(
-        "SELECT * FROM reports WHERE campaign_id = $1 AND unit_id = $2 AND year = $3"
-        " FOR UPDATE", campaign_id, unit_id, year)
+# One write of many reports is three statements, whatever their number (``service.write_
+# reports``): ``report_subjects`` locks the reports and reads their units and the caller's
+# authority; ``open_reports`` reads the reports as they are, with what their checks and answers
+# need; ``record_reports`` writes the new rows, versions, audit rows and events.
+
+_KEYS = "unnest($3::uuid[], $4::int[]) AS k(unit_id, year)"
+
+
+async def report_subjects(conn: Conn, today: date, campaign_id: uuid.UUID,
+                          keys: list[tuple[uuid.UUID, int]], caller_unit: uuid.UUID | None
+                          ) -> dict[tuple[uuid.UUID, int], asyncpg.Record]:
+    """For each (unit, year): the last day of the year the unit exists (``active_day``,
+    NULL: never), the unit on that day, its chain of authority ``today`` and the first unit
+    above it that exists today (``reviewing_unit``); and whether the caller's unit exists
+    today (``acting``). Each report is locked first (an advisory lock serialises the first
+    write of a report, which has no row to lock yet), in one order, so two writes of
+    overlapping sets wait for each other instead of deadlocking."""
+    rows = await conn.fetch(
+        f"""
+        WITH RECURSIVE k AS (SELECT * FROM {_KEYS}),
+        starts AS (SELECT DISTINCT unit_id FROM k),
+        {hierarchy.chains_cte("starts")},
+        locked AS MATERIALIZED (
+            SELECT count(pg_advisory_xact_lock(hashtextextended(
+                       $2::text || ':' || o.unit_id::text || ':' || o.year::text, 1))) AS n
+              FROM (SELECT unit_id, year FROM k ORDER BY unit_id, year) o
+        )
+        SELECT k.unit_id, k.year, (SELECT n FROM locked) AS locked, day.active_day,
+               u.kind, v.code, v.name, v.subkind, v.parent_id,
+               ARRAY(SELECT c.unit_id FROM chains c WHERE c.start = k.unit_id
+                      ORDER BY c.depth) AS chain,
+               (SELECT c.unit_id FROM chains c WHERE c.start = k.unit_id AND c.depth > 0
+                   AND EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = c.unit_id
+                                  AND {hierarchy.ACTIVE_ON})
+                 ORDER BY c.depth LIMIT 1) AS reviewing_unit,
+               EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = $5
+                          AND {hierarchy.ACTIVE_ON}) AS acting
+          FROM k
+          LEFT JOIN LATERAL (
+              SELECT LEAST(make_date(k.year, 12, 31),
+                           COALESCE(w.valid_to - 1, make_date(k.year, 12, 31))) AS active_day
+                FROM unit_versions w
+               WHERE w.unit_id = k.unit_id AND daterange(w.valid_from, w.valid_to)
+                     && daterange(make_date(k.year, 1, 1), make_date(k.year, 12, 31), '[]')
+               ORDER BY w.valid_from DESC LIMIT 1) day ON true
+          LEFT JOIN unit_versions v ON v.unit_id = k.unit_id
+               AND v.valid_from <= day.active_day
+               AND (v.valid_to IS NULL OR v.valid_to > day.active_day)
+          LEFT JOIN units u ON u.unit_id = v.unit_id
+        """,
+        today, str(campaign_id), [k[0] for k in keys], [k[1] for k in keys], caller_unit)
+    return {(r["unit_id"], r["year"]): r for r in rows}
+
+
+async def open_reports(conn: Conn, campaign_id: uuid.UUID, keys: list[tuple[uuid.UUID, int]],
+                       with_submitter: bool) -> dict[tuple[uuid.UUID, int], asyncpg.Record]:
+    """For each (unit, year): its report locked for the write (columns NULL: none yet), the
+    unit's submitted values of earlier years in the campaign (``earlier``: [[year, values],
+    …], oldest first), its target and the year's national average; with ``with_submitter``,
+    who made the report's latest submission (``last_submitter``). Another campaign's figures
+    are not compared with: campaigns may count by different poverty standards (2016–2020 and
+    2021–2025 do not compare)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT k.unit_id, k.year, r.report_id, r.status, r.version, r."values", r.warnings,
+               r.first_submitted_at, r.submitted_at, r.on_time, r.accepted_at,
+               r.submitted_values, r.figures,
+               (SELECT jsonb_agg(jsonb_build_array(e.year, e.submitted_values) ORDER BY e.year)
+                  FROM reports e
+                 WHERE e.campaign_id = $2 AND e.unit_id = k.unit_id AND e.year < k.year
+                   AND e.submitted_values IS NOT NULL) AS earlier,
+               t.reduction_pp_min, t.reduction_pp_max, t.households_out_min,
+               t.households_out_max, t.at_most_national_average, t.year AS target_year,
+               na.poor_rate_pct AS national_average,
+               CASE WHEN $1 AND r.report_id IS NOT NULL THEN
+                 (SELECT actor FROM report_versions rv
+                   WHERE rv.report_id = r.report_id AND rv.action = 'submit'
+                   ORDER BY rv.version DESC LIMIT 1) END AS last_submitter
+          FROM {_KEYS}
+          LEFT JOIN LATERAL (SELECT * FROM reports x WHERE x.campaign_id = $2
+                               AND x.unit_id = k.unit_id AND x.year = k.year FOR UPDATE) r
+               ON true
+          LEFT JOIN targets t ON t.campaign_id = $2 AND t.year = k.year
+               AND t.unit_id = k.unit_id
+          LEFT JOIN national_averages na ON na.year = k.year
+        """,
+        with_submitter, campaign_id, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["unit_id"], r["year"]): r for r in rows}
+
+
+def target_of(r: asyncpg.Record) -> Target | None:
+    """The target in a row of ``open_reports`` (None: no target set)."""
+    if r["target_year"] is None:
+        return None
+    return Target(
+        reduction_pp_min=float(r["reduction_pp_min"]) if r["reduction_pp_min"] is not None
+        else None,
+        reduction_pp_max=float(r["reduction_pp_max"]) if r["reduction_pp_max"] is not None
+        else None,
+        households_out_min=r["households_out_min"], households_out_max=r["households_out_max"],
+        at_most_national_average=r["at_most_national_average"])
+
+
+# the columns of a report row that a write sets, in the order of ``record_reports``'s arrays
+REPORT_COLUMNS = ("report_id", "campaign_id", "unit_id", "year", "status", "version", "values",
+                  "warnings", "first_submitted_at", "submitted_at", "on_time", "accepted_at",
+                  "submitted_values", "figures")
+_TYPES = ("uuid", "uuid", "uuid", "int", "text", "int", "text", "text", "timestamptz",
+          "timestamptz", "bool", "timestamptz", "text", "text")
+
+
+async def record_reports(conn: Conn, columns: list[list[Any]], actions: list[str],
+                         notes: list[str | None], actor: str, audit_args: list[Any],
+                         outbox_args: list[Any] | None) -> None:
+    """In one statement: each report's row as it now is (``columns``: one list per column of
+    ``REPORT_COLUMNS``, JSON as text), its new version (the action, who, the note), the audit
+    rows (``audit.many_args``) and the events (``outbox.many_args``; None: no event)."""
+    n = len(REPORT_COLUMNS)
+    arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
+    named = ", ".join(f'"{c}"' for c in REPORT_COLUMNS)
+    audit_at = n + 4
+    outbox_at = audit_at + 9
+    events = "" if outbox_args is None else f", queued AS ({outbox.insert_many(outbox_at)})"
+    await conn.execute(
+        f"""
+        WITH d AS (SELECT * FROM unnest({arrays}, ${n + 1}::text[], ${n + 2}::text[])
+                   AS d({named}, action, note)),
+        saved AS (
+            INSERT INTO reports ({named})
+            SELECT report_id, campaign_id, unit_id, year, status, version, "values"::jsonb,
+                   warnings::jsonb, first_submitted_at, submitted_at, on_time, accepted_at,
+                   submitted_values::jsonb, figures FROM d
+            ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status,
+              version = EXCLUDED.version, "values" = EXCLUDED."values",
+              warnings = EXCLUDED.warnings, first_submitted_at = EXCLUDED.first_submitted_at,
+              submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,
+              accepted_at = EXCLUDED.accepted_at, submitted_values = EXCLUDED.submitted_values,
+              figures = EXCLUDED.figures, updated_at = now()),
+        versions AS (
+            INSERT INTO report_versions (report_id, version, action, status, "values", warnings,
+                                         note, actor, figures)
+            SELECT report_id, version, action, status, "values"::jsonb, warnings::jsonb, note,
+                   ${n + 3}, figures FROM d),
+        audited AS ({audit.insert_many(audit_at)}){events}
+        SELECT {"pg_notify('outbox', '')" if outbox_args is not None else "1"}
+        """,
+        *columns, actions, notes, actor, *audit_args, *(outbox_args or []))
 
 
 async def find_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int

@@ -11,8 +11,9 @@ from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
+from pydantic_core import to_json
 
-from chungtay_common import clock, hierarchy, poverty
+from chungtay_common import audit, clock, hierarchy, poverty
 from chungtay_common.auth import Principal, Role, require_role
 from chungtay_common.context import Context
 from chungtay_common.contracts import indicators as ev
@@ -20,10 +21,10 @@ from chungtay_common.contracts.awards import AwardRuleChanged
 from chungtay_common.contracts.indicators import Figures, ReportingCycle, ReportWarning, Value
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
-from chungtay_common.errors import FieldError, InvalidInput, NotFound
+from chungtay_common.errors import AppError, FieldError, InvalidInput, NotFound
 from chungtay_common.hierarchy import UnitOnDate
 from chungtay_common.messages import en_vi
-from chungtay_common.refusals import RuleBroken, StateConflict
+from chungtay_common.refusals import DomainError, RuleBroken, StateConflict
 from services.indicators import domain, repository
 from services.indicators import metrics as m
 from services.indicators import schemas as s
@@ -316,96 +317,211 @@ class _Write:
     report: dict[str, Any]  # the row, with its new status and version
     before: dict[str, Any] | None  # the row as it was (None: a new report)
     now: datetime
+    read: asyncpg.Record  # the report's row of ``repository.open_reports``
+    history: list[tuple[int, dict[str, Any]]]  # submitted values of earlier years, oldest first
+    note: str | None = None
+    migration: asyncpg.Record | None = None
+    event: BaseModel | None = None
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """What never changes in a campaign once it is created (no statement updates campaigns,
+    their cycles or their copy of the catalogue): its row, due dates and catalogue. Kept in
+    the process after the first read, so a report write reads none of it."""
+
+    row: asyncpg.Record
+    due: dict[int, datetime]
+    catalogue: dict[str, Indicator]
+
+    def check_year(self, year: int) -> None:
+        first, last = self.row["first_year"], self.row["last_year"]
+        if not first <= year <= last:
+            raise InvalidInput.on("year", en_vi(
+                f"is outside the campaign ({first}–{last})",
+                f"nằm ngoài thời gian của phong trào ({first}–{last})"))
+
+
+_PLANS: dict[uuid.UUID, CampaignPlan] = {}
+
+
+async def campaign_plan(conn: Conn, campaign_id: uuid.UUID) -> CampaignPlan:
+    plan = _PLANS.get(campaign_id)
+    if plan is None:
+        row = await campaign(conn, campaign_id)
+        plan = CampaignPlan(row, {c["year"]: c["due_at"]
+                                  for c in await repository.cycles(conn, campaign_id)},
+                            await repository.campaign_catalogue(conn, campaign_id))
+        if len(_PLANS) >= 1000:  # a bound, far above the campaigns a deployment runs
+            _PLANS.clear()
+        _PLANS[campaign_id] = plan
+    return plan
+
+
+@dataclass(frozen=True)
+class Written:
+    """A report as a write left it; ``answer()`` is what the API answers with."""
+
+    report: dict[str, Any]
+    due_at: datetime
+    history: list[tuple[int, Any]]
+    read: asyncpg.Record
+
+    def answer(self) -> s.ReportOut:
+        return _report_out(self.report, self.due_at, self.history, self.read)
+
+
+Outcome = Written | AppError | DomainError
 
 
 async def write_report(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
                        entry: Entry = Entry()) -> s.ReportOut:
     """Save, submit, return, accept or reopen a report: one new version each time."""
-    note, migration = entry.note, None
-    if entry.submitted_at is not None:
-        domain.check_backfill(ctx.principal.roles, action, entry.submitted_at, ref.year,
-                              clock.now())
-        migration = await backfill_migration(conn, entry.migration_id)
+    (outcome,) = await write_reports(conn, ctx, ref.campaign_id, action, [(ref, entry)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome.answer()
+
+
+async def write_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID, action: Action,
+                        writes: list[tuple[s.ReportRef, Entry]]) -> list[Outcome]:
+    """``action`` on many reports of a campaign (each unit and year once): each one's answer,
+    or why it was refused. Written only if none is refused (the caller then raises, so its
+    transaction writes nothing). Three statements, however many reports: their units and the
+    caller's authority, the reports as they are, and everything written. A report's checks
+    read only reports of earlier years, so the writes of one year need no order."""
+    plan = await campaign_plan(conn, campaign_id)
+    for ref, _ in writes:
+        plan.check_year(ref.year)
+    now = clock.now()
+    migrations = await _backfills(conn, ctx, action, writes, now)
+    keys = [(ref.unit_id, ref.year) for ref, _ in writes]
+    today = clock.today()
+    subjects = await repository.report_subjects(conn, today, campaign_id, keys,
+                                                ctx.principal.unit_id)
+    reads = await repository.open_reports(conn, campaign_id, keys,
+                                          action in domain.REVIEWS_OF_A_SUBMISSION)
+    outcomes: list[Outcome] = []
+    done: list[_Write] = []
+    for i, (ref, entry) in enumerate(writes):
+        try:
+            migration = migrations.get(i)
+            if isinstance(migration, Exception):
+                raise migration
+            w = _prepare(ctx, ref, action, entry, plan, subjects[ref.unit_id, ref.year],
+                         reads[ref.unit_id, ref.year], today, now, migration)
+        except (AppError, DomainError) as refusal:
+            outcomes.append(refusal)
+        else:
+            done.append(w)
+            outcomes.append(Written(w.report, w.subject.due_at, w.history, w.read))
+    if len(done) == len(writes):
+        await _record(conn, ctx, action, done)
+    return outcomes
+
+
+async def _backfills(conn: Conn, ctx: Context, action: Action,
+                     writes: list[tuple[s.ReportRef, Entry]], now: datetime
+                     ) -> dict[int, asyncpg.Record | AppError | DomainError]:
+    """For each write (by its index) with a historical submission time: the open data
+    migration it is recorded within, or why it may not be (each migration read once)."""
+    found: dict[int, asyncpg.Record | AppError | DomainError] = {}
+    read: dict[uuid.UUID | None, asyncpg.Record | AppError | DomainError] = {}
+    for i, (ref, entry) in enumerate(writes):
+        if entry.submitted_at is None:
+            continue
+        try:
+            domain.check_backfill(ctx.principal.roles, action, entry.submitted_at, ref.year,
+                                  now)
+        except DomainError as refusal:
+            found[i] = refusal
+            continue
+        if entry.migration_id not in read:
+            try:
+                read[entry.migration_id] = await backfill_migration(conn, entry.migration_id)
+            except (AppError, DomainError) as refusal:
+                read[entry.migration_id] = refusal
+        found[i] = read[entry.migration_id]
+    return found
+
+
+def _prepare(ctx: Context, ref: s.ReportRef, action: Action, entry: Entry, plan: CampaignPlan,
+             subject_row: asyncpg.Record, read: asyncpg.Record, today: date, now: datetime,
+             migration: asyncpg.Record | None) -> _Write:
+    """One report's write, worked out from what was read: every rule, the new row, its
+    event."""
+    note = entry.note
+    if migration is not None:
         note = "; ".join(filter(None, (note, _within(migration))))
-    subject = await _subject(conn, ref)
-    await _check_actor(conn, ctx, action, subject)
-    w = await _open(conn, ctx, ref, action, subject)
+    subject = _subject(plan, ref, subject_row)
+    _check_actor(ctx, action, subject_row, today)
+    w = _open(ctx, ref, action, subject, plan, read, now)
+    w.note, w.migration = note, migration
     if action in domain.REVIEWS_OF_A_SUBMISSION:
-        domain.check_separation(action, ctx.principal.subject,
-                                await repository.last_submitter(conn, w.report["report_id"]))
+        domain.check_separation(action, ctx.principal.subject, read["last_submitter"])
     if entry.values is not None:
         _enter(w, entry.values)
-    history = await repository.earlier_values(conn, ref.campaign_id, ref.unit_id, ref.year)
     w.report["warnings"] = [found.model_dump() for found in
-                            domain.warnings(w.report["values"], history, ref.year)]
-    event = STEPS[action](w, entry)
-    await _record(conn, w, action, note, migration)
-    if event is not None:
-        await ctx.publish(conn, str(ref.unit_id), event)
-    return await _report_out(conn, w.report, subject.due_at)
+                            domain.warnings(w.report["values"], w.history, ref.year)]
+    w.event = STEPS[action](w, entry)
+    return w
 
 
-async def _subject(conn: Conn, ref: s.ReportRef) -> _Subject:
-    row = await campaign_year(conn, ref.campaign_id, ref.year)
-    due = await repository.due_at(conn, ref.campaign_id, ref.year)
-    assert due is not None
-    day = await _active_day(conn, ref.unit_id, ref.year)
-    unit = await hierarchy.unit_on(conn, ref.unit_id, day)
-    assert unit is not None
-    if unit.kind.value not in row["participating_kinds"]:
+def _subject(plan: CampaignPlan, ref: s.ReportRef, row: asyncpg.Record) -> _Subject:
+    if row["active_day"] is None:
+        raise InvalidInput.on("unit_id", en_vi(
+            f"is not a unit active in {ref.year}",
+            f"không phải là đơn vị đang hoạt động năm {ref.year}"))
+    unit = UnitOnDate(unit_id=ref.unit_id, kind=UnitKind(row["kind"]), code=row["code"],
+                      name=row["name"], subkind=row["subkind"], parent_id=row["parent_id"])
+    if unit.kind.value not in plan.row["participating_kinds"]:
         raise InvalidInput.on("unit_id", en_vi(
             f"a {unit.kind} does not report in this campaign",
             f"đơn vị loại {unit.kind} không báo cáo trong phong trào này"))
-    return _Subject(due, unit, day)
+    return _Subject(plan.due[ref.year], unit, row["active_day"])
 
 
-async def _check_actor(conn: Conn, ctx: Context, action: Action, subject: _Subject) -> None:
+def _check_actor(ctx: Context, action: Action, row: asyncpg.Record, today: date) -> None:
     """The unit's reporters enter its report, the board reopens it, the level right above
     reviews it. Authority is the acting unit's on the day of the action, as the hierarchy
     stands that day (a former parent has lost it, the current one holds it); the report's
-    unit itself is judged as it stood in the report's year (``_subject``)."""
-    today = clock.today()
+    unit itself is judged as it stood in the report's year (``_subject``). The level above a
+    unit closed with its district is the level above that (the first that exists today),
+    else only an administrator could review its reports."""
+    principal = ctx.principal
     role = domain.ACTING_ROLE.get(action)
     if role is None:
-        await hierarchy.ensure_acting_unit(conn, ctx.principal, today)
-        chain = await hierarchy.authority_chain(conn, subject.unit.unit_id, today)
-        domain.check_reviewer(ctx.principal.roles, ctx.principal.unit_id,
-                              await _reviewing_unit(conn, chain[1:], today))
+        if Role.ADMIN not in principal.roles and not row["acting"]:
+            hierarchy.check_authority(principal, [], False, today)
+        domain.check_reviewer(principal.roles, principal.unit_id, row["reviewing_unit"])
         return
-    require_role(ctx.principal, role)
-    await hierarchy.ensure_authority(conn, ctx.principal, subject.unit.unit_id, today,
-                                     "the report's unit")
+    require_role(principal, role)
+    hierarchy.check_authority(principal, list(row["chain"]), row["acting"], today,
+                              "the report's unit")
 
 
-async def _reviewing_unit(conn: Conn, above: list[uuid.UUID], today: date
-                          ) -> uuid.UUID | None:
-    """The level right above a report's unit that exists today: for a unit closed with its
-    district, the level above that (else only an administrator could review its reports)."""
-    for unit_id in above:
-        if await hierarchy.unit_on(conn, unit_id, today) is not None:
-            return unit_id
-    return None
-
-
-async def _open(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
-                subject: _Subject) -> _Write:
-    """The report locked for the write, with its next status and version."""
-    row = await repository.lock_report(conn, ref.campaign_id, ref.unit_id, ref.year)
-    if row is None and action not in (Action.SAVE, Action.SUBMIT):
+def _open(ctx: Context, ref: s.ReportRef, action: Action, subject: _Subject,
+          plan: CampaignPlan, read: asyncpg.Record, now: datetime) -> _Write:
+    """The report as it becomes: its next status and version."""
+    exists = read["report_id"] is not None
+    if not exists and action not in (Action.SAVE, Action.SUBMIT):
         raise NotFound(en_vi(f"no report of unit {ref.unit_id} for {ref.year}",
                              f"đơn vị {ref.unit_id} chưa có báo cáo năm {ref.year}"))
-    status = domain.next_status(ReportStatus(row["status"]) if row else None, action)
-    report: dict[str, Any] = dict(row) if row else {
-        "report_id": uuid.uuid4(), "campaign_id": ref.campaign_id, "unit_id": ref.unit_id,
-        "year": ref.year, "version": 0, "values": {}, "warnings": [],
-        "first_submitted_at": None, "submitted_at": None, "on_time": None,
-        "accepted_at": None, "submitted_values": None, "figures": Figures.ESTIMATED.value,
-    }
-    before = _row_json(report) if row else None
+    status = domain.next_status(ReportStatus(read["status"]) if exists else None, action)
+    report: dict[str, Any] = {
+        "report_id": read["report_id"] if exists else uuid.uuid4(),
+        "campaign_id": ref.campaign_id, "unit_id": ref.unit_id, "year": ref.year}
+    if exists:
+        report.update((c, read[c]) for c in repository.REPORT_COLUMNS[4:])
+    else:
+        report.update(version=0, values={}, warnings=[], first_submitted_at=None,
+                      submitted_at=None, on_time=None, accepted_at=None, submitted_values=None,
+                      figures=Figures.ESTIMATED.value)
+    before = _row_json(report) if exists else None
     report["status"] = status.value
     report["version"] += 1
-    return _Write(ctx, subject, await repository.campaign_catalogue(conn, ref.campaign_id),
-                  report, before, clock.now())
+    history = [(y, v) for y, v in read["earlier"] or []]
+    return _Write(ctx, subject, plan.catalogue, report, before, now, read, history)
 
 
 def _enter(w: _Write, values: dict[str, Value]) -> None:
@@ -422,17 +538,37 @@ def _refused(detail: str, problems: list[domain.Problem]) -> InvalidInput:
                                  for p in problems])
 
 
-async def _record(conn: Conn, w: _Write, action: Action, note: str | None,
-                  migration: asyncpg.Record | None = None) -> None:
-    """The new version, and the audit row of the change (naming the data migration of a
-    back-filled submission)."""
-    r = w.report
-    await repository.save_report(conn, r)
-    await repository.add_version(conn, r, action.value, note, w.ctx.principal.subject)
-    await w.ctx.audit(conn, f"report.{action.value}", "report", r["report_id"], w.before,
-                      _row_json(r) | ({"reason": note} if note else {})
-                      | ({"data_migration": _migration_json(migration)} if migration else {}))
-    w.ctx.after_commit(m.REPORT_ACTIONS.labels(action.value).inc)
+_JSON_COLUMNS = frozenset({"values", "warnings", "submitted_values"})
+
+
+async def _record(conn: Conn, ctx: Context, action: Action, writes: list[_Write]) -> None:
+    """The new versions, the audit rows of the changes (naming the data migration of a
+    back-filled submission) and the events, in one statement."""
+    columns = [[_column(c, w.report[c]) for w in writes] for c in repository.REPORT_COLUMNS]
+    for i, w in enumerate(writes):  # the same values, submitted: encoded once
+        if w.report["submitted_values"] is w.report["values"]:
+            columns[_SUBMITTED_VALUES][i] = columns[_VALUES][i]
+    changes = [audit.Change(
+        f"report.{action.value}", "report", str(w.report["report_id"]), w.before,
+        _row_json(w.report) | ({"reason": w.note} if w.note else {})
+        | ({"data_migration": _migration_json(w.migration)} if w.migration else {}))
+        for w in writes]
+    events = [(str(w.report["unit_id"]), w.event) for w in writes if w.event is not None]
+    await repository.record_reports(
+        conn, columns, [action.value] * len(writes), [w.note for w in writes],
+        ctx.principal.subject, ctx.audit_args(changes),
+        ctx.outbox_args(events) if events else None)
+    ctx.after_commit(partial(m.REPORT_ACTIONS.labels(action.value).inc, len(writes)))
+
+
+_VALUES = repository.REPORT_COLUMNS.index("values")
+_SUBMITTED_VALUES = repository.REPORT_COLUMNS.index("submitted_values")
+
+
+def _column(name: str, value: Any) -> Any:
+    if name in _JSON_COLUMNS and value is not None:
+        return to_json(value).decode()  # plain numbers and strings: as json.dumps, faster
+    return value
 
 
 def _about(w: _Write) -> dict[str, Any]:
@@ -520,7 +656,7 @@ async def get_report(conn: Conn, ref: s.ReportRef) -> s.ReportOut:
     row = await _find_report(conn, ref)
     due = await repository.due_at(conn, ref.campaign_id, ref.year)
     assert due is not None
-    return await _report_out(conn, dict(row), due)
+    return await _read_report_out(conn, dict(row), due)
 
 
 async def report_history(conn: Conn, ctx: Context, ref: s.ReportRef
@@ -547,14 +683,28 @@ async def _find_report(conn: Conn, ref: s.ReportRef) -> asyncpg.Record:
     return row
 
 
-async def _report_out(conn: Conn, report: dict[str, Any], due: datetime) -> s.ReportOut:
+async def _read_report_out(conn: Conn, report: dict[str, Any], due: datetime) -> s.ReportOut:
+    """A stored report's answer: what it is derived from read for it."""
     history = await repository.earlier_values(conn, report["campaign_id"], report["unit_id"],
                                               report["year"])
-    previous = history[-1][1] if history and history[-1][0] == report["year"] - 1 else None
     target = await repository.target(conn, report["campaign_id"], report["year"],
                                      report["unit_id"])
-    d = poverty.derive(report["values"], previous, target,
-                      await repository.national_average(conn, report["year"]))
+    national = await repository.national_average(conn, report["year"])
+    return _answer(report, due, history, target, national)
+
+
+def _report_out(report: dict[str, Any], due: datetime, history: list[tuple[int, Any]],
+                read: asyncpg.Record) -> s.ReportOut:
+    """A written report's answer, from what the write read (``repository.open_reports``)."""
+    national = read["national_average"]
+    return _answer(report, due, history, repository.target_of(read),
+                   float(national) if national is not None else None)
+
+
+def _answer(report: dict[str, Any], due: datetime, history: list[tuple[int, Any]],
+            target: poverty.Target | None, national: float | None) -> s.ReportOut:
+    previous = history[-1][1] if history and history[-1][0] == report["year"] - 1 else None
+    d = poverty.derive(report["values"], previous, target, national)
     return s.ReportOut(
         report_id=report["report_id"], campaign_id=report["campaign_id"],
         unit_id=report["unit_id"], year=report["year"], status=report["status"],

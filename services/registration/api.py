@@ -48,7 +48,7 @@ AsOf = Annotated[Day | None, Query(description="the day to look at (default: tod
 WRITE_ERRORS = responses(401, 403, 404, 409, 422)
 
 
-def _import_max_rows(request: Request) -> int:
+async def _import_max_rows(request: Request) -> int:
     settings: RegistrationSettings = request.app.state.settings
     return settings.import_max_rows
 

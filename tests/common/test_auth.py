@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from chungtay_common import auth
 from chungtay_common.auth import Principal, Role, TokenVerifier, may_act_on
 from chungtay_common.errors import Unauthorized
 from tests.conftest import TestStack
@@ -47,3 +48,32 @@ async def test_tokens_are_checked_for_signature_issuer_audience_and_scope(
     # a deployment whose service accounts need longer tokens says so
     TokenVerifier(stack.public_key, "chungtay-dev", "chungtay", timedelta(days=30)).verify(
         stack.token(Role.ADMIN, ttl=timedelta(days=29)))
+
+
+async def test_a_verified_token_is_kept_until_its_expiry_and_no_longer(
+    stack: TestStack, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    verifier = TokenVerifier(stack.public_key, "chungtay-dev", "chungtay", cache_size=2)
+    token = stack.token(Role.REPORTER, unit=DISTRICT, sub="mai", ttl=timedelta(minutes=10))
+    first = verifier.verify(token)
+    checks: list[str] = []
+    real_check = verifier._check
+
+    def counted(t: str) -> tuple[Principal, float]:
+        checks.append(t)
+        return real_check(t)
+
+    monkeypatch.setattr(verifier, "_check", counted)
+    assert verifier.verify(token) is first and checks == []  # kept: no second signature check
+    # past its expiry the kept principal is not used: the token is checked again (and PyJWT,
+    # on its own clock, refuses it then)
+    now = auth.time.time()
+    monkeypatch.setattr(auth.time, "time", lambda: now + 11 * 60)
+    verifier.verify(token)
+    assert checks == [token]
+    monkeypatch.undo()
+    # a full cache lets its oldest entry go
+    others = [stack.token(Role.VIEWER, unit=DISTRICT, sub=f"v{i}") for i in range(3)]
+    for t in others:
+        verifier.verify(t)
+    assert list(verifier._verified) == others[1:]
