@@ -205,6 +205,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
     plan = ServicePlan(
         settings, [MIGRATIONS], publishes=True, subscriptions=SUBSCRIPTIONS,
         processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
+        session_state=True,  # a rebuild holds a session lock on a pooled connection
         periodic=[(settings.gauges_seconds, gauges)])
     return service_app(
         plan, title="chungtay reporting", routers=ROUTERS, access=ACCESS, topic_owner="feed",
