@@ -28,17 +28,17 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str)
 
 
-def insert_many(p: int) -> str:
+def insert_many(p: int, where: str = "true") -> str:
     """An INSERT of a batch of audit rows from the parameters ``$p`` to ``$p+8``
     (``many_args``), for a statement that writes a change and its audit rows in one round
-    trip."""
+    trip; only if ``where`` holds."""
     return (
         "INSERT INTO audit_log (actor, actor_roles, action, entity_type, entity_id, before,"
         " after, correlation_id, actor_unit_id)"
         f" SELECT ${p}::text, ${p + 1}::text[], a.action, a.entity_type, a.entity_id,"
         f" a.before::jsonb, a.after::jsonb, ${p + 2}::uuid, ${p + 3}::uuid"
         f" FROM unnest(${p + 4}::text[], ${p + 5}::text[], ${p + 6}::text[], ${p + 7}::text[],"
-        f" ${p + 8}::text[]) AS a(action, entity_type, entity_id, before, after)")
+        f" ${p + 8}::text[]) AS a(action, entity_type, entity_id, before, after) WHERE {where}")
 
 
 def many_args(actor: Actor, correlation_id: uuid.UUID | None, actor_unit_id: uuid.UUID | None,

@@ -53,6 +53,14 @@ class Context:
     def after_commit(self, effect: Callable[[], object]) -> None:
         self._after_commit.append(effect)
 
+    def effects_mark(self) -> int:
+        """Where the after-commit effects stand: an attempt that may be given up (and tried
+        again) takes a mark first, and drops what it added (``drop_effects``)."""
+        return len(self._after_commit)
+
+    def drop_effects(self, mark: int) -> None:
+        del self._after_commit[mark:]
+
     def committed(self) -> None:
         """Called by the edge once the request's transaction has committed."""
         effects, self._after_commit[:] = list(self._after_commit), []

@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from pydantic_core import to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chungtay_common import idempotency, metrics
@@ -189,8 +190,8 @@ class Write:
         status_code: int = getattr(route, "status_code", None) or 200
         if self.key is None:
             async with self.db.transaction(self.ctx) as conn:
-                body = _jsonable(await use_case(conn, self.ctx, *args, **kwargs))
-            return JSONResponse(body, status_code=status_code)
+                body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
+            return EncodedJSON(body, status_code=status_code)
         actor = self.ctx.principal.subject
         request = self.request
         digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
@@ -201,18 +202,42 @@ class Write:
             if stored is not None:
                 return JSONResponse(stored.body, status_code=stored.status_code,
                                     headers={"Idempotency-Replayed": "true"})
-            body = _jsonable(await use_case(conn, self.ctx, *args, **kwargs))
+            body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
             await idempotency.remember(conn, actor, self.key, request.method, request.url.path,
                                        digest, status_code, body)
-        return JSONResponse(body, status_code=status_code)
+        return EncodedJSON(body, status_code=status_code)
 
 
-def _jsonable(result: Any) -> Any:
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json")
-    if isinstance(result, list):
-        return [_jsonable(item) for item in result]
-    return result
+    async def statement(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
+                        *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
+        """Like a call, for a use case whose change is one statement, so atomic by itself:
+        it reads, then writes in one statement that checks nothing it read has changed (if
+        something has, it opens a transaction of its own and works the change out again). No
+        transaction around it: no ``BEGIN`` and ``COMMIT`` round trips on a hot path. With an
+        ``Idempotency-Key``, the lookup, the use case and the stored response need one
+        transaction: it is run as any write."""
+        if self.key is not None:
+            return await self(use_case, *args, **kwargs)
+        route = self.request.scope.get("route")
+        status_code: int = getattr(route, "status_code", None) or 200
+        async with self.db.pool.acquire() as conn:
+            body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
+        self.ctx.committed()
+        return EncodedJSON(body, status_code=status_code)
+
+
+class EncodedJSON(JSONResponse):
+    """A JSON response whose body is encoded already (``_encoded``): sent as it is."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
+
+
+def _encoded(result: Any) -> bytes:
+    """A use case's result (models, lists of them, plain values) as JSON, encoded once, by
+    pydantic's encoder, as ``model_dump(mode="json")`` would have it."""
+    return to_json(result)
 
 
 async def _write(request: Request, db: DatabaseDep, ctx: ContextDep,

@@ -54,11 +54,12 @@ async def lookup(conn: Conn, actor: str, key: str, digest: str,
 
 
 async def remember(conn: Conn, actor: str, key: str, method: str, path: str, digest: str,
-                   status_code: int, body: Any) -> None:
+                   status_code: int, body: bytes) -> None:
+    """Keep the response ``body`` (JSON, as sent) of the first request with ``key``."""
     await conn.execute(
         "INSERT INTO idempotency_keys (key, actor, method, path, request_hash, status_code,"
-        " response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        key, actor, method, path, digest, status_code, body,
+        " response) VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)",
+        key, actor, method, path, digest, status_code, body.decode(),
     )
 
 

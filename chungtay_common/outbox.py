@@ -45,14 +45,15 @@ async def enqueue(conn: Conn, envelope: Envelope[BaseModel], topic: str) -> None
     await conn.execute("NOTIFY outbox")
 
 
-def insert_many(p: int) -> str:
+def insert_many(p: int, where: str = "true") -> str:
     """An INSERT of a batch of events into the outbox from the parameters ``$p`` to ``$p+4``
     (``many_args``), for a statement that writes a change and its events in one round trip.
-    The statement also calls ``pg_notify('outbox', '')`` (``NOTIFY``), as ``enqueue`` does."""
+    The statement also calls ``pg_notify('outbox', '')`` (``NOTIFY``), as ``enqueue`` does.
+    Only if ``where`` holds."""
     return ("INSERT INTO outbox (event_id, topic, key, event_type, body)"
             f" SELECT e.event_id, ${p}::text, e.key, e.event_type, e.body::jsonb"
             f" FROM unnest(${p + 1}::uuid[], ${p + 2}::text[], ${p + 3}::text[], ${p + 4}::text[])"
-            " AS e(event_id, key, event_type, body)")
+            f" AS e(event_id, key, event_type, body) WHERE {where}")
 
 
 def many_args(topic: str, envelopes: Sequence[Envelope[BaseModel]]) -> list[Any]:

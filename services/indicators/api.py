@@ -155,7 +155,7 @@ ReportPath = Annotated[s.ReportRef, Depends(_report_ref)]
 @router.put(REPORT, response_model=s.ReportOut, tags=["reports"], responses=WRITE_ERRORS)
 async def save_report(report: ReportPath, body: s.ValuesIn, write: WriteDep) -> JSONResponse:
     """Save a unit's values for a year as a draft (replacing the values saved before)."""
-    return await write(service.save_report, report, body)
+    return await write.statement(service.save_report, report, body)
 
 
 @router.post(REPORT + "/submit", response_model=s.ReportOut, tags=["reports"],
@@ -163,14 +163,14 @@ async def save_report(report: ReportPath, body: s.ValuesIn, write: WriteDep) -> 
 async def submit_report(report: ReportPath, body: s.SubmitIn, write: WriteDep
                         ) -> JSONResponse:
     """Submit the report (with ``values``, or the saved draft) to the level above."""
-    return await write(service.submit_report, report, body)
+    return await write.statement(service.submit_report, report, body)
 
 
 @router.post(REPORT + "/accept", response_model=s.ReportOut, tags=["reports"],
              responses=WRITE_ERRORS)
 async def accept_report(report: ReportPath, write: WriteDep) -> JSONResponse:
     """Accept a submitted report; it is then locked."""
-    return await write(service.accept_report, report)
+    return await write.statement(service.accept_report, report)
 
 
 @router.post(REPORT + "/confirm", response_model=s.ReportOut, tags=["reports"],
@@ -179,7 +179,7 @@ async def confirm_report(report: ReportPath, body: s.ConfirmIn, write: WriteDep
                          ) -> JSONResponse:
     """Make the figures official after the yearly household poverty review (the review's
     values, or the estimates as they are)."""
-    return await write(service.confirm_report, report, body)
+    return await write.statement(service.confirm_report, report, body)
 
 
 def _with_reason(use_case: Callable[[Conn, Context, s.ReportRef, s.ReasonIn],
@@ -188,7 +188,7 @@ def _with_reason(use_case: Callable[[Conn, Context, s.ReportRef, s.ReasonIn],
     documented as its use case."""
 
     async def route(report: ReportPath, body: s.ReasonIn, write: WriteDep) -> JSONResponse:
-        return await write(use_case, report, body)
+        return await write.statement(use_case, report, body)
 
     route.__name__, route.__doc__ = use_case.__name__, use_case.__doc__
     return route

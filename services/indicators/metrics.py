@@ -16,6 +16,10 @@ REPORT_REFUSALS = Counter(
     "Report writes refused, by reason (invalid_values, missing_required).", ["reason"])
 OVERDUE_NOTICES = Counter(
     "chungtay_indicators_overdue_notices_total", "report.overdue events sent.")
+REPORT_WRITE_RACES = Counter(
+    "chungtay_indicators_report_write_races_total",
+    "Report writes outside a transaction that found the report changed since they read it, "
+    "and were worked out again under locks.")
 IMPORTED_VALUES = Counter(
     "chungtay_indicators_imported_values_total", "Values taken from imported files.")
 

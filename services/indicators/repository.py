@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -217,98 +218,114 @@ async def national_averages(conn: Conn) -> list[asyncpg.Record]:
 # --------------------------------------------------------------------------- reports
 
 
-# One write of many reports is three statements, whatever their number (``service.write_
-# reports``): ``report_subjects`` locks the reports and reads their units and the caller's
-# authority; ``open_reports`` reads the reports as they are, with what their checks and answers
-# need; ``record_reports`` writes the new rows, versions, audit rows and events.
+# A write of many reports reads them in one or two statements (``read_reports``) and writes
+# them in one (``record_reports``), however many they are. The fragments below name their
+# parameters; each statement numbers the ones it uses.
 
-_KEYS = "unnest($3::uuid[], $4::int[]) AS k(unit_id, year)"
+_KEYS = "unnest({units}::uuid[], {years}::int[]) AS k(unit_id, year)"
 
-
-async def report_subjects(conn: Conn, today: date, campaign_id: uuid.UUID,
-                          keys: list[tuple[uuid.UUID, int]], caller_unit: uuid.UUID | None
-                          ) -> dict[tuple[uuid.UUID, int], asyncpg.Record]:
-    """For each (unit, year): the last day of the year the unit exists (``active_day``,
-    NULL: never), the unit on that day, its chain of authority ``today`` and the first unit
-    above it that exists today (``reviewing_unit``); and whether the caller's unit exists
-    today (``acting``). Each report is locked first (an advisory lock serialises the first
-    write of a report, which has no row to lock yet), in one order, so two writes of
-    overlapping sets wait for each other instead of deadlocking."""
-    rows = await conn.fetch(
-        f"""
-        WITH RECURSIVE k AS (SELECT * FROM {_KEYS}),
-        starts AS (SELECT DISTINCT unit_id FROM k),
-        {hierarchy.chains_cte("starts")},
-        locked AS MATERIALIZED (
-            SELECT count(pg_advisory_xact_lock(hashtextextended(
-                       $2::text || ':' || o.unit_id::text || ':' || o.year::text, 1))) AS n
-              FROM (SELECT unit_id, year FROM k ORDER BY unit_id, year) o
-        )
-        SELECT k.unit_id, k.year, (SELECT n FROM locked) AS locked, day.active_day,
-               u.kind, v.code, v.name, v.subkind, v.parent_id,
-               ARRAY(SELECT c.unit_id FROM chains c WHERE c.start = k.unit_id
-                      ORDER BY c.depth) AS chain,
-               (SELECT c.unit_id FROM chains c WHERE c.start = k.unit_id AND c.depth > 0
-                   AND EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = c.unit_id
-                                  AND {hierarchy.ACTIVE_ON})
-                 ORDER BY c.depth LIMIT 1) AS reviewing_unit,
-               EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = $5
-                          AND {hierarchy.ACTIVE_ON}) AS acting
-          FROM k
-          LEFT JOIN LATERAL (
-              SELECT LEAST(make_date(k.year, 12, 31),
-                           COALESCE(w.valid_to - 1, make_date(k.year, 12, 31))) AS active_day
-                FROM unit_versions w
-               WHERE w.unit_id = k.unit_id AND daterange(w.valid_from, w.valid_to)
-                     && daterange(make_date(k.year, 1, 1), make_date(k.year, 12, 31), '[]')
-               ORDER BY w.valid_from DESC LIMIT 1) day ON true
-          LEFT JOIN unit_versions v ON v.unit_id = k.unit_id
-               AND v.valid_from <= day.active_day
-               AND (v.valid_to IS NULL OR v.valid_to > day.active_day)
-          LEFT JOIN units u ON u.unit_id = v.unit_id
-        """,
-        today, str(campaign_id), [k[0] for k in keys], [k[1] for k in keys], caller_unit)
-    return {(r["unit_id"], r["year"]): r for r in rows}
+# each report's unit in its year, the chain of authority over it today and the caller's unit
+_SUBJECT_CTES = f"""
+    starts AS (SELECT DISTINCT unit_id FROM k),
+    {hierarchy.chains_cte("starts").replace("$1", "{today}")}"""
+_SUBJECT_COLUMNS = f"""
+    day.active_day, u.kind, v.code, v.name, v.subkind, v.parent_id,
+    ARRAY(SELECT c.unit_id FROM chains c WHERE c.start = k.unit_id ORDER BY c.depth) AS chain,
+    (SELECT c.unit_id FROM chains c WHERE c.start = k.unit_id AND c.depth > 0
+        AND EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = c.unit_id
+                       AND {hierarchy.ACTIVE_ON.replace("$1", "{today}")})
+      ORDER BY c.depth LIMIT 1) AS reviewing_unit,
+    EXISTS (SELECT 1 FROM unit_versions v WHERE v.unit_id = {{caller}}
+               AND {hierarchy.ACTIVE_ON.replace("$1", "{today}")}) AS acting"""
+_SUBJECT_JOINS = """
+    LEFT JOIN LATERAL (
+        SELECT LEAST(make_date(k.year, 12, 31),
+                     COALESCE(w.valid_to - 1, make_date(k.year, 12, 31))) AS active_day
+          FROM unit_versions w
+         WHERE w.unit_id = k.unit_id AND daterange(w.valid_from, w.valid_to)
+               && daterange(make_date(k.year, 1, 1), make_date(k.year, 12, 31), '[]')
+         ORDER BY w.valid_from DESC LIMIT 1) day ON true
+    LEFT JOIN unit_versions v ON v.unit_id = k.unit_id AND v.valid_from <= day.active_day
+         AND (v.valid_to IS NULL OR v.valid_to > day.active_day)
+    LEFT JOIN units u ON u.unit_id = v.unit_id"""
+# each report as it is, the unit's submitted values of earlier years, target, national average
+_REPORT_COLUMNS = """
+    r.report_id, r.status, r.version, r."values", r.warnings, r.first_submitted_at,
+    r.submitted_at, r.on_time, r.accepted_at, r.submitted_values, r.figures,
+    (SELECT jsonb_agg(jsonb_build_array(e.year, e.submitted_values) ORDER BY e.year)
+       FROM reports e
+      WHERE e.campaign_id = {campaign}::uuid AND e.unit_id = k.unit_id AND e.year < k.year
+        AND e.submitted_values IS NOT NULL) AS earlier,
+    t.reduction_pp_min, t.reduction_pp_max, t.households_out_min, t.households_out_max,
+    t.at_most_national_average, t.year AS target_year, na.poor_rate_pct AS national_average,
+    CASE WHEN {submitter} AND r.report_id IS NOT NULL THEN
+      (SELECT actor FROM report_versions rv WHERE rv.report_id = r.report_id
+          AND rv.action = 'submit' ORDER BY rv.version DESC LIMIT 1) END AS last_submitter"""
+_REPORT_JOINS = """
+    LEFT JOIN LATERAL (SELECT * FROM reports x WHERE x.campaign_id = {campaign}::uuid
+                         AND x.unit_id = k.unit_id AND x.year = k.year {lock}) r ON true
+    LEFT JOIN targets t ON t.campaign_id = {campaign}::uuid AND t.year = k.year
+         AND t.unit_id = k.unit_id
+    LEFT JOIN national_averages na ON na.year = k.year"""
 
 
-async def open_reports(conn: Conn, campaign_id: uuid.UUID, keys: list[tuple[uuid.UUID, int]],
-                       with_submitter: bool) -> dict[tuple[uuid.UUID, int], asyncpg.Record]:
-    """For each (unit, year): its report locked for the write (columns NULL: none yet), the
-    unit's submitted values of earlier years in the campaign (``earlier``: [[year, values],
-    …], oldest first), its target and the year's national average; with ``with_submitter``,
-    who made the report's latest submission (``last_submitter``). Another campaign's figures
-    are not compared with: campaigns may count by different poverty standards (2016–2020 and
-    2021–2025 do not compare)."""
-    rows = await conn.fetch(
-        f"""
-        SELECT k.unit_id, k.year, r.report_id, r.status, r.version, r."values", r.warnings,
-               r.first_submitted_at, r.submitted_at, r.on_time, r.accepted_at,
-               r.submitted_values, r.figures,
-               (SELECT jsonb_agg(jsonb_build_array(e.year, e.submitted_values) ORDER BY e.year)
-                  FROM reports e
-                 WHERE e.campaign_id = $2 AND e.unit_id = k.unit_id AND e.year < k.year
-                   AND e.submitted_values IS NOT NULL) AS earlier,
-               t.reduction_pp_min, t.reduction_pp_max, t.households_out_min,
-               t.households_out_max, t.at_most_national_average, t.year AS target_year,
-               na.poor_rate_pct AS national_average,
-               CASE WHEN $1 AND r.report_id IS NOT NULL THEN
-                 (SELECT actor FROM report_versions rv
-                   WHERE rv.report_id = r.report_id AND rv.action = 'submit'
-                   ORDER BY rv.version DESC LIMIT 1) END AS last_submitter
-          FROM {_KEYS}
-          LEFT JOIN LATERAL (SELECT * FROM reports x WHERE x.campaign_id = $2
-                               AND x.unit_id = k.unit_id AND x.year = k.year FOR UPDATE) r
-               ON true
-          LEFT JOIN targets t ON t.campaign_id = $2 AND t.year = k.year
-               AND t.unit_id = k.unit_id
-          LEFT JOIN national_averages na ON na.year = k.year
-        """,
-        with_submitter, campaign_id, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["unit_id"], r["year"]): r for r in rows}
+def _numbered(sql: str, names: tuple[str, ...], lock: str = "") -> str:
+    return sql.format(lock=lock, **{name: f"${i + 1}" for i, name in enumerate(names)})
 
 
-def target_of(r: asyncpg.Record) -> Target | None:
-    """The target in a row of ``open_reports`` (None: no target set)."""
+_SUBJECTS_LOCKED = _numbered(f"""
+    WITH RECURSIVE k AS (SELECT * FROM {_KEYS}), {_SUBJECT_CTES},
+    locked AS MATERIALIZED (
+        SELECT count(pg_advisory_xact_lock(hashtextextended(
+                   {{campaign}} || ':' || o.unit_id::text || ':' || o.year::text, 1))) AS n
+          FROM (SELECT unit_id, year FROM k ORDER BY unit_id, year) o)
+    SELECT k.unit_id, k.year, (SELECT n FROM locked) AS locked, {_SUBJECT_COLUMNS}
+      FROM k {_SUBJECT_JOINS}""", ("today", "campaign", "units", "years", "caller"))
+_REPORTS_LOCKED = _numbered(f"""
+    SELECT k.unit_id, k.year, {_REPORT_COLUMNS} FROM {_KEYS} {_REPORT_JOINS}""",
+                            ("campaign", "units", "years", "submitter"), lock="FOR UPDATE")
+_READ_ONCE = _numbered(f"""
+    WITH RECURSIVE k AS (SELECT * FROM {_KEYS}), {_SUBJECT_CTES}
+    SELECT k.unit_id, k.year, {_SUBJECT_COLUMNS}, {_REPORT_COLUMNS}
+      FROM k {_SUBJECT_JOINS} {_REPORT_JOINS}""",
+                       ("today", "campaign", "units", "years", "caller", "submitter"))
+
+
+async def read_reports(conn: Conn, today: date, campaign_id: uuid.UUID,
+                       keys: list[tuple[uuid.UUID, int]], caller_unit: uuid.UUID | None,
+                       with_submitter: bool, lock: bool) -> dict[tuple[uuid.UUID, int],
+                                                                 dict[str, Any]]:
+    """For each (unit, year):
+
+    - the last day of the year the unit exists (``active_day``, NULL: never), the unit on
+      that day, its chain of authority ``today`` and the first unit above it that exists
+      today (``reviewing_unit``); whether the caller's unit exists today (``acting``);
+    - its report (columns NULL: none yet), the unit's submitted values of earlier years in
+      the campaign (``earlier``: [[year, values], …], oldest first; another campaign's
+      figures are not compared with: campaigns may count by different poverty standards),
+      its target and the year's national average; with ``with_submitter``, who made the
+      report's latest submission (``last_submitter``).
+
+    With ``lock`` (in a transaction), two statements: the reports are locked first (an
+    advisory lock serialises the first write of a report, which has no row to lock yet; taken
+    in one order, so two writes of overlapping sets wait instead of deadlocking), then read
+    ``FOR UPDATE`` in a snapshot taken after the locks. Without, one statement, and the write
+    checks that nothing changed since (``record_reports``' ``expected``)."""
+    units, years = [k[0] for k in keys], [k[1] for k in keys]
+    if lock:
+        subjects = await conn.fetch(_SUBJECTS_LOCKED, today, str(campaign_id), units, years,
+                                    caller_unit)
+        reports = {(r["unit_id"], r["year"]): r for r in await conn.fetch(
+            _REPORTS_LOCKED, str(campaign_id), units, years, with_submitter)}
+        return {(r["unit_id"], r["year"]): {**r, **reports[r["unit_id"], r["year"]]}
+                for r in subjects}
+    rows = await conn.fetch(_READ_ONCE, today, str(campaign_id), units, years, caller_unit,
+                            with_submitter)
+    return {(r["unit_id"], r["year"]): dict(r) for r in rows}
+
+
+def target_of(r: Mapping[str, Any]) -> Target | None:
+    """The target in a row of ``read_reports`` (None: no target set)."""
     if r["target_year"] is None:
         return None
     return Target(
@@ -330,40 +347,57 @@ _TYPES = ("uuid", "uuid", "uuid", "int", "text", "int", "text", "text", "timesta
 
 async def record_reports(conn: Conn, columns: list[list[Any]], actions: list[str],
                          notes: list[str | None], actor: str, audit_args: list[Any],
-                         outbox_args: list[Any] | None) -> None:
+                         outbox_args: list[Any] | None) -> bool:
     """In one statement: each report's row as it now is (``columns``: one list per column of
     ``REPORT_COLUMNS``, JSON as text), its new version (the action, who, the note), the audit
-    rows (``audit.many_args``) and the events (``outbox.many_args``; None: no event)."""
+    rows (``audit.many_args``) and the events (``outbox.many_args``; None: no event).
+
+    A row is saved only if the report is still at the version before its new one (or, for a
+    new report, still has no row); the versions, audit rows and events only if every row was.
+    False when one was not: the report changed since it was read (never under
+    ``read_reports``' locks), and nothing was written."""
     n = len(REPORT_COLUMNS)
     arrays = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
     named = ", ".join(f'"{c}"' for c in REPORT_COLUMNS)
     audit_at = n + 4
     outbox_at = audit_at + 9
-    events = "" if outbox_args is None else f", queued AS ({outbox.insert_many(outbox_at)})"
-    await conn.execute(
-        f"""
-        WITH d AS (SELECT * FROM unnest({arrays}, ${n + 1}::text[], ${n + 2}::text[])
-                   AS d({named}, action, note)),
-        saved AS (
-            INSERT INTO reports ({named})
-            SELECT report_id, campaign_id, unit_id, year, status, version, "values"::jsonb,
-                   warnings::jsonb, first_submitted_at, submitted_at, on_time, accepted_at,
-                   submitted_values::jsonb, figures FROM d
-            ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status,
-              version = EXCLUDED.version, "values" = EXCLUDED."values",
-              warnings = EXCLUDED.warnings, first_submitted_at = EXCLUDED.first_submitted_at,
-              submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,
-              accepted_at = EXCLUDED.accepted_at, submitted_values = EXCLUDED.submitted_values,
-              figures = EXCLUDED.figures, updated_at = now()),
-        versions AS (
-            INSERT INTO report_versions (report_id, version, action, status, "values", warnings,
-                                         note, actor, figures)
-            SELECT report_id, version, action, status, "values"::jsonb, warnings::jsonb, note,
-                   ${n + 3}, figures FROM d),
-        audited AS ({audit.insert_many(audit_at)}){events}
-        SELECT {"pg_notify('outbox', '')" if outbox_args is not None else "1"}
-        """,
-        *columns, actions, notes, actor, *audit_args, *(outbox_args or []))
+    every = "(SELECT count(*) FROM saved) = cardinality($1::uuid[])"
+    events = "" if outbox_args is None else \
+        f", queued AS ({outbox.insert_many(outbox_at, where=every)})"
+    try:
+        saved: int = await conn.fetchval(
+            f"""
+            WITH d AS (SELECT * FROM unnest({arrays}, ${n + 1}::text[], ${n + 2}::text[])
+                       AS d({named}, action, note)),
+            saved AS (
+                INSERT INTO reports AS r ({named})
+                SELECT report_id, campaign_id, unit_id, year, status, version, "values"::jsonb,
+                       warnings::jsonb, first_submitted_at, submitted_at, on_time, accepted_at,
+                       submitted_values::jsonb, figures FROM d
+                ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status,
+                  version = EXCLUDED.version, "values" = EXCLUDED."values",
+                  warnings = EXCLUDED.warnings, first_submitted_at = EXCLUDED.first_submitted_at,
+                  submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,
+                  accepted_at = EXCLUDED.accepted_at,
+                  submitted_values = EXCLUDED.submitted_values, figures = EXCLUDED.figures,
+                  updated_at = now()
+                WHERE r.version = EXCLUDED.version - 1
+                RETURNING r.report_id),
+            versions AS (
+                INSERT INTO report_versions (report_id, version, action, status, "values",
+                                             warnings, note, actor, figures)
+                SELECT report_id, version, action, status, "values"::jsonb, warnings::jsonb,
+                       note, ${n + 3}, figures FROM d WHERE {every}),
+            audited AS ({audit.insert_many(audit_at, where=every)}){events}
+            SELECT count(*) {", count(pg_notify('outbox', ''))" if outbox_args else ""}
+              FROM saved
+            """,
+            *columns, actions, notes, actor, *audit_args, *(outbox_args or []))
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "reports_campaign_id_unit_id_year_key":
+            raise
+        return False  # another request wrote the report's first version meanwhile
+    return saved == len(columns[0])
 
 
 async def find_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from functools import partial
@@ -317,7 +317,7 @@ class _Write:
     report: dict[str, Any]  # the row, with its new status and version
     before: dict[str, Any] | None  # the row as it was (None: a new report)
     now: datetime
-    read: asyncpg.Record  # the report's row of ``repository.open_reports``
+    read: Mapping[str, Any]  # the report's row of ``repository.read_reports``
     history: list[tuple[int, dict[str, Any]]]  # submitted values of earlier years, oldest first
     note: str | None = None
     migration: asyncpg.Record | None = None
@@ -365,7 +365,8 @@ class Written:
     report: dict[str, Any]
     due_at: datetime
     history: list[tuple[int, Any]]
-    read: asyncpg.Record
+    read: Mapping[str, Any]
+    saved: bool = True  # False: the report changed since it was read; nothing was written
 
     def answer(self) -> s.ReportOut:
         return _report_out(self.report, self.due_at, self.history, self.read)
@@ -376,20 +377,35 @@ Outcome = Written | AppError | DomainError
 
 async def write_report(conn: Conn, ctx: Context, ref: s.ReportRef, action: Action,
                        entry: Entry = Entry()) -> s.ReportOut:
-    """Save, submit, return, accept or reopen a report: one new version each time."""
-    (outcome,) = await write_reports(conn, ctx, ref.campaign_id, action, [(ref, entry)])
+    """Save, submit, return, accept or reopen a report: one new version each time.
+
+    Inside a transaction, the report is locked while it is read and written. Outside one
+    (the API's report steps: ``Write.statement``), it is read in one statement and written in
+    another that checks it has not changed since: two round trips. If it has (another
+    request wrote it in between), it is worked out again in a transaction that locks it."""
+    locked = conn.is_in_transaction()
+    mark = ctx.effects_mark()
+    (outcome,) = await write_reports(conn, ctx, ref.campaign_id, action, [(ref, entry)],
+                                     lock=locked)
     if isinstance(outcome, Exception):
         raise outcome
-    return outcome.answer()
+    if outcome.saved:
+        return outcome.answer()
+    ctx.drop_effects(mark)  # of the attempt that wrote nothing
+    m.REPORT_WRITE_RACES.inc()
+    async with conn.transaction():
+        return await write_report(conn, ctx, ref, action, entry)
 
 
 async def write_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID, action: Action,
-                        writes: list[tuple[s.ReportRef, Entry]]) -> list[Outcome]:
+                        writes: list[tuple[s.ReportRef, Entry]], lock: bool = True
+                        ) -> list[Outcome]:
     """``action`` on many reports of a campaign (each unit and year once): each one's answer,
     or why it was refused. Written only if none is refused (the caller then raises, so its
-    transaction writes nothing). Three statements, however many reports: their units and the
-    caller's authority, the reports as they are, and everything written. A report's checks
-    read only reports of earlier years, so the writes of one year need no order."""
+    transaction writes nothing). However many the reports, they are read in one or two
+    statements (``repository.read_reports``; ``lock``: in a transaction) and written in one.
+    A report's checks read only reports of earlier years, so the writes of one year need no
+    order."""
     plan = await campaign_plan(conn, campaign_id)
     for ref, _ in writes:
         plan.check_year(ref.year)
@@ -397,10 +413,9 @@ async def write_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID, action
     migrations = await _backfills(conn, ctx, action, writes, now)
     keys = [(ref.unit_id, ref.year) for ref, _ in writes]
     today = clock.today()
-    subjects = await repository.report_subjects(conn, today, campaign_id, keys,
-                                                ctx.principal.unit_id)
-    reads = await repository.open_reports(conn, campaign_id, keys,
-                                          action in domain.REVIEWS_OF_A_SUBMISSION)
+    reads = await repository.read_reports(conn, today, campaign_id, keys,
+                                          ctx.principal.unit_id,
+                                          action in domain.REVIEWS_OF_A_SUBMISSION, lock)
     outcomes: list[Outcome] = []
     done: list[_Write] = []
     for i, (ref, entry) in enumerate(writes):
@@ -408,15 +423,16 @@ async def write_reports(conn: Conn, ctx: Context, campaign_id: uuid.UUID, action
             migration = migrations.get(i)
             if isinstance(migration, Exception):
                 raise migration
-            w = _prepare(ctx, ref, action, entry, plan, subjects[ref.unit_id, ref.year],
-                         reads[ref.unit_id, ref.year], today, now, migration)
+            read = reads[ref.unit_id, ref.year]
+            w = _prepare(ctx, ref, action, entry, plan, read, read, today, now, migration)
         except (AppError, DomainError) as refusal:
             outcomes.append(refusal)
         else:
             done.append(w)
             outcomes.append(Written(w.report, w.subject.due_at, w.history, w.read))
-    if len(done) == len(writes):
-        await _record(conn, ctx, action, done)
+    if len(done) == len(writes) and not await _record(conn, ctx, action, done):
+        return [Written(w.report, w.subject.due_at, w.history, w.read, saved=False)
+                for w in done]
     return outcomes
 
 
@@ -446,7 +462,7 @@ async def _backfills(conn: Conn, ctx: Context, action: Action,
 
 
 def _prepare(ctx: Context, ref: s.ReportRef, action: Action, entry: Entry, plan: CampaignPlan,
-             subject_row: asyncpg.Record, read: asyncpg.Record, today: date, now: datetime,
+             subject_row: Mapping[str, Any], read: Mapping[str, Any], today: date, now: datetime,
              migration: asyncpg.Record | None) -> _Write:
     """One report's write, worked out from what was read: every rule, the new row, its
     event."""
@@ -467,7 +483,7 @@ def _prepare(ctx: Context, ref: s.ReportRef, action: Action, entry: Entry, plan:
     return w
 
 
-def _subject(plan: CampaignPlan, ref: s.ReportRef, row: asyncpg.Record) -> _Subject:
+def _subject(plan: CampaignPlan, ref: s.ReportRef, row: Mapping[str, Any]) -> _Subject:
     if row["active_day"] is None:
         raise InvalidInput.on("unit_id", en_vi(
             f"is not a unit active in {ref.year}",
@@ -481,7 +497,7 @@ def _subject(plan: CampaignPlan, ref: s.ReportRef, row: asyncpg.Record) -> _Subj
     return _Subject(plan.due[ref.year], unit, row["active_day"])
 
 
-def _check_actor(ctx: Context, action: Action, row: asyncpg.Record, today: date) -> None:
+def _check_actor(ctx: Context, action: Action, row: Mapping[str, Any], today: date) -> None:
     """The unit's reporters enter its report, the board reopens it, the level right above
     reviews it. Authority is the acting unit's on the day of the action, as the hierarchy
     stands that day (a former parent has lost it, the current one holds it); the report's
@@ -501,7 +517,7 @@ def _check_actor(ctx: Context, action: Action, row: asyncpg.Record, today: date)
 
 
 def _open(ctx: Context, ref: s.ReportRef, action: Action, subject: _Subject,
-          plan: CampaignPlan, read: asyncpg.Record, now: datetime) -> _Write:
+          plan: CampaignPlan, read: Mapping[str, Any], now: datetime) -> _Write:
     """The report as it becomes: its next status and version."""
     exists = read["report_id"] is not None
     if not exists and action not in (Action.SAVE, Action.SUBMIT):
@@ -541,9 +557,10 @@ def _refused(detail: str, problems: list[domain.Problem]) -> InvalidInput:
 _JSON_COLUMNS = frozenset({"values", "warnings", "submitted_values"})
 
 
-async def _record(conn: Conn, ctx: Context, action: Action, writes: list[_Write]) -> None:
+async def _record(conn: Conn, ctx: Context, action: Action, writes: list[_Write]) -> bool:
     """The new versions, the audit rows of the changes (naming the data migration of a
-    back-filled submission) and the events, in one statement."""
+    back-filled submission) and the events, in one statement; False when nothing was written
+    (a report changed since it was read)."""
     columns = [[_column(c, w.report[c]) for w in writes] for c in repository.REPORT_COLUMNS]
     for i, w in enumerate(writes):  # the same values, submitted: encoded once
         if w.report["submitted_values"] is w.report["values"]:
@@ -554,11 +571,13 @@ async def _record(conn: Conn, ctx: Context, action: Action, writes: list[_Write]
         | ({"data_migration": _migration_json(w.migration)} if w.migration else {}))
         for w in writes]
     events = [(str(w.report["unit_id"]), w.event) for w in writes if w.event is not None]
-    await repository.record_reports(
+    saved = await repository.record_reports(
         conn, columns, [action.value] * len(writes), [w.note for w in writes],
         ctx.principal.subject, ctx.audit_args(changes),
         ctx.outbox_args(events) if events else None)
-    ctx.after_commit(partial(m.REPORT_ACTIONS.labels(action.value).inc, len(writes)))
+    if saved:
+        ctx.after_commit(partial(m.REPORT_ACTIONS.labels(action.value).inc, len(writes)))
+    return saved
 
 
 _VALUES = repository.REPORT_COLUMNS.index("values")
@@ -694,7 +713,7 @@ async def _read_report_out(conn: Conn, report: dict[str, Any], due: datetime) ->
 
 
 def _report_out(report: dict[str, Any], due: datetime, history: list[tuple[int, Any]],
-                read: asyncpg.Record) -> s.ReportOut:
+                read: Mapping[str, Any]) -> s.ReportOut:
     """A written report's answer, from what the write read (``repository.open_reports``)."""
     national = read["national_average"]
     return _answer(report, due, history, repository.target_of(read),

@@ -19,15 +19,15 @@ async def test_a_stored_response_is_forgotten_after_its_time(
     lan = f"lan-{uuid.uuid4().hex[:8]}"  # the database holds other tests' keys
     async with rolled_back(common_settings.dsn()) as conn:
         await idempotency.remember(conn, lan, "key-0001", "POST", "/v1/x", "h1", 201,
-                                   {"name": "Nguyễn Thị Lan"})
-        await idempotency.remember(conn, lan, "key-0002", "POST", "/v1/x", "h2", 201, {})
+                                   '{"name": "Nguyễn Thị Lan"}'.encode())
+        await idempotency.remember(conn, lan, "key-0002", "POST", "/v1/x", "h2", 201, b"{}")
         kept = timedelta(hours=24)
         assert await idempotency.lookup(conn, lan, "key-0001", "h1", kept) is not None
         await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
                            " WHERE actor = $1 AND key = 'key-0001'", lan)
         # an old key is forgotten: the same key may be used again, for another request too
         assert await idempotency.lookup(conn, lan, "key-0001", "h9", kept) is None
-        await idempotency.remember(conn, lan, "key-0001", "POST", "/v1/x", "h9", 201, {})
+        await idempotency.remember(conn, lan, "key-0001", "POST", "/v1/x", "h9", 201, b"{}")
         await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '3 days'"
                            " WHERE actor = $1", lan)
         assert await idempotency.forget_old(conn, kept) >= 2
