@@ -424,13 +424,12 @@ def _header(sheet: str, n: int, header: Sequence[Any], year_required: bool,
 def _row(sheet: str, n: int, raw: Sequence[Any], columns: dict[str, int],
          sheet_year: int | None, errors: _Errors, number_format: NumberFormat
          ) -> ImportRow | None:
-    def cell(name: str) -> Any:
-        i = columns.get(name)
-        return raw[i] if i is not None and i < len(raw) else None
+    width = len(raw)
+    cells = {name: raw[i] if i < width else None for name, i in columns.items()}
+    cell = cells.get
 
     before = len(errors.items)
-    for name in columns:
-        c = cell(name)
+    for name, c in cells.items():
         if c is _FORMULA or (isinstance(c, str) and c.lstrip().startswith("=")):
             errors.add(sheet, n, name, en_vi("formulas are not accepted: enter the value itself",
                                                  "không nhận công thức: hãy nhập chính giá trị"))
