@@ -138,8 +138,41 @@ class _RawEnvelope(BaseModel):
     payload: dict[str, Any]
 
 
+class _Head(BaseModel):
+    """What a message says it is: enough to pick the model of its payload."""
+
+    event_type: str
+    schema_version: int
+
+
+_TYPED: dict[type[BaseModel], type[Envelope[Any]]] = {}
+
+
 def parse_event(raw: bytes) -> Envelope[Any]:
-    """Parse and validate a message; raise ``InvalidEvent`` with the reason when it is not one."""
+    """Parse and validate a message; raise ``InvalidEvent`` with the reason when it is not one.
+
+    A valid message is validated in one pass, as the envelope of its payload's model (pydantic
+    reads the JSON itself); anything else is read again, part by part, so the reason names the
+    part that is wrong (``_parse_by_parts``)."""
+    from pydantic import ValidationError
+
+    try:
+        head = _Head.model_validate_json(raw)
+    except ValidationError:
+        return _parse_by_parts(raw)
+    model = CATALOGUE.model(head.event_type, head.schema_version)
+    if model is None:
+        return _parse_by_parts(raw)
+    typed = _TYPED.get(model)
+    if typed is None:
+        typed = _TYPED[model] = Envelope[model]  # type: ignore[valid-type]
+    try:
+        return typed.model_validate_json(raw)
+    except ValidationError:
+        return _parse_by_parts(raw)
+
+
+def _parse_by_parts(raw: bytes) -> Envelope[Any]:
     from pydantic import ValidationError
 
     try:
