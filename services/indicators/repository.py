@@ -248,14 +248,13 @@ _SUBJECT_JOINS = """
     LEFT JOIN unit_versions v ON v.unit_id = k.unit_id AND v.valid_from <= day.active_day
          AND (v.valid_to IS NULL OR v.valid_to > day.active_day)
     LEFT JOIN units u ON u.unit_id = v.unit_id"""
-# each report as it is, the unit's submitted values of earlier years, target, national average
+# each report as it is, the unit's latest earlier submitted values, target, national average
 _REPORT_COLUMNS = """
     r.report_id, r.status, r.version, r."values", r.warnings, r.first_submitted_at,
     r.submitted_at, r.on_time, r.accepted_at, r.submitted_values, r.figures,
-    (SELECT jsonb_agg(jsonb_build_array(e.year, e.submitted_values) ORDER BY e.year)
-       FROM reports e
+    (SELECT jsonb_build_array(e.year, e.submitted_values) FROM reports e
       WHERE e.campaign_id = {campaign}::uuid AND e.unit_id = k.unit_id AND e.year < k.year
-        AND e.submitted_values IS NOT NULL) AS earlier,
+        AND e.submitted_values IS NOT NULL ORDER BY e.year DESC LIMIT 1) AS latest,
     t.reduction_pp_min, t.reduction_pp_max, t.households_out_min, t.households_out_max,
     t.at_most_national_average, t.year AS target_year, na.poor_rate_pct AS national_average,
     CASE WHEN {submitter} AND r.report_id IS NOT NULL THEN
@@ -300,11 +299,11 @@ async def read_reports(conn: Conn, today: date, campaign_id: uuid.UUID,
     - the last day of the year the unit exists (``active_day``, NULL: never), the unit on
       that day, its chain of authority ``today`` and the first unit above it that exists
       today (``reviewing_unit``); whether the caller's unit exists today (``acting``);
-    - its report (columns NULL: none yet), the unit's submitted values of earlier years in
-      the campaign (``earlier``: [[year, values], …], oldest first; another campaign's
-      figures are not compared with: campaigns may count by different poverty standards),
-      its target and the year's national average; with ``with_submitter``, who made the
-      report's latest submission (``last_submitter``).
+    - its report (columns NULL: none yet), the unit's latest submitted values of an earlier
+      year in the campaign (``latest``: [year, values], all the warnings and the derived
+      figures compare with; another campaign's figures are not compared with: campaigns may
+      count by different poverty standards), its target and the year's national average;
+      with ``with_submitter``, who made the report's latest submission (``last_submitter``).
 
     With ``lock`` (in a transaction), two statements: the reports are locked first (an
     advisory lock serialises the first write of a report, which has no row to lock yet; taken

@@ -318,7 +318,7 @@ class _Write:
     before: dict[str, Any] | None  # the row as it was (None: a new report)
     now: datetime
     read: Mapping[str, Any]  # the report's row of ``repository.read_reports``
-    history: list[tuple[int, dict[str, Any]]]  # submitted values of earlier years, oldest first
+    history: list[tuple[int, dict[str, Any]]]  # the latest earlier year's submitted values
     note: str | None = None
     migration: asyncpg.Record | None = None
     event: BaseModel | None = None
@@ -536,7 +536,8 @@ def _open(ctx: Context, ref: s.ReportRef, action: Action, subject: _Subject,
     before = _row_json(report) if exists else None
     report["status"] = status.value
     report["version"] += 1
-    history = [(y, v) for y, v in read["earlier"] or []]
+    latest = read["latest"]  # what the checks compare with: the latest earlier year
+    history = [] if latest is None else [(latest[0], latest[1])]
     return _Write(ctx, subject, plan.catalogue, report, before, now, read, history)
 
 
