@@ -4,7 +4,7 @@ Bình: 8 districts, 159 communes, the SYNTHETIC reports 2016–2020), over HTTP:
 request's transaction plus writing the document off the event loop.
 
 Registration, indicators and reporting run as their own processes (uvicorn), on databases and a
-topic namespace of the run, loaded as deploy/bench/reporting.py loads them.
+topic namespace of the run, loaded as deploy/bench/demo_load.py loads them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import reporting as bench
+import demo_load as bench
 from harness import running, say, timed
 
 RUNS = 5  # requests per document, one after the other

@@ -4,7 +4,7 @@ dossier drafted and one person's approved), over HTTP: the use case in the reque
 transaction plus writing the file off the event loop.
 
 Registration, indicators, reporting and awards run as their own processes (uvicorn), on
-databases and a topic namespace of the run, loaded as deploy/bench/reporting.py loads them.
+databases and a topic namespace of the run, loaded as deploy/bench/demo_load.py loads them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import reporting as bench
+import demo_load as bench
 from harness import running, say, timed
 
 from chungtay_common.tokens import mint

@@ -1,0 +1,49 @@
+"""Scenario 2, bulk import: values per second of the indicators import (CSV, the reports
+submitted) for one district's file and for one province's file, the 13 entered indicators of
+2020 for each commune, on the national stack; a new campaign each round, so every round writes
+new reports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dataset import reports_csv
+from figures import shown, spread
+from harness import say
+from national import YEAR, National, import_file, new_campaign
+from options import Options
+
+
+def files(nat: National) -> dict[str, bytes]:
+    """A district's file and a province's file (of the second province: the first one's
+    figures are read by the queries scenario)."""
+    province = nat.country.provinces[min(1, len(nat.country.provinces) - 1)]
+    district = province.districts[0]
+    reports = nat.country.reports(province, [YEAR])
+    in_district = {c.code for c in province.communes_of(district.code)}
+    return {f"district ({len(in_district)} communes)": reports_csv(
+                [r for r in reports if r.unit_code in in_district], backfill=False),
+            f"province ({len(province.communes)} communes)": reports_csv(
+                reports, backfill=False)}
+
+
+async def scenario(opts: Options, nat: National) -> dict[str, Any]:
+    bodies = files(nat)
+    runs: dict[str, list[tuple[int, int, float]]] = {name: [] for name in bodies}
+    async with nat.client() as client:
+        for i in range(opts.rounds):
+            campaign = await new_campaign(client, nat.run, f"bench-import-{uuid.uuid4().hex[:8]}",
+                                          [YEAR])
+            for name, body in bodies.items():
+                runs[name].append(await import_file(client, nat.run, campaign, body))
+                n, v, s = runs[name][-1]
+                say(f"  round {i + 1}, {name}: {n} reports, {v:,} values in {s:.2f} s: "
+                    f"{v / s:,.0f} values/s")
+    out: dict[str, Any] = {}
+    for name, rounds in runs.items():
+        out[name] = {"reports": rounds[0][0], "values": rounds[0][1],
+                     "seconds": spread([s for _, _, s in rounds]),
+                     "values_per_second": spread([v / s for _, v, s in rounds])}
+        say(f"  {name}: {shown(out[name]['values_per_second'])} values/s")
+    return {"files": out}
