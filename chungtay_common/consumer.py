@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -34,10 +34,14 @@ log = logging.getLogger(__name__)
 # once that transaction has committed (metrics): a rolled-back or retried event never counts.
 AfterCommit = Callable[[], object]
 Handler = Callable[[Conn, Envelope[Any]], Awaitable[AfterCommit | None]]
+# A message as the agent hands it over: value, key, topic, partition, offset.
+Message = tuple[bytes | None, bytes | None, str, int, int]
+# At most this many waiting messages are handed to ``process_batch`` at once.
+BATCH_MAX = 500
 
 # Errors that say the database is unreachable for now: retry, never dead-letter.
 # A deadlock, a serialization failure or the server shutting down also passes: try again.
-_TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+TRANSIENT = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
               asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError,
               asyncpg.TransactionRollbackError, asyncpg.OperatorInterventionError)
 
@@ -143,7 +147,7 @@ class EventProcessor:
         self, handler: Handler, envelope: Envelope[Any], topic: str, partition: int, offset: int
     ) -> Outcome:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_TRANSIENT),
+            retry=retry_if_exception_type(TRANSIENT),
             wait=wait_exponential(multiplier=0.2, max=5),
             reraise=True,
         ):
@@ -169,6 +173,11 @@ class EventProcessor:
         if effect is not None:
             effect()
         return Outcome.APPLIED
+
+    async def process_batch(self, messages: Sequence[Message]) -> list[Outcome]:
+        """Process messages in the order read (a subclass may apply them in one transaction,
+        as long as the outcome is the same as one at a time)."""
+        return [await self.process(*m) for m in messages]
 
     async def begin(self, conn: Conn) -> None:
         """First statement of every event's transaction (a subclass may take a lock here)."""
@@ -243,10 +252,19 @@ def subscribe(
         # Acked by hand, only once the event is applied, skipped or dead-lettered: an event
         # interrupted (shutdown, crash, rebalance) is delivered again, never committed past.
         manual = stream.noack()
+        batch: list[Any] = []
         async for event in manual.events():
-            msg = event.message
-            await processor.process(event.value, event.key, msg.topic, msg.partition, msg.offset)
-            await manual.ack(event)
+            batch.append(event)
+            # what is already waiting joins the batch (one transaction for all of it); never
+            # wait for more: an event alone is processed at once
+            if len(batch) < BATCH_MAX and not manual.channel.empty():
+                continue
+            await processor.process_batch([
+                (e.value, e.key, e.message.topic, e.message.partition, e.message.offset)
+                for e in batch])
+            for e in batch:
+                await manual.ack(e)
+            batch = []
 
     return app.agent(topic, name=f"{settings.service_name}-{owner}", concurrency=1)(agent)
 

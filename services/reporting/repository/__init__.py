@@ -12,7 +12,9 @@ from typing import Any
 import asyncpg
 
 from chungtay_common import hierarchy
+from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
+from chungtay_common.hierarchy import UnitOnDate
 
 VIEWS = "views"
 SEARCH_PATH = f"{VIEWS}, public"
@@ -119,6 +121,52 @@ async def record_position(conn: Conn, topic: str, partition: int, offset: int,
         topic, partition, offset, event_type, occurred_at)
 
 
+async def record_positions(conn: Conn,
+                           rows: Sequence[tuple[str, int, int, str, datetime]]) -> None:
+    """``record_position`` for each (topic, partition, offset, event type, occurred at), in
+    one round trip."""
+    await conn.executemany(
+        'INSERT INTO positions (topic, partition, "offset", event_type, occurred_at, applied_at)'
+        " VALUES ($1, $2, $3, $4, $5, now())"
+        ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset",'
+        "   event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,"
+        '   applied_at = EXCLUDED.applied_at WHERE positions."offset" < EXCLUDED."offset"',
+        rows)
+
+
+async def record_processed(conn: Conn, event_id: uuid.UUID, event_type: str, topic: str,
+                           partition: int, offset: int) -> bool:
+    """Record an event as processed; False when it was already."""
+    return bool(await conn.fetchval(
+        "INSERT INTO processed_events (event_id, event_type, topic, partition, \"offset\")"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+        event_id, event_type, topic, partition, offset))
+
+
+async def record_processed_many(
+        conn: Conn, rows: Sequence[tuple[uuid.UUID, str, str, int, int]]) -> set[uuid.UUID]:
+    """Record events (id, type, topic, partition, offset) as processed in one statement; the
+    ids of those that were not already (an id given twice is recorded once)."""
+    if not rows:
+        return set()
+    ids, types, topics, partitions, offsets = (list(c) for c in zip(*rows, strict=True))
+    recorded = await conn.fetch(
+        "INSERT INTO processed_events (event_id, event_type, topic, partition, \"offset\")"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::bigint[])"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        ids, types, topics, partitions, offsets)
+    return {r["event_id"] for r in recorded}
+
+
+async def hierarchy_stamp(conn: Conn, unit_event_types: Sequence[str]) -> object:
+    """Where the views stand on the registration topic (the positions whose last event is a
+    unit event): it moves with every unit event applied, by any process."""
+    rows = await conn.fetch(
+        'SELECT topic, partition, "offset" FROM positions WHERE event_type = ANY($1)'
+        " ORDER BY topic, partition", list(unit_event_types))
+    return tuple((r["topic"], r["partition"], r["offset"]) for r in rows)
+
+
 async def positions(conn: Conn) -> list[asyncpg.Record]:
     return list(await conn.fetch('SELECT * FROM positions ORDER BY topic, partition'))
 
@@ -211,6 +259,19 @@ async def national_averages(conn: Conn) -> dict[int, float]:
     return {r["year"]: r["poor_rate_pct"] for r in rows}
 
 
+SAVE_SUBMISSION = (
+    'INSERT INTO facts (campaign_id, unit_id, year, report_id, version, state, "values",'
+    " warnings, first_submitted_at, submitted_at, on_time, figures)"
+    " VALUES ($1, $2, $3, $4, $5, $11, $6, $7, $8, $8, $9, $10)"
+    " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET"
+    "   report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = EXCLUDED.state,"
+    '   "values" = EXCLUDED."values", warnings = EXCLUDED.warnings,'
+    "   first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),"
+    "   submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
+    "   figures = EXCLUDED.figures, updated_at = now()"
+    " WHERE facts.version < EXCLUDED.version")
+
+
 async def save_submission(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
                           report_id: uuid.UUID, version: int, values: dict[str, Any],
                           warnings: list[Any], submitted_at: datetime, on_time: bool,
@@ -218,19 +279,53 @@ async def save_submission(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID
     """The values as submitted in ``version``; an older or repeated version changes nothing.
     True when stored."""
     stored = await conn.fetchval(
-        'INSERT INTO facts (campaign_id, unit_id, year, report_id, version, state, "values",'
-        " warnings, first_submitted_at, submitted_at, on_time, figures)"
-        " VALUES ($1, $2, $3, $4, $5, $11, $6, $7, $8, $8, $9, $10)"
-        " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET"
-        "   report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = EXCLUDED.state,"
-        '   "values" = EXCLUDED."values", warnings = EXCLUDED.warnings,'
-        "   first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),"
-        "   submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
-        "   figures = EXCLUDED.figures, updated_at = now()"
-        " WHERE facts.version < EXCLUDED.version RETURNING true",
-        campaign_id, unit_id, year, report_id, version, values, warnings, submitted_at, on_time,
-        figures, state)
+        f"{SAVE_SUBMISSION} RETURNING true", campaign_id, unit_id, year, report_id, version,
+        values, warnings, submitted_at, on_time, figures, state)
     return bool(stored)
+
+
+async def save_submissions(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``save_submission`` of each row (its arguments in order, the values and warnings as
+    JSON text), in order, in one statement; the facts come out as one at a time would leave
+    them. Of a report's rows, one is stored when its version is above the one held and every
+    earlier row's; the last stored is kept, first submitted at the earliest of them (and of
+    the one held)."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        WITH b AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::uuid[], $5::int[],
+                                 $6::text[], $7::text[], $8::timestamptz[], $9::bool[],
+                                 $10::text[], $11::text[]) WITH ORDINALITY
+                AS b(campaign_id, unit_id, year, report_id, version, vals, warns,
+                     submitted_at, on_time, figures, state, seq)
+        ), ranked AS (
+            SELECT b.*, f.version AS held,
+                   max(b.version) OVER (PARTITION BY b.campaign_id, b.year, b.unit_id
+                                        ORDER BY b.seq ROWS BETWEEN UNBOUNDED PRECEDING
+                                        AND 1 PRECEDING) AS earlier
+              FROM b LEFT JOIN facts f USING (campaign_id, year, unit_id)
+        ), stored AS (
+            SELECT * FROM ranked
+             WHERE (held IS NULL AND earlier IS NULL) OR version > GREATEST(held, earlier)
+        ), last AS (
+            SELECT DISTINCT ON (campaign_id, year, unit_id) *,
+                   min(submitted_at) OVER (PARTITION BY campaign_id, year, unit_id) AS first
+              FROM stored ORDER BY campaign_id, year, unit_id, seq DESC
+        )
+        INSERT INTO facts (campaign_id, unit_id, year, report_id, version, state, "values",
+                           warnings, first_submitted_at, submitted_at, on_time, figures)
+        SELECT campaign_id, unit_id, year, report_id, version, state, vals::jsonb,
+               warns::jsonb, first, submitted_at, on_time, figures FROM last
+        ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET
+          report_id = EXCLUDED.report_id, version = EXCLUDED.version, state = EXCLUDED.state,
+          "values" = EXCLUDED."values", warnings = EXCLUDED.warnings,
+          first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),
+          submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,
+          figures = EXCLUDED.figures, updated_at = now()
+        WHERE facts.version < EXCLUDED.version""",
+        *(list(column) for column in zip(*rows, strict=True)))
 
 
 async def save_state(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
@@ -258,36 +353,80 @@ async def facts_of(conn: Conn, campaign_id: uuid.UUID, year: int,
     return {r["unit_id"]: r for r in rows}
 
 
-async def values_under(conn: Conn, root: uuid.UUID, day: date, kind: str,
-                       campaign_id: uuid.UUID, year: int) -> dict[uuid.UUID, asyncpg.Record]:
-    """The reports of the year (values and figures) of the units of ``kind`` under ``root``
-    (itself included) as the hierarchy stood on ``day``."""
+# The units under each root (itself included) as the hierarchy stood on that root's day: the
+# CTE ``down(root, day, unit_id, depth)`` from the arrays $1 (roots) and $2 (their days), as
+# ``hierarchy.SUBTREE`` walks one root.
+_SUBTREES = """
+    WITH RECURSIVE down(root, day, unit_id, depth) AS (
+        SELECT r.root, r.day, v.unit_id, 0
+          FROM unnest($1::uuid[], $2::date[]) AS r(root, day)
+          JOIN unit_versions v ON v.unit_id = r.root AND v.valid_from <= r.day
+           AND (v.valid_to IS NULL OR v.valid_to > r.day)
+        UNION ALL
+        SELECT down.root, down.day, v.unit_id, down.depth + 1
+          FROM down JOIN unit_versions v ON v.parent_id = down.unit_id
+         WHERE v.valid_from <= down.day AND (v.valid_to IS NULL OR v.valid_to > down.day)
+           AND down.depth < 20
+    )
+"""
+
+
+async def last_days(conn: Conn, unit_ids: Sequence[uuid.UUID], start: date, end: date
+                    ) -> dict[uuid.UUID, date]:
+    """``hierarchy.last_day_active`` of each unit in ``[start, end]`` (absent: never)."""
     rows = await conn.fetch(
-        f"""{hierarchy.SUBTREE}
-        SELECT f.unit_id, f."values", f.figures FROM down JOIN units u USING (unit_id)
+        "SELECT DISTINCT ON (unit_id) unit_id,"
+        "       LEAST($3::date, COALESCE(valid_to - 1, $3::date)) AS day"
+        "  FROM unit_versions WHERE unit_id = ANY($1)"
+        "   AND daterange(valid_from, valid_to) && daterange($2, $3, '[]')"
+        " ORDER BY unit_id, valid_from DESC", list(unit_ids), start, end)
+    return {r["unit_id"]: r["day"] for r in rows}
+
+
+async def unit_kinds(conn: Conn, unit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await conn.fetch("SELECT unit_id, kind FROM units WHERE unit_id = ANY($1)",
+                            list(unit_ids))
+    return {r["unit_id"]: r["kind"] for r in rows}
+
+
+async def values_under_each(conn: Conn, days: Mapping[uuid.UUID, date], kind: str,
+                            campaign_id: uuid.UUID, year: int
+                            ) -> dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]]:
+    """The reports of the year (values and figures) of the units of ``kind`` under each root
+    (itself included) as the hierarchy stood on the root's day, in one statement; each
+    report is read (and its JSON decoded) once, with the roots it is under."""
+    rows = await conn.fetch(
+        f"""{_SUBTREES}
+        SELECT f.unit_id, f."values", f.figures, array_agg(down.root) AS roots
+          FROM down JOIN units u USING (unit_id)
           JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $4 AND f.year = $5
-         WHERE u.kind = $3""",
-        day, root, kind, campaign_id, year)
-    return {r["unit_id"]: r for r in rows}
+         WHERE u.kind = $3 GROUP BY f.campaign_id, f.year, f.unit_id""",
+        list(days), list(days.values()), kind, campaign_id, year)
+    out: dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]] = {root: {} for root in days}
+    for r in rows:
+        for root in r["roots"]:
+            out[root][r["unit_id"]] = r
+    return out
 
 
-async def reports_expected(conn: Conn, root: uuid.UUID, day: date, kinds: Sequence[str],
-                           campaign_id: uuid.UUID, year: int, due: datetime
-                           ) -> asyncpg.Record:
-    """Of the units of ``kinds`` under ``root`` on ``day``: how many, how many first submitted
-    before ``due`` and after it, how many accepted."""
-    row = await conn.fetchrow(
-        f"""{hierarchy.SUBTREE}
-        SELECT count(*) AS expected,
+async def reports_expected_each(conn: Conn, roots: Sequence[uuid.UUID], day: date,
+                                kinds: Sequence[str], campaign_id: uuid.UUID, year: int,
+                                due: datetime) -> dict[uuid.UUID, dict[str, int]]:
+    """``reports_expected`` of each root on ``day``, in one statement."""
+    rows = await conn.fetch(
+        f"""{_SUBTREES}
+        SELECT down.root, count(*) AS expected,
                count(*) FILTER (WHERE f.first_submitted_at < $6) AS on_time,
                count(*) FILTER (WHERE f.first_submitted_at >= $6) AS late,
                count(*) FILTER (WHERE f.state = 'accepted') AS accepted
           FROM down JOIN units u USING (unit_id)
           LEFT JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $4 AND f.year = $5
-         WHERE u.kind = ANY($3)""",
-        day, root, list(kinds), campaign_id, year, due)
-    assert row is not None
-    return row
+         WHERE u.kind = ANY($3) GROUP BY down.root""",
+        list(roots), [day] * len(roots), list(kinds), campaign_id, year, due)
+    found = {r["root"]: {k: r[k] for k in ("expected", "on_time", "late", "accepted")}
+             for r in rows}
+    none = {"expected": 0, "on_time": 0, "late": 0, "accepted": 0}
+    return {root: found.get(root, none) for root in roots}
 
 
 async def any_facts(conn: Conn, campaign_id: uuid.UUID, year: int) -> bool:
@@ -351,11 +490,6 @@ async def rollups_named(conn: Conn, campaign_id: uuid.UUID) -> list[asyncpg.Reco
         " WHERE r.campaign_id = $1 ORDER BY r.year, r.kind, r.unit_id", campaign_id))
 
 
-async def unit_kind(conn: Conn, unit_id: uuid.UUID) -> str | None:
-    kind: str | None = await conn.fetchval("SELECT kind FROM units WHERE unit_id = $1", unit_id)
-    return kind
-
-
 async def unit_versions(conn: Conn, unit_id: uuid.UUID) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT * FROM unit_versions WHERE unit_id = $1 ORDER BY valid_from", unit_id))
@@ -364,15 +498,27 @@ async def unit_versions(conn: Conn, unit_id: uuid.UUID) -> list[asyncpg.Record]:
 # --------------------------------------------------------------------------- rollups
 
 
-async def save_rollup(conn: Conn, r: dict[str, Any]) -> None:
-    await _upsert(conn, "rollups", ["campaign_id", "year", "unit_id"], r,
-                  on_update={"refreshed_at": "now()"})
+ROLLUP_COLUMNS = ("campaign_id", "year", "unit_id", "kind", "hierarchy_day", "reports", "sums",
+                  "official", "both_reports", "both_now", "both_before", "due_at", "expected",
+                  "on_time", "late", "accepted")
 
 
-async def delete_rollup(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID
-                        ) -> None:
+async def save_rollups(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``save_rollup`` of each row (``ROLLUP_COLUMNS``), in one round trip."""
+    columns = ", ".join(_quoted(c) for c in ROLLUP_COLUMNS)
+    await conn.executemany(
+        f"INSERT INTO rollups ({columns})"
+        f" VALUES ({', '.join(f'${i}' for i in range(1, len(ROLLUP_COLUMNS) + 1))})"
+        " ON CONFLICT (campaign_id, year, unit_id) DO UPDATE SET "
+        + ", ".join(f"{_quoted(c)} = EXCLUDED.{_quoted(c)}" for c in ROLLUP_COLUMNS[3:])
+        + ", refreshed_at = now()",
+        [tuple(r[c] for c in ROLLUP_COLUMNS) for r in rows])
+
+
+async def delete_rollups(conn: Conn, campaign_id: uuid.UUID, year: int,
+                         unit_ids: Sequence[uuid.UUID]) -> None:
     await conn.execute("DELETE FROM rollups WHERE campaign_id = $1 AND year = $2"
-                       " AND unit_id = $3", campaign_id, year, unit_id)
+                       " AND unit_id = ANY($3)", campaign_id, year, list(unit_ids))
 
 
 async def rollup(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UUID
@@ -388,6 +534,52 @@ async def rollups(conn: Conn, campaign_id: uuid.UUID, year: int | None = None,
         "SELECT * FROM rollups WHERE campaign_id = $1 AND ($2::int IS NULL OR year = $2)"
         " AND ($3::uuid[] IS NULL OR unit_id = ANY($3)) ORDER BY year, kind, unit_id",
         campaign_id, year, list(unit_ids) if unit_ids is not None else None))
+
+
+async def rollups_of_kind(conn: Conn, campaign_id: uuid.UUID, year: int, kind: str,
+                          unit_id: uuid.UUID | None) -> list[asyncpg.Record]:
+    """The year's rollups of units of ``kind`` (only ``unit_id``'s when given)."""
+    return list(await conn.fetch(
+        "SELECT * FROM rollups WHERE campaign_id = $1 AND year = $2 AND kind = $3"
+        " AND ($4::uuid IS NULL OR unit_id = $4) ORDER BY unit_id",
+        campaign_id, year, kind, unit_id))
+
+
+async def units_on(conn: Conn, days: Mapping[uuid.UUID, date]) -> dict[uuid.UUID, UnitOnDate]:
+    """``hierarchy.unit_on`` of each unit on its day, in one statement."""
+    rows = await conn.fetch(
+        "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
+        "  FROM unnest($1::uuid[], $2::date[]) AS d(unit_id, day)"
+        "  JOIN units u USING (unit_id) JOIN unit_versions v USING (unit_id)"
+        " WHERE v.valid_from <= d.day AND (v.valid_to IS NULL OR v.valid_to > d.day)",
+        list(days), list(days.values()))
+    return {r["unit_id"]: _unit_on_date(r) for r in rows}
+
+
+async def active_of_kind(conn: Conn, on: date, kind: str) -> list[UnitOnDate]:
+    """``hierarchy.active_on``, of the units of ``kind`` only (in its order)."""
+    rows = await conn.fetch(
+        "SELECT u.unit_id, u.kind, v.code, v.name, v.subkind, v.parent_id"
+        "  FROM units u JOIN unit_versions v USING (unit_id)"
+        " WHERE v.valid_from <= $1 AND (v.valid_to IS NULL OR v.valid_to > $1) AND u.kind = $2"
+        " ORDER BY v.code NULLS LAST, v.name", on, kind)
+    return [_unit_on_date(r) for r in rows]
+
+
+def _unit_on_date(r: asyncpg.Record) -> UnitOnDate:
+    return UnitOnDate(unit_id=r["unit_id"], kind=UnitKind(r["kind"]), code=r["code"],
+                      name=r["name"], subkind=r["subkind"], parent_id=r["parent_id"])
+
+
+async def subtree_members(conn: Conn, days: Mapping[uuid.UUID, date]
+                          ) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The units under each root (itself included) on its day, in one statement."""
+    rows = await conn.fetch(f"{_SUBTREES} SELECT root, unit_id FROM down",
+                            list(days), list(days.values()))
+    out: dict[uuid.UUID, list[uuid.UUID]] = {root: [] for root in days}
+    for r in rows:
+        out[r["root"]].append(r["unit_id"])
+    return out
 
 
 async def all_rollups(conn: Conn) -> list[asyncpg.Record]:

@@ -12,6 +12,7 @@ Events the live consumers apply afterwards are recognised by the fresh ``process
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -22,17 +23,19 @@ from typing import Any, TextIO
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from chungtay_common.consumer import Handler, partitions_of
+from chungtay_common.consumer import partitions_of
 from chungtay_common.db import create_pool
 from chungtay_common.events import InvalidEvent, parse_event
 from chungtay_common.settings import ServiceSettings
 from chungtay_common.topics import topic_name
 from services.reporting import repository
-from services.reporting.consumers import SUBSCRIPTIONS
-from services.reporting.service import updates
+from services.reporting.consumers import APPLIERS, SUBSCRIPTIONS
+from services.reporting.service import batches, updates
+from services.reporting.service.batches import Appliers, Delivery
 
 log = logging.getLogger(__name__)
-BATCH = 500  # events applied per transaction
+BATCH = 2000  # events applied per transaction
+PARSE_SLICE = 100  # events parsed between two turns of the event loop
 
 
 @dataclass
@@ -67,59 +70,79 @@ class Progress:
 
 
 class Replay:
-    """Applies messages to the schema the pool's search path puts first."""
+    """Applies messages to the schema the pool's search path puts first, a batch per
+    transaction (``batches.apply_batch``).
 
-    def __init__(self, pool: asyncpg.Pool, handlers: Mapping[str, Handler]) -> None:
+    The next batch is read and parsed while the database stores the one before (``apply``
+    returns once the batch is handed over; ``drain`` waits for it): the parsing is this
+    process's work, the storing mostly the database server's, and the machine has more than
+    one core. Batches are stored one after the other, in the order read."""
+
+    def __init__(self, pool: asyncpg.Pool, appliers: Appliers) -> None:
         self.pool = pool
-        self.handlers = handlers
+        self.appliers = appliers
+        self._storing: asyncio.Task[None] | None = None
 
     async def apply(self, records: list[ConsumerRecord[bytes, bytes]], progress: Progress
                     ) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            for rec in records:
-                progress.read += 1
-                try:
-                    env = parse_event(rec.value or b"")
-                except InvalidEvent:
-                    progress.skipped += 1  # the live consumer dead-lettered it
-                    continue
-                handler = self.handlers.get(env.event_type)
-                fresh = handler is not None and await conn.fetchval(
-                    "INSERT INTO processed_events (event_id, event_type, topic, partition,"
-                    ' "offset") VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING'
-                    " RETURNING true",
-                    env.event_id, env.event_type, rec.topic, rec.partition, rec.offset)
-                if not fresh or handler is None:
-                    progress.skipped += 1
-                    continue
-                try:
-                    async with conn.transaction():  # a savepoint: one event's effect
-                        await handler(conn, env)  # its metrics are the live service's
-                except Exception:
-                    # the live consumer dead-lettered it; it must not stop every rebuild
-                    log.exception("skipped %s %s at %s[%d]@%d", env.event_type, env.event_id,
-                                  rec.topic, rec.partition, rec.offset)
-                    progress.skipped += 1
-                    continue
-                await repository.record_position(conn, rec.topic, rec.partition, rec.offset,
-                                                 env.event_type, env.occurred_at)
-                progress.applied += 1
+        deliveries = await self._parsed(records, progress)
+        await self.drain()
+        self._storing = asyncio.create_task(self._store(deliveries, len(records), progress))
+
+    async def drain(self) -> None:
+        """Wait until every batch handed over is stored (raises what storing raised)."""
+        storing, self._storing = self._storing, None
+        if storing is not None:
+            await storing
+
+    async def _parsed(self, records: list[ConsumerRecord[bytes, bytes]], progress: Progress
+                      ) -> list[Delivery]:
+        deliveries = []
+        for i, rec in enumerate(records):
+            if i % PARSE_SLICE == 0:
+                await asyncio.sleep(0)  # let the batch being stored send its next statement
+            progress.read += 1
+            try:
+                env = parse_event(rec.value or b"")
+            except InvalidEvent:
+                continue  # the live consumer dead-lettered it
+            if self.appliers.reads(env.event_type):
+                deliveries.append(Delivery(env, rec.topic, rec.partition, rec.offset))
+        return deliveries
+
+    async def _store(self, deliveries: list[Delivery], read: int, progress: Progress) -> None:
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    applied = await batches.apply_batch(conn, deliveries, self.appliers)
+            except Exception:
+                # the live consumer dead-lettered the failing event; it must not stop every
+                # rebuild: the batch again, one event at a time, without it
+                log.exception("a batch failed: applying its events one at a time")
+                async with conn.transaction():
+                    applied = await batches.apply_each(conn, deliveries, self.appliers)
+        progress.applied += len(applied)
+        progress.skipped += read - len(applied)
 
 
 async def _read_until(consumer: AIOKafkaConsumer, replay: Replay,
                       until: Mapping[TopicPartition, int], progress: Progress,
                       on_batch: Any = None) -> None:
     """Apply messages until every partition's position reaches its offset in ``until``."""
-    while [tp for tp, end in until.items() if await _position(consumer, tp) < end]:
-        batches = await consumer.getmany(timeout_ms=500, max_records=BATCH)
-        # everything read is applied, also past ``until``: a message skipped here would be
-        # skipped for good (the position moved on); the live consumer later finds it applied
-        records = [r for rs in batches.values() for r in rs]
-        if records:
-            await replay.apply(records, progress)
-            if on_batch is not None:
-                await on_batch()
-        progress.draw()
+    try:
+        while [tp for tp, end in until.items() if await _position(consumer, tp) < end]:
+            fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH)
+            # everything read is applied, also past ``until``: a message skipped here would
+            # be skipped for good (the position moved on); the live consumer later finds it
+            # applied
+            records = [r for rs in fetched.values() for r in rs]
+            if records:
+                await replay.apply(records, progress)
+                if on_batch is not None:
+                    await on_batch()
+            progress.draw()
+    finally:
+        await replay.drain()
 
 
 async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
@@ -210,8 +233,7 @@ async def _replay_and_swap(admin: asyncpg.Pool, pool: asyncpg.Pool,
     await consumer.seek_to_beginning(*partitions)
     ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
     progress = Progress(total=sum(ends.values()), out=out)
-    handlers = {t: h for handlers in SUBSCRIPTIONS.values() for t, h in handlers.items()}
-    replay = Replay(pool, handlers)
+    replay = Replay(pool, APPLIERS)
 
     async def report() -> None:
         async with admin.acquire() as conn:

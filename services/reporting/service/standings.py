@@ -40,15 +40,13 @@ BEST = 5  # exemplary: the best reducers shown
 async def _units(conn: Conn, year: int, root: uuid.UUID | None, level: UnitKind
                  ) -> list[UnitOnDate]:
     """The units of ``level`` under ``root`` as the hierarchy stood in the year."""
-    if root is None:
-        units = await hierarchy.active_on(conn, date(year, 12, 31))
-    else:
-        day = await hierarchy.last_day_active(conn, root, date(year, 1, 1), date(year, 12, 31))
-        if day is None:
-            raise NotFound(en_vi(f"unit {root} does not exist in {year}",
-                                 f"đơn vị {root} không tồn tại trong năm {year}"))
-        units = await hierarchy.subtree(conn, root, day)
-    return [u for u in units if u.kind is level]
+    if root is None:  # the level's units only: the communes of the country are thousands
+        return await repository.active_of_kind(conn, date(year, 12, 31), level.value)
+    day = await hierarchy.last_day_active(conn, root, date(year, 1, 1), date(year, 12, 31))
+    if day is None:
+        raise NotFound(en_vi(f"unit {root} does not exist in {year}",
+                             f"đơn vị {root} không tồn tại trong năm {year}"))
+    return [u for u in await hierarchy.subtree(conn, root, day) if u.kind is level]
 
 
 async def _figures(conn: Conn, y: Year, units: list[UnitOnDate]) -> list[Derived]:

@@ -153,9 +153,8 @@ def _no_province(province_id: uuid.UUID | None, year: int) -> NotFound:
 async def province_of(conn: Conn, campaign_id: uuid.UUID, year: int,
                       province_id: uuid.UUID | None) -> asyncpg.Record:
     """The province's rollup; without ``province_id``, the campaign's only province."""
-    rows = [r for r in await repository.rollups(conn, campaign_id, year)
-            if r["kind"] == UnitKind.PROVINCE.value
-            and (province_id is None or r["unit_id"] == province_id)]
+    rows = await repository.rollups_of_kind(conn, campaign_id, year, UnitKind.PROVINCE.value,
+                                            province_id)
     if not rows:
         raise _no_province(province_id, year)
     if len(rows) != 1:
@@ -167,20 +166,37 @@ async def province_of(conn: Conn, campaign_id: uuid.UUID, year: int,
 
 async def line(conn: Conn, y: Year, row: asyncpg.Record) -> SummaryLine:
     """One summary line from a rollup row (as the hierarchy stood in the year)."""
-    unit_id, day = row["unit_id"], row["hierarchy_day"]
-    unit = await hierarchy.unit_on(conn, unit_id, day)
-    assert unit is not None  # a rollup exists only for a unit active in its year
-    target = target_of((await repository.targets(conn, y.campaign["campaign_id"], y.year,
-                                                 [unit_id])).get(unit_id))
-    s = sums_of(row)
-    d = domain.figures(s, target, y.national_average)
-    own = (await repository.facts_of(conn, y.campaign["campaign_id"], y.year,
-                                     [unit_id])).get(unit_id)
-    members = [u.unit_id for u in await hierarchy.subtree(conn, unit_id, day)]
-    return _line(unit, day, s, row["official"], d, target, compliance_of(row, y.now),
-                 _own(own, s.sums, y.summable),
-                 await repository.nominations_of(conn, y.year, members),
-                 await exemplary.counts(conn, y.year, members))
+    return (await lines(conn, y, [row]))[0]
+
+
+async def lines(conn: Conn, y: Year, rows: Sequence[asyncpg.Record]) -> list[SummaryLine]:
+    """A summary line of each rollup row, with a few statements for all of them."""
+    campaign_id = y.campaign["campaign_id"]
+    days = {r["unit_id"]: r["hierarchy_day"] for r in rows}
+    ids = list(days)
+    units = await repository.units_on(conn, days)
+    targets = await repository.targets(conn, campaign_id, y.year, ids)
+    own = await repository.facts_of(conn, campaign_id, y.year, ids)
+    members = await repository.subtree_members(conn, days)
+    nominations = await repository.nominations_of(
+        conn, y.year, sorted({m for ms in members.values() for m in ms}))
+    models, replications = await exemplary.of_year(conn, y.year)
+    out = []
+    for row in rows:
+        unit_id = row["unit_id"]
+        # a rollup exists only for a unit active in its year
+        mine = set(members[unit_id])
+        target = target_of(targets.get(unit_id))
+        s = sums_of(row)
+        out.append(_line(
+            units[unit_id], days[unit_id], s, row["official"],
+            domain.figures(s, target, y.national_average), target, compliance_of(row, y.now),
+            _own(own.get(unit_id), s.sums, y.summable),
+            [n for n in nominations if n["nominee_unit_id"] in mine],
+            (sum(1 for m in models if m["unit_id"] in mine),
+             sum(1 for m in models if m["unit_id"] in mine and m["recognised"]),
+             sum(1 for r in replications if r["unit_id"] in mine))))
+    return out
 
 
 def _line(unit: UnitOnDate, day: date | None, s: domain.Sums, official: int, d: Derived,
@@ -220,12 +236,11 @@ async def provincial(conn: Conn, campaign_id: uuid.UUID, year: int,
     province = await province_of(conn, campaign_id, year, province_id)
     districts = [u.unit_id for u in await hierarchy.subtree(
         conn, province["unit_id"], province["hierarchy_day"]) if u.kind is UnitKind.DISTRICT]
-    lines = [await line(conn, y, r)
-             for r in await repository.rollups(conn, campaign_id, year, districts)]
+    province_line, *district_lines = await lines(
+        conn, y, [province, *await repository.rollups(conn, campaign_id, year, districts)])
     return ProvincialSummary(
-        campaign=campaign_ref(y.campaign), year=year, hierarchy=mode,
-        province=await line(conn, y, province),
-        districts=sorted(lines, key=lambda ln: (ln.unit.code or "", ln.unit.name)))
+        campaign=campaign_ref(y.campaign), year=year, hierarchy=mode, province=province_line,
+        districts=sorted(district_lines, key=lambda ln: (ln.unit.code or "", ln.unit.name)))
 
 
 async def _restated(conn: Conn, y: Year, province_id: uuid.UUID | None) -> ProvincialSummary:

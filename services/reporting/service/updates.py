@@ -8,11 +8,14 @@ rebuild, so a rollup always equals a recomputation from the facts once the consu
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 import asyncpg
 
@@ -52,12 +55,33 @@ async def record_national_average(conn: Conn, ev: ind.NationalAverageSet) -> Non
     await repository.save_national_average(conn, ev.year, ev.poor_rate_pct)
 
 
+def _submission(ev: ind.ReportSubmitted) -> tuple[Any, ...]:
+    """The arguments of ``repository.save_submission`` for the event."""
+    return (ev.campaign_id, ev.unit_id, ev.year, ev.report_id, ev.version, dict(ev.values),
+            [w.model_dump() for w in ev.warnings], ev.submitted_at, ev.on_time,
+            getattr(ev, "figures", Figures.ESTIMATED).value,  # v1: estimates
+            getattr(ev, "status", "submitted"))
+
+
+def _as_json_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The values (numbers only: the contract's) and the warnings as JSON text."""
+    values, warnings = row[5], row[6]
+    return (*row[:5], json.dumps(values, separators=(",", ":")),
+            json.dumps(warnings, default=str, separators=(",", ":")) if warnings else "[]",
+            *row[7:])
+
+
 async def record_submission(conn: Conn, ev: ind.ReportSubmitted) -> None:
-    if await repository.save_submission(
-            conn, ev.campaign_id, ev.unit_id, ev.year, ev.report_id, ev.version,
-            dict(ev.values), [w.model_dump() for w in ev.warnings], ev.submitted_at,
-            ev.on_time, getattr(ev, "figures", Figures.ESTIMATED).value,  # v1: estimates
-            getattr(ev, "status", "submitted")):
+    if await repository.save_submission(conn, *_submission(ev)):
+        await refresh_around(conn, ev.campaign_id, ev.unit_id, ev.year, ev.year + 1)
+
+
+async def record_submissions(conn: Conn, evs: Sequence[ind.ReportSubmitted]) -> None:
+    """``record_submission`` of each event, in order, the facts in one round trip. The rollups
+    around each are refreshed even for a version already held (the statement does not say
+    which were stored): a refresh recomputes from the facts, so the rows come out the same."""
+    await repository.save_submissions(conn, [_as_json_text(_submission(ev)) for ev in evs])
+    for ev in evs:
         await refresh_around(conn, ev.campaign_id, ev.unit_id, ev.year, ev.year + 1)
 
 
@@ -73,6 +97,9 @@ async def record_unit_change(conn: Conn, ev: UnitEvent, since: date) -> None:
     after, in the campaign years from the change on."""
     units = [s.unit_id for s in ev.units]
     deferred = _deferred.get()
+    pending = _pending.get()
+    if pending is not None:
+        pending.hierarchy_changed = True
     touched = set() if deferred else await _rollup_roots(conn, units, since, None)
     for snap in ev.units:
         await hierarchy.apply_snapshot(conn, snap)
@@ -84,6 +111,8 @@ async def record_unit_change(conn: Conn, ev: UnitEvent, since: date) -> None:
     elif isinstance(ev, UnitSplit):
         await repository.add_lineage(conn, [(ev.predecessor_id, s) for s in ev.successor_ids],
                                      ev.effective_date, "split")
+    if deferred:
+        return
     reads = Reads(conn)
     for campaign_id, year in await repository.campaign_years(conn):
         if year >= since.year:
@@ -144,6 +173,10 @@ async def refresh_around(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID,
     the reduction, of the years up to ``last_year``)."""
     if _deferred.get():
         return
+    pending = _pending.get()
+    if pending is not None:
+        pending.around.add((campaign_id, unit_id, first_year, last_year))
+        return
     roots = await _rollup_roots(conn, [unit_id], date(first_year, 1, 1),
                                 date(last_year + 1, 1, 1))
     reads = Reads(conn)
@@ -152,6 +185,10 @@ async def refresh_around(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID,
 
 
 async def refresh_all(conn: Conn) -> None:
+    pending = _pending.get()
+    if pending is not None:
+        pending.everything = True
+        return
     roots = await repository.units_of_kinds(conn, [k.value for k in domain.ROLLUP_KINDS])
     reads = Reads(conn)
     for campaign_id, year in await repository.campaign_years(conn):
@@ -171,28 +208,93 @@ def refreshes_deferred() -> Iterator[None]:
         _deferred.reset(token)
 
 
+@dataclass
+class Pending:
+    """The rollups the events of a batch asked to refresh, each refreshed once at its end."""
+
+    rollups: set[tuple[uuid.UUID, int, uuid.UUID]] = field(default_factory=set)
+    # (campaign, unit, first year, last year): resolved to rollups on the final hierarchy
+    around: set[tuple[uuid.UUID, uuid.UUID, int, int]] = field(default_factory=set)
+    everything: bool = False
+    hierarchy_changed: bool = False  # a unit event is in the batch
+
+
+@dataclass
+class RootsSeen:
+    """The rollups above a unit in a range of years, as found on the hierarchy of ``stamp``
+    (where the views' consumers stood on the registration topic): a report's rollups are read
+    from here while no unit event was applied since, by this process or another one."""
+
+    stamp: object = None
+    roots: dict[tuple[uuid.UUID, int, int], set[uuid.UUID]] = field(default_factory=dict)
+
+    async def of(self, conn: Conn, unit_id: uuid.UUID, first_year: int, last_year: int,
+                 pending: Pending) -> set[uuid.UUID]:
+        key = (unit_id, first_year, last_year)
+        if key in self.roots:
+            return self.roots[key]
+        roots = await _rollup_roots(conn, [unit_id], date(first_year, 1, 1),
+                                    date(last_year + 1, 1, 1))
+        if not pending.hierarchy_changed:
+            self.roots[key] = roots
+        return roots
+
+    async def check(self, conn: Conn, pending: Pending) -> None:
+        """Forget what another hierarchy (or this batch's unit events) may have changed."""
+        stamp = None if pending.hierarchy_changed else await repository.hierarchy_stamp(
+            conn, hierarchy.UNIT_EVENT_TYPES)
+        if stamp is None or stamp != self.stamp:
+            self.roots.clear()
+            self.stamp = stamp
+
+
+_roots_seen = RootsSeen()
+
+
+_pending: ContextVar[Pending | None] = ContextVar("pending_refreshes", default=None)
+
+
+@asynccontextmanager
+async def refreshes_batched(conn: Conn) -> AsyncIterator[None]:
+    """Apply a batch of events in the block, then refresh each rollup they touched once.
+
+    Equal to refreshing after each event: a rollup is recomputed from the facts and the
+    hierarchy, and at the end of the block it sees every event of the batch. A unit event
+    names the rollups its units left (read before its snapshot is applied); a report's are
+    read on the hierarchy at the end, which every unit event of the batch has reached."""
+    pending = Pending()
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    if _deferred.get():
+        return
+    if pending.everything:
+        await refresh_all(conn)
+        return
+    await _roots_seen.check(conn, pending)
+    for campaign_id, unit_id, first_year, last_year in sorted(pending.around):
+        roots = await _roots_seen.of(conn, unit_id, first_year, last_year, pending)
+        pending.rollups.update((campaign_id, year, root) for root in roots
+                               for year in range(first_year, last_year + 1))
+    by_year: dict[tuple[uuid.UUID, int], list[uuid.UUID]] = {}
+    for campaign_id, year, root in sorted(pending.rollups):
+        by_year.setdefault((campaign_id, year), []).append(root)
+    reads = Reads(conn)
+    for (campaign_id, year), year_roots in by_year.items():
+        await refresh(conn, campaign_id, year, year_roots, reads)
+
+
 class Reads:
-    """What the refreshes of one event read again and again (a unit's last day in a year,
-    its kind, the catalogue), read once: within one transaction they do not change under it
-    (events are applied one at a time)."""
+    """What the refreshes of one transaction read again and again (the catalogue, whether a
+    year has reports), read once: within one transaction they do not change under it (events
+    are applied under the views' lock; a batch refreshes after all its events)."""
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-        self._days: dict[tuple[uuid.UUID, int], date | None] = {}
-        self._kinds: dict[uuid.UUID, str | None] = {}
         self._summable: frozenset[str] | None = None
         self._reported: dict[tuple[uuid.UUID, int], bool] = {}
-
-    async def last_day(self, root: uuid.UUID, year: int) -> date | None:
-        if (root, year) not in self._days:
-            self._days[root, year] = await hierarchy.last_day_active(
-                self.conn, root, date(year, 1, 1), date(year, 12, 31))
-        return self._days[root, year]
-
-    async def kind(self, unit_id: uuid.UUID) -> str | None:
-        if unit_id not in self._kinds:
-            self._kinds[unit_id] = await repository.unit_kind(self.conn, unit_id)
-        return self._kinds[unit_id]
 
     async def summable(self) -> frozenset[str]:
         if self._summable is None:
@@ -209,45 +311,54 @@ class Reads:
 
 async def refresh(conn: Conn, campaign_id: uuid.UUID, year: int,
                   roots: Iterable[uuid.UUID], reads: Reads | None = None) -> None:
+    """Recompute the rollup rows of ``roots`` in the campaign's year from the facts and the
+    hierarchy of the year: a few statements, however many roots."""
     if _deferred.get():
         return
+    pending = _pending.get()
+    if pending is not None:
+        pending.rollups.update((campaign_id, year, root) for root in roots)
+        return
+    roots = sorted(set(roots))
     campaign = await repository.campaign(conn, campaign_id)
     due = await repository.cycle_due(conn, campaign_id, year)
-    if campaign is None or due is None:
+    if campaign is None or due is None or not roots:
         return  # the campaign is not known yet: campaign.created refreshes its years
     reads = reads or Reads(conn)
-    for root in roots:
-        await refresh_rollup(reads, campaign, year, due, root)
-
-
-async def refresh_rollup(reads: Reads, campaign: asyncpg.Record, year: int, due: datetime,
-                         root: uuid.UUID) -> None:
-    """Recompute one rollup row from the facts and the hierarchy of the year."""
-    conn, campaign_id = reads.conn, campaign["campaign_id"]
-    day = await reads.last_day(root, year)
-    kind = await reads.kind(root)
-    if day is None or kind is None:
-        await repository.delete_rollup(conn, campaign_id, year, root)
+    days = await repository.last_days(conn, roots, date(year, 1, 1), date(year, 12, 31))
+    kinds = await repository.unit_kinds(conn, roots)
+    gone = [r for r in roots if r not in days or r not in kinds]
+    if gone:
+        await repository.delete_rollups(conn, campaign_id, year, gone)
+    live = [r for r in roots if r in days and r in kinds]
+    if not live:
         return
-    reports = await _commune_reports(reads, campaign_id, year, root, day)
-    before_day = await reads.last_day(root, year - 1)
-    before = (await _commune_reports(reads, campaign_id, year - 1, root, before_day)
-              if before_day else {})
-    s = domain.sums({u: r["values"] for u, r in reports.items()},
-                    {u: r["values"] for u, r in before.items()}, await reads.summable())
-    counts = await repository.reports_expected(
-        conn, root, domain.eve_of(due), campaign["participating_kinds"], campaign_id, year, due)
-    await repository.save_rollup(conn, {
-        "campaign_id": campaign_id, "year": year, "unit_id": root, "kind": kind,
-        "hierarchy_day": day, "reports": s.reports, "sums": s.sums,
-        "official": sum(1 for r in reports.values() if r["figures"] == Figures.OFFICIAL),
-        "both_reports": s.both_reports, "both_now": s.both_now, "both_before": s.both_before,
-        "due_at": due, **{k: counts[k] for k in ("expected", "on_time", "late", "accepted")}})
+    reports = await _commune_reports(reads, campaign_id, year, {r: days[r] for r in live})
+    before_days = await repository.last_days(conn, live, date(year - 1, 1, 1),
+                                             date(year - 1, 12, 31))
+    before = await _commune_reports(reads, campaign_id, year - 1, before_days)
+    counts = await repository.reports_expected_each(
+        conn, live, domain.eve_of(due), campaign["participating_kinds"], campaign_id, year, due)
+    summable = await reads.summable()
+    rows = []
+    for root in live:
+        now, then = reports.get(root, {}), before.get(root, {})
+        s = domain.sums({u: r["values"] for u, r in now.items()},
+                        {u: r["values"] for u, r in then.items()}, summable)
+        rows.append({
+            "campaign_id": campaign_id, "year": year, "unit_id": root, "kind": kinds[root],
+            "hierarchy_day": days[root], "reports": s.reports, "sums": s.sums,
+            "official": sum(1 for r in now.values() if r["figures"] == Figures.OFFICIAL),
+            "both_reports": s.both_reports, "both_now": s.both_now,
+            "both_before": s.both_before, "due_at": due, **counts[root]})
+    await repository.save_rollups(conn, rows)
 
 
-async def _commune_reports(reads: Reads, campaign_id: uuid.UUID, year: int, root: uuid.UUID,
-                           day: date) -> dict[uuid.UUID, asyncpg.Record]:
-    if not await reads.reported(campaign_id, year):
+async def _commune_reports(reads: Reads, campaign_id: uuid.UUID, year: int,
+                           days: dict[uuid.UUID, date]
+                           ) -> dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]]:
+    """The commune reports of the year under each root as it stood on its day."""
+    if not days or not await reads.reported(campaign_id, year):
         return {}
-    return await repository.values_under(reads.conn, root, day, domain.SUMMED_KIND.value,
-                                         campaign_id, year)
+    return await repository.values_under_each(reads.conn, days, domain.SUMMED_KIND.value,
+                                              campaign_id, year)
