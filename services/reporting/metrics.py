@@ -49,3 +49,9 @@ AWARDS = Gauge("chungtay_campaign_awards",
 DUE_AGE = Gauge("chungtay_campaign_cycle_due_age_seconds",
                 "Seconds since the cycle's due date (negative before it).", ["campaign", "year"])
 CAMPAIGN_GAUGES = (POOR_RATE, REDUCTION, ATTAINMENT, REPORTS, NOMINATIONS, AWARDS, DUE_AGE)
+ANSWERS = Counter("chungtay_reporting_answers_total",
+                  "Answers of the summary routes (provincial, central, rankings), by route and "
+                  "whether kept since the views last changed or computed.", ["route", "source"])
+for _route in ("provincial", "central", "rankings"):
+    for _source in ("kept", "computed"):
+        ANSWERS.labels(_route, _source)

@@ -24,6 +24,7 @@ from chungtay_common.topics import topic_name
 from services.reporting import repository
 from services.reporting.access import ACCESS
 from services.reporting.api import documents, exports, statistics
+from services.reporting.api.answers import Answers, AnswersDep
 from services.reporting.api.params import CampaignQ, Limit, Offset, ProvinceQ, RootQ, YearQ
 from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
 from services.reporting.schemas import (
@@ -96,23 +97,26 @@ async def campaigns(read: ReadDep) -> list[CampaignRefOut]:
 @router.get("/summaries/provincial", response_model=ProvincialSummary, tags=["summaries"],
             responses=READ_ERRORS)
 async def provincial_summary(
-    read: ReadDep, campaign_id: CampaignQ, year: YearQ,
+    answered: AnswersDep, campaign_id: CampaignQ, year: YearQ,
     province_id: ProvinceQ = None, hierarchy: HierarchyMode = HierarchyMode.AS_REPORTED,
-) -> ProvincialSummary:
+) -> JSONResponse:
     """Per district and for the province: sums, rates (ratios of sums), reduction, target
     attainment, national average, reports on time / late / missing, resources, nominations
     and awards, exemplary models (found in the year, recognised) and their replications; a
     district's own report beside the sum of its communes."""
-    return await read(summaries.provincial, campaign_id, year, province_id, hierarchy)
+    return await answered(
+        "provincial", (campaign_id, year, province_id, hierarchy), campaign_id, year,
+        lambda conn: summaries.provincial(conn, campaign_id, year, province_id, hierarchy))
 
 
 @router.get("/summaries/central", response_model=CentralSummary, tags=["summaries"],
             responses=READ_ERRORS)
-async def central_summary(read: ReadDep, campaign_id: CampaignQ,
-                          year: YearQ, province_id: ProvinceQ = None) -> CentralSummary:
+async def central_summary(answered: AnswersDep, campaign_id: CampaignQ,
+                          year: YearQ, province_id: ProvinceQ = None) -> JSONResponse:
     """The province's figures for the central Board and MOLISA (schema
     chungtay.central-summary.v1), as they stand now; the feed holds what was published."""
-    return await read(summaries.central, campaign_id, year, province_id)
+    return await answered("central", (campaign_id, year, province_id), campaign_id, year,
+                          lambda conn: summaries.central(conn, campaign_id, year, province_id))
 
 
 @router.get("/compliance", response_model=CompliancePage, tags=["summaries"],
@@ -126,13 +130,15 @@ async def compliance(read: ReadDep, campaign_id: CampaignQ,
 
 
 @router.get("/rankings", response_model=RankingPage, tags=["summaries"], responses=READ_ERRORS)
-async def rankings(read: ReadDep, campaign_id: CampaignQ,
+async def rankings(answered: AnswersDep, campaign_id: CampaignQ,
                    year: YearQ, level: UnitKind = UnitKind.COMMUNE,
                    by: RankingBy = RankingBy.REDUCTION, unit_id: RootQ = None,
-                   limit: Limit = 100, offset: Offset = 0) -> RankingPage:
+                   limit: Limit = 100, offset: Offset = 0) -> JSONResponse:
     """The units of a level ranked by reduction in points or by target attainment."""
-    return await read(standings.rankings, campaign_id, year, level, by, unit_id, limit,
-                                        offset)
+    return await answered(
+        "rankings", (campaign_id, year, level, by, unit_id, limit, offset), campaign_id, year,
+        lambda conn: standings.rankings(conn, campaign_id, year, level, by, unit_id, limit,
+                                        offset))
 
 
 @router.get("/exemplary", response_model=Exemplary, tags=["summaries"], responses=READ_ERRORS)
@@ -207,11 +213,13 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
         session_state=True,  # a rebuild holds a session lock on a pooled connection
         periodic=[(settings.gauges_seconds, gauges)])
-    return service_app(
+    app = service_app(
         plan, title="chungtay reporting", routers=ROUTERS, access=ACCESS, topic_owner="feed",
         description="Provincial and central summaries kept fresh from the event stream, "
                     "compliance, rankings, trends, and the ministry feed of published "
                     "snapshots.")
+    app.state.answers = Answers()
+    return app
 
 
 def main() -> FastAPI:

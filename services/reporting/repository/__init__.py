@@ -121,6 +121,20 @@ async def record_position(conn: Conn, topic: str, partition: int, offset: int,
         topic, partition, offset, event_type, occurred_at)
 
 
+async def views_version(conn: Conn, campaign_id: uuid.UUID, year: int
+                        ) -> tuple[tuple[int, int, int], datetime | None]:
+    """Where the views stand (the positions applied, and the identity of the table holding
+    them, which a rebuild's swap changes), and the year's due instant of the campaign."""
+    row = await conn.fetchrow(
+        "SELECT 'positions'::regclass::oid::bigint AS views,"
+        ' (SELECT coalesce(sum("offset"), 0) FROM positions) AS applied,'
+        " (SELECT count(*) FROM positions) AS partitions,"
+        " (SELECT due_at FROM cycles WHERE campaign_id = $1 AND year = $2) AS due",
+        campaign_id, year)
+    assert row is not None
+    return (row["views"], row["applied"], row["partitions"]), row["due"]
+
+
 async def record_positions(conn: Conn,
                            rows: Sequence[tuple[str, int, int, str, datetime]]) -> None:
     """``record_position`` for each (topic, partition, offset, event type, occurred at), in
