@@ -24,7 +24,7 @@ from chungtay_common.topics import topic_name
 from services.reporting import repository
 from services.reporting.access import ACCESS
 from services.reporting.api import documents, exports, statistics
-from services.reporting.api.answers import Answers, AnswersDep
+from services.reporting.api.answers import AnswersDep
 from services.reporting.api.params import CampaignQ, Limit, Offset, ProvinceQ, RootQ, YearQ
 from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
 from services.reporting.schemas import (
@@ -213,13 +213,11 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
         session_state=True,  # a rebuild holds a session lock on a pooled connection
         periodic=[(settings.gauges_seconds, gauges)])
-    app = service_app(
+    return service_app(
         plan, title="chungtay reporting", routers=ROUTERS, access=ACCESS, topic_owner="feed",
         description="Provincial and central summaries kept fresh from the event stream, "
                     "compliance, rankings, trends, and the ministry feed of published "
                     "snapshots.")
-    app.state.answers = Answers()
-    return app
 
 
 def main() -> FastAPI:

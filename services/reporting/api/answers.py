@@ -79,8 +79,10 @@ class Answers:
 
 
 async def _answers(request: Request, principal: PrincipalDep, db: DatabaseDep) -> Answered:
-    """For a caller with a valid token, as any read."""
-    answers: Answers = request.app.state.answers
+    """For a caller with a valid token, as any read. The app's answers are made on first use."""
+    answers: Answers | None = getattr(request.app.state, "answers", None)
+    if answers is None:
+        answers = request.app.state.answers = Answers()
     return Answered(answers, db)
 
 
