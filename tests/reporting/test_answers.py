@@ -5,7 +5,11 @@ answer is computed again and shows it."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
+
+from services.reporting.service import operations
 from tests.reporting.conftest import Reporting, figures, make_campaign, make_tree, report
 from tests.support import eventually, metric, ok
 
@@ -41,3 +45,34 @@ async def test_an_answer_is_kept_until_the_views_change(world: Reporting) -> Non
         with attempt:
             assert b'"poor_households":140' in await summary(world, campaign, tree.province)
     assert await computed(world, "provincial") > before
+
+
+async def test_the_campaign_gauges_are_set_again_only_when_the_views_changed(
+        world: Reporting, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = await world.views()
+    calls: list[int] = []
+    stamp = [(1, 10, 1)]  # where the views stand, as the test says
+    clock = [1000.0]
+
+    async def counted(c: Any) -> None:
+        calls.append(1)
+
+    async def views_stamp(c: Any) -> tuple[int, int, int]:
+        return stamp[0]
+
+    monkeypatch.setattr(operations, "campaign_gauges", counted)
+    monkeypatch.setattr(operations.repository, "views_stamp", views_stamp)
+    monkeypatch.setattr(operations.time, "monotonic", lambda: clock[0])
+    gauges = operations.CampaignGauges()
+    try:
+        await gauges.update(conn)
+        await gauges.update(conn)  # the views held still: nothing read again
+        assert len(calls) == 1
+        stamp[0] = (1, 11, 1)  # an event applied
+        await gauges.update(conn)
+        assert len(calls) == 2
+        clock[0] += operations.GAUGES_AT_LEAST_EVERY  # still, at least once a minute
+        await gauges.update(conn)
+        assert len(calls) == 3
+    finally:
+        await conn.close()

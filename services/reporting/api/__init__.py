@@ -203,9 +203,11 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         if await rebuild.run(settings, out=None, if_missing=True) is not None:
             log.info("built the views from the topics")
 
+    campaign_gauges = operations.CampaignGauges()
+
     async def gauges(db: Database) -> None:
         async with db.read() as conn:
-            await operations.campaign_gauges(conn)
+            await campaign_gauges.update(conn)
             await operations.rebuild_progress(conn)
 
     plan = ServicePlan(

@@ -121,15 +121,31 @@ async def record_position(conn: Conn, topic: str, partition: int, offset: int,
         topic, partition, offset, event_type, occurred_at)
 
 
+# where the views stand: the positions applied, and the identity of the table holding them (a
+# rebuild's swap changes it); every change of the views moves it
+_STAMP = ("SELECT 'positions'::regclass::oid::bigint AS views,"
+          ' (SELECT coalesce(sum("offset"), 0) FROM positions) AS applied,'
+          " (SELECT count(*) FROM positions) AS partitions")
+
+
+async def views_stamp(conn: Conn) -> tuple[int, int, int]:
+    """Where the views stand (``_STAMP``)."""
+    row = await conn.fetchrow(_STAMP)
+    assert row is not None
+    return row["views"], row["applied"], row["partitions"]
+
+
+async def cycles_with_codes(conn: Conn) -> list[asyncpg.Record]:
+    """Every campaign year's due instant, with the campaign's code."""
+    return list(await conn.fetch(
+        "SELECT c.code, y.year, y.due_at FROM cycles y JOIN campaigns c USING (campaign_id)"))
+
+
 async def views_version(conn: Conn, campaign_id: uuid.UUID, year: int
                         ) -> tuple[tuple[int, int, int], datetime | None]:
-    """Where the views stand (the positions applied, and the identity of the table holding
-    them, which a rebuild's swap changes), and the year's due instant of the campaign."""
+    """Where the views stand (``_STAMP``), and the year's due instant of the campaign."""
     row = await conn.fetchrow(
-        "SELECT 'positions'::regclass::oid::bigint AS views,"
-        ' (SELECT coalesce(sum("offset"), 0) FROM positions) AS applied,'
-        " (SELECT count(*) FROM positions) AS partitions,"
-        " (SELECT due_at FROM cycles WHERE campaign_id = $1 AND year = $2) AS due",
+        _STAMP + ", (SELECT due_at FROM cycles WHERE campaign_id = $1 AND year = $2) AS due",
         campaign_id, year)
     assert row is not None
     return (row["views"], row["applied"], row["partitions"]), row["due"]

@@ -3,6 +3,10 @@ progress as metrics, freshness."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Hashable
+
 from aiokafka import TopicPartition
 from prometheus_client import Gauge
 
@@ -13,16 +17,46 @@ from services.reporting import metrics as m
 from services.reporting.schemas import Freshness, PartitionFreshness, TopicFreshness
 from services.reporting.service.summaries import compliance_of, sums_of, target_of
 
+# the campaign gauges read every rollup; they are set again when the views changed, and at
+# least this often (what a rollup's punctuality counts moves with the clock at a due instant)
+GAUGES_AT_LEAST_EVERY = 60.0
+_YIELD_EVERY = 100  # rollups between two turns given back to the event loop (to requests)
+
+
+class CampaignGauges:
+    """Sets the campaign gauges from the rollups (district and province levels), and the age
+    of each due date. Reading every rollup is work in proportion to the units: it is done
+    only when the views changed (``repository.views_version``) or a minute has passed, and
+    gives the event loop back every few rollups, so requests are not held up meanwhile."""
+
+    def __init__(self) -> None:
+        self._seen: Hashable = None
+        self._at = 0.0
+
+    async def update(self, conn: Conn) -> None:
+        now = clock.now()
+        for r in await repository.cycles_with_codes(conn):
+            m.DUE_AGE.labels(r["code"], str(r["year"])).set((now - r["due_at"]).total_seconds())
+        version = await repository.views_stamp(conn)
+        if version == self._seen and time.monotonic() - self._at < GAUGES_AT_LEAST_EVERY:
+            return
+        await campaign_gauges(conn)
+        self._seen, self._at = version, time.monotonic()
+
 
 async def campaign_gauges(conn: Conn) -> None:
     """Set the campaign gauges from the rollups (district and province levels)."""
     averages = await repository.national_averages(conn)
     now = clock.now()
     values: list[tuple[Gauge, tuple[str, ...], float]] = []
+    done = 0
     for campaign in await repository.campaigns(conn):
         targets = {(r["year"], r["unit_id"]): r for r in await repository.all_targets(
             conn, campaign["campaign_id"])}
         for r in await repository.rollups_named(conn, campaign["campaign_id"]):
+            done += 1
+            if done % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             labels: tuple[str, ...] = (campaign["code"], str(r["year"]), r["kind"],
                                        r["code"] or "", r["name"])
             d = domain.figures(sums_of(r), target_of(targets.get((r["year"], r["unit_id"]))),
