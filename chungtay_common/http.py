@@ -207,7 +207,6 @@ class Write:
                                        digest, status_code, body)
         return EncodedJSON(body, status_code=status_code)
 
-
     async def statement(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
                         *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         """Like a call, for a use case whose change is one statement, so atomic by itself:

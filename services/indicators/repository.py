@@ -185,13 +185,15 @@ async def target(conn: Conn, campaign_id: uuid.UUID, year: int, unit_id: uuid.UU
     r = await conn.fetchrow(
         "SELECT * FROM targets WHERE campaign_id = $1 AND year = $2 AND unit_id = $3",
         campaign_id, year, unit_id)
-    if r is None:
-        return None
+    return None if r is None else _target(r)
+
+
+def _target(r: Mapping[str, Any] | asyncpg.Record) -> Target:
+    def num(v: Any) -> float | None:
+        return float(v) if v is not None else None
+
     return Target(
-        reduction_pp_min=float(r["reduction_pp_min"]) if r["reduction_pp_min"] is not None
-        else None,
-        reduction_pp_max=float(r["reduction_pp_max"]) if r["reduction_pp_max"] is not None
-        else None,
+        reduction_pp_min=num(r["reduction_pp_min"]), reduction_pp_max=num(r["reduction_pp_max"]),
         households_out_min=r["households_out_min"], households_out_max=r["households_out_max"],
         at_most_national_average=r["at_most_national_average"])
 
@@ -325,15 +327,7 @@ async def read_reports(conn: Conn, today: date, campaign_id: uuid.UUID,
 
 def target_of(r: Mapping[str, Any]) -> Target | None:
     """The target in a row of ``read_reports`` (None: no target set)."""
-    if r["target_year"] is None:
-        return None
-    return Target(
-        reduction_pp_min=float(r["reduction_pp_min"]) if r["reduction_pp_min"] is not None
-        else None,
-        reduction_pp_max=float(r["reduction_pp_max"]) if r["reduction_pp_max"] is not None
-        else None,
-        households_out_min=r["households_out_min"], households_out_max=r["households_out_max"],
-        at_most_national_average=r["at_most_national_average"])
+    return None if r["target_year"] is None else _target(r)
 
 
 # the columns of a report row that a write sets, in the order of ``record_reports``'s arrays
