@@ -186,8 +186,7 @@ class Write:
 
     async def __call__(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
                        *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
-        route = self.request.scope.get("route")
-        status_code: int = getattr(route, "status_code", None) or 200
+        status_code = self._status_code()
         if self.key is None:
             async with self.db.transaction(self.ctx) as conn:
                 body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
@@ -207,6 +206,11 @@ class Write:
                                        digest, status_code, body)
         return EncodedJSON(body, status_code=status_code)
 
+    def _status_code(self) -> int:
+        """The route's declared success status (200 when it declares none)."""
+        code: int = getattr(self.request.scope.get("route"), "status_code", None) or 200
+        return code
+
     async def statement(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
                         *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         """Like a call, for a use case whose change is one statement, so atomic by itself:
@@ -217,8 +221,7 @@ class Write:
         transaction: it is run as any write."""
         if self.key is not None:
             return await self(use_case, *args, **kwargs)
-        route = self.request.scope.get("route")
-        status_code: int = getattr(route, "status_code", None) or 200
+        status_code = self._status_code()
         async with self.db.pool.acquire() as conn:
             body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
         self.ctx.committed()

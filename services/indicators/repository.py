@@ -400,41 +400,6 @@ async def find_report(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, ye
         campaign_id, unit_id, year)
 
 
-async def save_report(conn: Conn, r: dict[str, Any]) -> None:
-    await conn.execute(
-        'INSERT INTO reports (report_id, campaign_id, unit_id, year, status, version, "values",'
-        " warnings, first_submitted_at, submitted_at, on_time, accepted_at, submitted_values,"
-        " figures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        " ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status,"
-        '  version = EXCLUDED.version, "values" = EXCLUDED."values",'
-        "  warnings = EXCLUDED.warnings, first_submitted_at = EXCLUDED.first_submitted_at,"
-        "  submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,"
-        "  accepted_at = EXCLUDED.accepted_at, submitted_values = EXCLUDED.submitted_values,"
-        "  figures = EXCLUDED.figures, updated_at = now()",
-        r["report_id"], r["campaign_id"], r["unit_id"], r["year"], r["status"], r["version"],
-        r["values"], r["warnings"], r["first_submitted_at"], r["submitted_at"], r["on_time"],
-        r["accepted_at"], r["submitted_values"], r["figures"],
-    )
-
-
-async def add_version(conn: Conn, r: dict[str, Any], action: str, note: str | None,
-                      actor: str) -> None:
-    """The report ``r`` as it now is, as a new version: the action, who, and the note."""
-    await conn.execute(
-        'INSERT INTO report_versions (report_id, version, action, status, "values", warnings,'
-        " note, actor, figures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        r["report_id"], r["version"], action, r["status"], r["values"], r["warnings"], note,
-        actor, r["figures"])
-
-
-async def last_submitter(conn: Conn, report_id: uuid.UUID) -> str | None:
-    """Who made the report's latest submission (None: never submitted)."""
-    actor: str | None = await conn.fetchval(
-        "SELECT actor FROM report_versions WHERE report_id = $1 AND action = 'submit'"
-        " ORDER BY version DESC LIMIT 1", report_id)
-    return actor
-
-
 async def versions(conn: Conn, report_id: uuid.UUID) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT * FROM report_versions WHERE report_id = $1 ORDER BY version", report_id))

@@ -442,7 +442,8 @@ async def values_under_each(conn: Conn, days: Mapping[uuid.UUID, date], kind: st
 async def reports_expected_each(conn: Conn, roots: Sequence[uuid.UUID], day: date,
                                 kinds: Sequence[str], campaign_id: uuid.UUID, year: int,
                                 due: datetime) -> dict[uuid.UUID, dict[str, int]]:
-    """``reports_expected`` of each root on ``day``, in one statement."""
+    """For each root: the units of ``kinds`` under it on ``day`` expected to report, and how
+    many of their reports came on time, late, and were accepted; in one statement."""
     rows = await conn.fetch(
         f"""{_SUBTREES}
         SELECT down.root, count(*) AS expected,
@@ -534,7 +535,7 @@ ROLLUP_COLUMNS = ("campaign_id", "year", "unit_id", "kind", "hierarchy_day", "re
 
 
 async def save_rollups(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``save_rollup`` of each row (``ROLLUP_COLUMNS``), in one round trip."""
+    """Insert or replace each rollup row (``ROLLUP_COLUMNS``), in one round trip."""
     columns = ", ".join(_quoted(c) for c in ROLLUP_COLUMNS)
     await conn.executemany(
         f"INSERT INTO rollups ({columns})"
