@@ -7,8 +7,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
 from services.reporting.service import operations
 from tests.reporting.conftest import Reporting, figures, make_campaign, make_tree, report
 from tests.support import eventually, metric, ok
@@ -48,22 +46,20 @@ async def test_an_answer_is_kept_until_the_views_change(world: Reporting) -> Non
 
 
 async def test_the_campaign_gauges_are_set_again_only_when_the_views_changed(
-        world: Reporting, monkeypatch: pytest.MonkeyPatch) -> None:
+        world: Reporting) -> None:
     conn = await world.views()
     calls: list[int] = []
     stamp = [(1, 10, 1)]  # where the views stand, as the test says
-    clock = [1000.0]
+    now = [1000.0]
 
-    async def counted(c: Any) -> None:
+    async def set_gauges(c: Any) -> None:
         calls.append(1)
 
     async def views_stamp(c: Any) -> tuple[int, int, int]:
         return stamp[0]
 
-    monkeypatch.setattr(operations, "campaign_gauges", counted)
-    monkeypatch.setattr(operations.repository, "views_stamp", views_stamp)
-    monkeypatch.setattr(operations.time, "monotonic", lambda: clock[0])
-    gauges = operations.CampaignGauges()
+    # this instance's own readers: the app's periodic job keeps its own, untouched
+    gauges = operations.CampaignGauges(views_stamp, set_gauges, lambda: now[0])
     try:
         await gauges.update(conn)
         await gauges.update(conn)  # the views held still: nothing read again
@@ -71,7 +67,7 @@ async def test_the_campaign_gauges_are_set_again_only_when_the_views_changed(
         stamp[0] = (1, 11, 1)  # an event applied
         await gauges.update(conn)
         assert len(calls) == 2
-        clock[0] += operations.GAUGES_AT_LEAST_EVERY  # still, at least once a minute
+        now[0] += operations.GAUGES_AT_LEAST_EVERY  # still, at least once a minute
         await gauges.update(conn)
         assert len(calls) == 3
     finally:

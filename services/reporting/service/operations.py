@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 from aiokafka import TopicPartition
 from prometheus_client import Gauge
@@ -29,7 +29,13 @@ class CampaignGauges:
     only when the views changed (``repository.views_version``) or a minute has passed, and
     gives the event loop back every few rollups, so requests are not held up meanwhile."""
 
-    def __init__(self) -> None:
+    def __init__(self, stamp: Callable[[Conn], Awaitable[Hashable]] | None = None,
+                 set_gauges: Callable[[Conn], Awaitable[None]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # where the views stand, the gauges' setting and the time (a test gives its own)
+        self._stamp = stamp or repository.views_stamp
+        self._set_gauges = set_gauges or campaign_gauges
+        self._clock = clock
         self._seen: Hashable = None
         self._at = 0.0
 
@@ -37,11 +43,11 @@ class CampaignGauges:
         now = clock.now()
         for r in await repository.cycles_with_codes(conn):
             m.DUE_AGE.labels(r["code"], str(r["year"])).set((now - r["due_at"]).total_seconds())
-        version = await repository.views_stamp(conn)
-        if version == self._seen and time.monotonic() - self._at < GAUGES_AT_LEAST_EVERY:
+        version = await self._stamp(conn)
+        if version == self._seen and self._clock() - self._at < GAUGES_AT_LEAST_EVERY:
             return
-        await campaign_gauges(conn)
-        self._seen, self._at = version, time.monotonic()
+        await self._set_gauges(conn)
+        self._seen, self._at = version, self._clock()
 
 
 async def campaign_gauges(conn: Conn) -> None:
