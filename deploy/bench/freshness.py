@@ -47,14 +47,16 @@ class Watch:
         return await asyncpg.connect(self.nat.run.dsn("reporting"),
                                      server_settings={"search_path": "views, public"})
 
-    @staticmethod
-    async def _poll(conn: asyncpg.Connection, campaign: uuid.UUID, since: datetime
+    async def _poll(self, conn: asyncpg.Connection, campaign: uuid.UUID
                     ) -> tuple[list[asyncpg.Record], dict[str, datetime]]:
-        """The facts of the year changed since ``since``; each province rollup's refresh."""
+        """The facts of the year of the units with a version answered and not seen yet (a
+        few hundred rows at most: the poll loads the machine it measures no more than it
+        must); each province rollup's refresh."""
+        waiting = [u for u, versions in self.pending.items() if versions]
         facts = await conn.fetch(
             "SELECT unit_id::text AS u, version, updated_at FROM facts"
-            " WHERE campaign_id = $1 AND year = $2 AND updated_at >= $3",
-            campaign, YEAR, since)
+            " WHERE campaign_id = $1 AND year = $2 AND unit_id = ANY($3::uuid[])",
+            campaign, YEAR, waiting) if waiting else []
         rollups = {r["u"]: r["refreshed_at"] for r in await conn.fetch(
             "SELECT unit_id::text AS u, refreshed_at FROM rollups"
             " WHERE campaign_id = $1 AND year = $2 AND kind = 'province'", campaign, YEAR)}
@@ -63,7 +65,6 @@ class Watch:
     async def run(self) -> None:
         conn = await self._connect()
         campaign = uuid.UUID(self.nat.campaign)
-        since: datetime = await conn.fetchval("SELECT now()")
         deadline = float("inf")
         try:
             while len(self.seen) < len(self.answered) or not self.done.is_set():
@@ -72,7 +73,7 @@ class Watch:
                 if time.perf_counter() > deadline:
                     break
                 try:
-                    facts, rollups = await self._poll(conn, campaign, since)
+                    facts, rollups = await self._poll(conn, campaign)
                 except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError):
                     # seen once under load: the connection left in a bad state; a new one
                     conn.terminate()

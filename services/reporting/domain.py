@@ -48,15 +48,6 @@ PLAN_REDUCTION_PP = (2.0, 2.5)  # the plan: 2–2.5 points a year on average
 ONE_DAY = timedelta(days=1)
 
 
-def period_starts(periods: Sequence[tuple[date, date | None]], start: date, end: date | None
-                  ) -> list[date]:
-    """The first day in ``[start, end)`` of each period ``[valid_from, valid_to)`` that
-    overlaps it, in order."""
-    days = {max(start, begin) for begin, until in periods
-            if (until is None or until > start) and (end is None or begin < end)}
-    return sorted(days)
-
-
 def eve_of(due: datetime) -> date:
     """Who has to report is who exists on the day before the due date (in Vietnam)."""
     return due.astimezone(VN).date() - ONE_DAY

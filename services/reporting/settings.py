@@ -9,4 +9,6 @@ from chungtay_common.settings import ServiceSettings
 
 class ReportingSettings(ServiceSettings):
     service_name: str = "reporting"
-    gauges_seconds: float = Field(default=5.0, gt=0)  # campaign gauges refreshed this often
+    # campaign gauges refreshed this often: Prometheus scrapes every 15 s, and recomputing them
+    # more often only spends the CPU the consumers need under load
+    gauges_seconds: float = Field(default=15.0, gt=0)

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import asyncpg
-
 from chungtay_common import hierarchy
 from chungtay_common.contracts import awards as aw
 from chungtay_common.contracts import indicators as ind
@@ -154,17 +152,9 @@ async def record_exemplary_model(conn: Conn, ev: aw.ExemplaryModelRegistered
 async def _rollup_roots(conn: Conn, unit_ids: Iterable[uuid.UUID], start: date,
                         end: date | None) -> set[uuid.UUID]:
     """The districts and provinces above (or equal to) the units at some day of [start, end)."""
-    kinds = {k.value for k in domain.ROLLUP_KINDS}
-    roots: set[uuid.UUID] = set()
-    for unit_id in unit_ids:
-        # from the start of each of its periods in the range: a unit formed mid-year (or
-        # after a gap) has no ancestry on the range's first day
-        versions = await repository.unit_versions(conn, unit_id)
-        for day in domain.period_starts(
-                [(v["valid_from"], v["valid_to"]) for v in versions], start, end):
-            for chain in await hierarchy.ancestries(conn, unit_id, day, end):
-                roots.update(chain)
-    return await repository.units_among(conn, roots, kinds)
+    kinds = [k.value for k in domain.ROLLUP_KINDS]
+    found = await repository.rollup_roots_each(conn, [(u, start, end) for u in unit_ids], kinds)
+    return set().union(*found)
 
 
 async def refresh_around(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID,
@@ -228,16 +218,21 @@ class RootsSeen:
     stamp: object = None
     roots: dict[tuple[uuid.UUID, int, int], set[uuid.UUID]] = field(default_factory=dict)
 
-    async def of(self, conn: Conn, unit_id: uuid.UUID, first_year: int, last_year: int,
-                 pending: Pending) -> set[uuid.UUID]:
-        key = (unit_id, first_year, last_year)
-        if key in self.roots:
-            return self.roots[key]
-        roots = await _rollup_roots(conn, [unit_id], date(first_year, 1, 1),
-                                    date(last_year + 1, 1, 1))
-        if not pending.hierarchy_changed:
-            self.roots[key] = roots
-        return roots
+    async def of_each(self, conn: Conn, keys: Sequence[tuple[uuid.UUID, int, int]],
+                      pending: Pending) -> list[set[uuid.UUID]]:
+        """The rollups above each ``(unit, first year, last year)``; those not seen yet are
+        read in one statement."""
+        missing = sorted({k for k in keys if k not in self.roots})
+        if missing:
+            found = await repository.rollup_roots_each(
+                conn, [(unit_id, date(first, 1, 1), date(last + 1, 1, 1))
+                       for unit_id, first, last in missing],
+                [k.value for k in domain.ROLLUP_KINDS])
+            seen = dict(zip(missing, found, strict=True))
+            if pending.hierarchy_changed:
+                return [seen[k] if k in seen else self.roots[k] for k in keys]
+            self.roots.update(seen)
+        return [self.roots[k] for k in keys]
 
     async def check(self, conn: Conn, pending: Pending) -> None:
         """Forget what another hierarchy (or this batch's unit events) may have changed."""
@@ -274,8 +269,10 @@ async def refreshes_batched(conn: Conn) -> AsyncIterator[None]:
         await refresh_all(conn)
         return
     await _roots_seen.check(conn, pending)
-    for campaign_id, unit_id, first_year, last_year in sorted(pending.around):
-        roots = await _roots_seen.of(conn, unit_id, first_year, last_year, pending)
+    around = sorted(pending.around)
+    for (campaign_id, _, first_year, last_year), roots in zip(
+            around, await _roots_seen.of_each(conn, [a[1:] for a in around], pending),
+            strict=True):
         pending.rollups.update((campaign_id, year, root) for root in roots
                                for year in range(first_year, last_year + 1))
     by_year: dict[tuple[uuid.UUID, int], list[uuid.UUID]] = {}
@@ -333,32 +330,32 @@ async def refresh(conn: Conn, campaign_id: uuid.UUID, year: int,
     live = [r for r in roots if r in days and r in kinds]
     if not live:
         return
-    reports = await _commune_reports(reads, campaign_id, year, {r: days[r] for r in live})
     before_days = await repository.last_days(conn, live, date(year - 1, 1, 1),
                                              date(year - 1, 12, 31))
-    before = await _commune_reports(reads, campaign_id, year - 1, before_days)
+    sums = await _subtree_sums(reads, campaign_id, year, {r: days[r] for r in live},
+                               before_days)
     counts = await repository.reports_expected_each(
         conn, live, domain.eve_of(due), campaign["participating_kinds"], campaign_id, year, due)
-    summable = await reads.summable()
     rows = []
     for root in live:
-        now, then = reports.get(root, {}), before.get(root, {})
-        s = domain.sums({u: r["values"] for u, r in now.items()},
-                        {u: r["values"] for u, r in then.items()}, summable)
+        s = sums.get(root, repository.NO_SUMS)
         rows.append({
             "campaign_id": campaign_id, "year": year, "unit_id": root, "kind": kinds[root],
             "hierarchy_day": days[root], "reports": s.reports, "sums": s.sums,
-            "official": sum(1 for r in now.values() if r["figures"] == Figures.OFFICIAL),
-            "both_reports": s.both_reports, "both_now": s.both_now,
+            "official": s.official, "both_reports": s.both_reports, "both_now": s.both_now,
             "both_before": s.both_before, "due_at": due, **counts[root]})
     await repository.save_rollups(conn, rows)
 
 
-async def _commune_reports(reads: Reads, campaign_id: uuid.UUID, year: int,
-                           days: dict[uuid.UUID, date]
-                           ) -> dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]]:
-    """The commune reports of the year under each root as it stood on its day."""
+async def _subtree_sums(reads: Reads, campaign_id: uuid.UUID, year: int,
+                        days: dict[uuid.UUID, date], days_before: dict[uuid.UUID, date]
+                        ) -> dict[uuid.UUID, repository.SubtreeSums]:
+    """The sums of the commune reports of the year under each root as it stood on its day,
+    with the like-for-like sums of those that reported the year before too."""
     if not days or not await reads.reported(campaign_id, year):
         return {}
-    return await repository.values_under_each(reads.conn, days, domain.SUMMED_KIND.value,
-                                              campaign_id, year)
+    if not await reads.reported(campaign_id, year - 1):
+        days_before = {}
+    return await repository.sums_under_each(reads.conn, days, days_before,
+                                            domain.SUMMED_KIND.value, campaign_id, year,
+                                            await reads.summable())
