@@ -8,6 +8,7 @@ to 5 ms of polling."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import httpx
+import paced
 from figures import quantile, shown, spread
 from harness import say
 from national import YEAR, National, caught_up_quietly
@@ -104,7 +105,7 @@ async def stream(nat: National, rate: int, seconds: float, seed: int) -> dict[st
     watcher = asyncio.create_task(watch.run())
     url = nat.run.urls["indicators"]
 
-    async def submit(client: httpx.AsyncClient, code: str) -> None:
+    async def submit(client: paced.Client, code: str) -> None:
         unit = nat.ids[code]
         if code not in tokens:
             tokens[code] = mint(nat.run.key, subject=f"clerk-{code}", roles=["reporter"],
@@ -113,22 +114,23 @@ async def stream(nat: National, rate: int, seconds: float, seed: int) -> dict[st
         values["poor_households"] = abs(values["poor_households"]
                                         + rng.choice((-1, 1)) * rng.randint(1, 5))
         try:
-            r = await client.post(
-                f"{url}/v1/campaigns/{nat.campaign}/reports/{unit}/{YEAR}/submit",
-                json={"values": values}, headers={"authorization": f"Bearer {tokens[code]}"})
-        except httpx.HTTPError as exc:
+            status, body = await client.post(
+                f"/v1/campaigns/{nat.campaign}/reports/{unit}/{YEAR}/submit",
+                json.dumps({"values": values}).encode(),
+                {"authorization": f"Bearer {tokens[code]}"})
+        except (OSError, paced.HttpError) as exc:
             failures.append(repr(exc))
             return
-        if r.status_code >= 300:
-            failures.append(f"{r.status_code} {r.text[:300]}")
+        if status >= 300:
+            failures.append(f"{status} {body[:300]!r}")
             return
-        watch.answer(unit, r.json()["version"])
+        watch.answer(unit, json.loads(body)["version"])
 
     await asyncio.sleep(0.5)  # the watcher's first poll
-    # idle connections closed before uvicorn closes them (after 5 s): a request on a
-    # connection the server is closing fails with a read error
-    limits = httpx.Limits(max_connections=64, keepalive_expiry=3)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+    # the requests go out at the rate whatever the answers take (up to 64 at a time): the
+    # client is lean (see paced.py), so that the stream is the one asked for
+    client = paced.Client(url, connections=64)
+    try:
         tasks = []
         started = time.perf_counter()
         for i in range(int(rate * seconds)):
@@ -136,6 +138,8 @@ async def stream(nat: National, rate: int, seconds: float, seed: int) -> dict[st
             tasks.append(asyncio.create_task(submit(client, rng.choice(communes).code)))
         await asyncio.gather(*tasks)
         answered_in = time.perf_counter() - started
+    finally:
+        await client.close()
     watch.done.set()
     await watcher
     if failures:  # counted and shown (the run goes on: the others' freshness still counts)

@@ -55,3 +55,10 @@ ANSWERS = Counter("chungtay_reporting_answers_total",
 for _route in ("provincial", "central", "rankings"):
     for _source in ("kept", "computed"):
         ANSWERS.labels(_route, _source)
+ROLLUP_CHANGES = Counter(
+    "chungtay_reporting_rollup_changes_total",
+    "Facts changed by report submissions in the live consumer's batches, by how the rollups "
+    "above them were brought up to date: by difference, or recomputed from the subtree.",
+    ["how"])
+for _how in ("difference", "recomputed"):
+    ROLLUP_CHANGES.labels(_how)

@@ -4,10 +4,9 @@ pool's search path); the feed's snapshots in ``public``."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from chungtay_common import hierarchy
 from chungtay_common.contracts.registration import UnitKind
 from chungtay_common.db import Conn
 from chungtay_common.hierarchy import UnitOnDate
-from chungtay_common.poverty import Value
 
 VIEWS = "views"
 SEARCH_PATH = f"{VIEWS}, public"
@@ -317,16 +315,19 @@ async def save_submission(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID
     return bool(stored)
 
 
-async def save_submissions(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+async def save_submissions(conn: Conn, rows: Sequence[tuple[Any, ...]], changes: bool = False
+                           ) -> list[asyncpg.Record]:
     """``save_submission`` of each row (its arguments in order, the values and warnings as
     JSON text), in order, in one statement; the facts come out as one at a time would leave
     them. Of a report's rows, one is stored when its version is above the one held and every
     earlier row's; the last stored is kept, first submitted at the earliest of them (and of
-    the one held)."""
+    the one held).
+
+    With ``changes``: each fact changed, as it is now and as it was before (``old_*``, null
+    for a new one), with its unit's kind."""
     if not rows:
-        return
-    await conn.execute(
-        """
+        return []
+    statement = """
         WITH b AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::uuid[], $5::int[],
                                  $6::text[], $7::text[], $8::timestamptz[], $9::bool[],
@@ -357,8 +358,20 @@ async def save_submissions(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
           first_submitted_at = LEAST(facts.first_submitted_at, EXCLUDED.first_submitted_at),
           submitted_at = EXCLUDED.submitted_at, on_time = EXCLUDED.on_time,
           figures = EXCLUDED.figures, updated_at = now()
-        WHERE facts.version < EXCLUDED.version""",
-        *(list(column) for column in zip(*rows, strict=True)))
+        WHERE facts.version < EXCLUDED.version"""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    if not changes:
+        await conn.execute(statement, *columns)
+        return []
+    # the statement's snapshot is of before it: ``facts o`` holds each fact as it was
+    return list(await conn.fetch(
+        f"""WITH written AS ({statement}
+            RETURNING campaign_id, year, unit_id, "values", figures, first_submitted_at,
+                      state)
+        SELECT w.*, u.kind, o."values" AS old_values, o.figures AS old_figures,
+               o.first_submitted_at AS old_first_submitted_at, o.state AS old_state
+          FROM written w LEFT JOIN units u USING (unit_id)
+          LEFT JOIN facts o USING (campaign_id, year, unit_id)""", *columns))
 
 
 async def save_state(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID, year: int,
@@ -422,96 +435,24 @@ async def unit_kinds(conn: Conn, unit_ids: Sequence[uuid.UUID]) -> dict[uuid.UUI
     return {r["unit_id"]: r["kind"] for r in rows}
 
 
-@dataclass(frozen=True)
-class SubtreeSums:
-    """A root's sums over the reports of its subtree (see ``sums_under_each``)."""
-
-    reports: int
-    official: int  # of those reports, how many with official figures
-    sums: dict[str, Value]
-    both_reports: int  # units that reported in the year and the year before
-    both_now: dict[str, Value]
-    both_before: dict[str, Value]
-
-
-NO_SUMS = SubtreeSums(0, 0, {}, 0, {}, {})
-
-
-def _number(total: Decimal) -> Value:
-    """A sum as Python's own sum of the decoded values would type it: an integer when every
-    term was one (no fractional digits), else a float."""
-    exponent = total.as_tuple().exponent
-    return int(total) if isinstance(exponent, int) and exponent >= 0 else float(total)
-
-
-async def sums_under_each(conn: Conn, days: Mapping[uuid.UUID, date],
-                          days_before: Mapping[uuid.UUID, date], kind: str,
-                          campaign_id: uuid.UUID, year: int, codes: Collection[str]
-                          ) -> dict[uuid.UUID, SubtreeSums]:
-    """For each root: the sums of ``codes`` over the reports of the year of the units of
-    ``kind`` under it (itself included) as the hierarchy stood on its day, and over those of
-    them that also reported the year before, with that year's values, under the root as it
-    stood on its day of that year (``days_before``; a root absent there had no year before).
-    Summed in the database (exact ``numeric`` sums of the JSON numbers), in one statement:
-    a few rows per root come back however many reports are under it."""
-    roots = [*days, *days_before]
-    tags = [0] * len(days) + [1] * len(days_before)
+async def values_under_each(conn: Conn, days: Mapping[uuid.UUID, date], kind: str,
+                            campaign_id: uuid.UUID, year: int
+                            ) -> dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]]:
+    """The reports of the year (values and figures) of the units of ``kind`` under each root
+    (itself included) as the hierarchy stood on the root's day, in one statement; each
+    report is read (and its JSON decoded) once, with the roots it is under."""
     rows = await conn.fetch(
-        """WITH RECURSIVE down(root, tag, day, unit_id, depth) AS (
-            SELECT r.root, r.tag, r.day, v.unit_id, 0
-              FROM unnest($1::uuid[], $2::int[], $3::date[]) AS r(root, tag, day)
-              JOIN unit_versions v ON v.unit_id = r.root AND v.valid_from <= r.day
-               AND (v.valid_to IS NULL OR v.valid_to > r.day)
-            UNION ALL
-            SELECT down.root, down.tag, down.day, v.unit_id, down.depth + 1
-              FROM down JOIN unit_versions v ON v.parent_id = down.unit_id
-             WHERE v.valid_from <= down.day AND (v.valid_to IS NULL OR v.valid_to > down.day)
-               AND down.depth < 20
-        ), picked AS (
-            SELECT DISTINCT ON (down.root, down.tag, f.unit_id)
-                   down.root, down.tag, f.unit_id, f."values",
-                   f.figures = 'official' AS official
-              FROM down JOIN units u USING (unit_id)
-              JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $5
-               AND f.year = $6 - down.tag
-             WHERE u.kind = $4
-        ), flagged AS (
-            SELECT p.*, EXISTS (SELECT 1 FROM picked q WHERE q.root = p.root
-                                   AND q.tag <> p.tag AND q.unit_id = p.unit_id) AS in_both
-              FROM picked p
-        )
-        SELECT root, tag, in_both, NULL::text AS code, count(*) AS reports,
-               count(*) FILTER (WHERE official) AS official, NULL::numeric AS total
-          FROM flagged GROUP BY root, tag, in_both
-        UNION ALL
-        SELECT root, tag, in_both, e.key, NULL, NULL, sum(e.value::numeric)
-          FROM flagged CROSS JOIN LATERAL jsonb_each(flagged."values") AS e
-         WHERE e.key = ANY($7::text[]) AND jsonb_typeof(e.value) = 'number'
-         GROUP BY root, tag, in_both, e.key""",
-        roots, tags, [*days.values(), *days_before.values()], kind, campaign_id, year,
-        sorted(codes))
-    parts: dict[uuid.UUID, dict[str, Any]] = {
-        root: {"reports": 0, "official": 0, "sums": {}, "both_reports": 0, "both_now": {},
-               "both_before": {}} for root in days}
+        f"""{_SUBTREES}
+        SELECT f.unit_id, f."values", f.figures, array_agg(down.root) AS roots
+          FROM down JOIN units u USING (unit_id)
+          JOIN facts f ON f.unit_id = down.unit_id AND f.campaign_id = $4 AND f.year = $5
+         WHERE u.kind = $3 GROUP BY f.campaign_id, f.year, f.unit_id""",
+        list(days), list(days.values()), kind, campaign_id, year)
+    out: dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]] = {root: {} for root in days}
     for r in rows:
-        part = parts.get(r["root"])
-        if part is None:
-            continue  # a root of the year before only: no figures of the year
-        now, both = r["tag"] == 0, r["in_both"]
-        if r["code"] is None:
-            if now:
-                part["reports"] += r["reports"]
-                part["official"] += r["official"]
-                part["both_reports"] += r["reports"] if both else 0
-            continue
-        if now:  # summed exactly over both groups, typed once
-            sums = part["sums"]
-            sums[r["code"]] = sums.get(r["code"], 0) + r["total"]
-        if both:
-            part["both_now" if now else "both_before"][r["code"]] = _number(r["total"])
-    for part in parts.values():
-        part["sums"] = {code: _number(total) for code, total in part["sums"].items()}
-    return {root: SubtreeSums(**part) for root, part in parts.items()}
+        for root in r["roots"]:
+            out[root][r["unit_id"]] = r
+    return out
 
 
 async def reports_expected_each(conn: Conn, roots: Sequence[uuid.UUID], day: date,
@@ -579,34 +520,48 @@ async def units_of_kinds(conn: Conn, kinds: Sequence[str]) -> list[uuid.UUID]:
     return [r["unit_id"] for r in rows]
 
 
+@dataclass(frozen=True)
+class RootsOver:
+    """The units of the kinds asked for that were a unit or above it on some day of a range;
+    ``stable``: the unit and every unit above it held one version over the whole range (the
+    same ancestry on every day of it)."""
+
+    roots: frozenset[uuid.UUID]
+    stable: bool
+
+
 async def rollup_roots_each(conn: Conn, ranges: Sequence[tuple[uuid.UUID, date, date | None]],
-                            kinds: Iterable[str]) -> list[set[uuid.UUID]]:
+                            kinds: Iterable[str]) -> list[RootsOver]:
     """For each ``(unit, start, end)``: the units of ``kinds`` that were the unit or above it
     on some day of ``[start, end)`` (``end`` None: open), in one statement for all of them.
     Each step up keeps the days the link held: a parent counts only for the days its child's
     version named it and it was itself active."""
     rows = await conn.fetch(
-        """WITH RECURSIVE up(i, unit_id, parent_id, lo, hi, depth) AS (
+        """WITH RECURSIVE up(i, unit_id, parent_id, lo, hi, depth, whole) AS (
             SELECT r.i, v.unit_id, v.parent_id, greatest(r.lo, v.valid_from),
-                   least(r.hi, COALESCE(v.valid_to, 'infinity')), 0
+                   least(r.hi, COALESCE(v.valid_to, 'infinity')), 0,
+                   v.valid_from <= r.lo AND COALESCE(v.valid_to, 'infinity') >= r.hi
               FROM unnest($1::uuid[], $2::date[], $3::date[]) WITH ORDINALITY
                    AS r(unit_id, lo, hi, i)
               JOIN unit_versions v ON v.unit_id = r.unit_id AND v.valid_from < r.hi
                AND (v.valid_to IS NULL OR v.valid_to > r.lo)
             UNION ALL
             SELECT up.i, v.unit_id, v.parent_id, greatest(up.lo, v.valid_from),
-                   least(up.hi, COALESCE(v.valid_to, 'infinity')), up.depth + 1
+                   least(up.hi, COALESCE(v.valid_to, 'infinity')), up.depth + 1,
+                   up.whole AND v.valid_from <= up.lo
+                   AND COALESCE(v.valid_to, 'infinity') >= up.hi
               FROM up JOIN unit_versions v ON v.unit_id = up.parent_id AND v.valid_from < up.hi
                AND (v.valid_to IS NULL OR v.valid_to > up.lo)
              WHERE up.depth < 20
         )
-        SELECT DISTINCT up.i, up.unit_id FROM up JOIN units u USING (unit_id)
-         WHERE u.kind = ANY($4)""",
+        SELECT up.i, array_agg(DISTINCT up.unit_id) FILTER (WHERE u.kind = ANY($4)) AS roots,
+               bool_and(up.whole) AND count(*) = count(DISTINCT up.depth) AS stable
+          FROM up JOIN units u USING (unit_id) GROUP BY up.i""",
         [r[0] for r in ranges], [r[1] for r in ranges],
         [r[2] if r[2] is not None else date.max for r in ranges], list(kinds))
-    out: list[set[uuid.UUID]] = [set() for _ in ranges]
+    out = [RootsOver(frozenset(), False) for _ in ranges]
     for r in rows:
-        out[r["i"] - 1].add(r["unit_id"])
+        out[r["i"] - 1] = RootsOver(frozenset(r["roots"] or ()), r["stable"])
     return out
 
 
@@ -637,6 +592,40 @@ async def save_rollups(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
         + ", ".join(f"{_quoted(c)} = EXCLUDED.{_quoted(c)}" for c in ROLLUP_COLUMNS[3:])
         + ", refreshed_at = now()",
         [tuple(r[c] for c in ROLLUP_COLUMNS) for r in rows])
+
+
+async def rollups_at(conn: Conn, keys: Iterable[tuple[uuid.UUID, int, uuid.UUID]]
+                     ) -> dict[tuple[uuid.UUID, int, uuid.UUID], dict[str, Any]]:
+    """The rollup rows of the (campaign, year, unit) keys that have one, each as a dict."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT r.* FROM unnest($1::uuid[], $2::int[], $3::uuid[]) AS k(c, y, u)"
+        " JOIN rollups r ON r.campaign_id = k.c AND r.year = k.y AND r.unit_id = k.u",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    return {(r["campaign_id"], r["year"], r["unit_id"]): dict(r) for r in rows}
+
+
+async def values_of(conn: Conn, keys: Iterable[tuple[uuid.UUID, uuid.UUID, int]]
+                    ) -> dict[tuple[uuid.UUID, uuid.UUID, int], dict[str, Any]]:
+    """The values of the facts of the (campaign, unit, year) keys that have one."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        'SELECT f.campaign_id, f.unit_id, f.year, f."values"'
+        "  FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS k(c, u, y)"
+        "  JOIN facts f ON f.campaign_id = k.c AND f.year = k.y AND f.unit_id = k.u",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    return {(r["campaign_id"], r["unit_id"], r["year"]): r["values"] for r in rows}
+
+
+async def participating_kinds(conn: Conn, campaign_ids: Iterable[uuid.UUID]
+                              ) -> dict[uuid.UUID, frozenset[str]]:
+    rows = await conn.fetch("SELECT campaign_id, participating_kinds FROM campaigns"
+                            " WHERE campaign_id = ANY($1)", list(campaign_ids))
+    return {r["campaign_id"]: frozenset(r["participating_kinds"]) for r in rows}
 
 
 async def delete_rollups(conn: Conn, campaign_id: uuid.UUID, year: int,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import Gauge
@@ -20,7 +21,9 @@ from services.reporting.service.summaries import compliance_of, sums_of, target_
 # the campaign gauges read every rollup; they are set again when the views changed, and at
 # least this often (what a rollup's punctuality counts moves with the clock at a due instant)
 GAUGES_AT_LEAST_EVERY = 60.0
-_YIELD_EVERY = 100  # rollups between two turns given back to the event loop (to requests)
+# rollups between two turns given back to the event loop: the consumers and requests share
+# it, and a longer turn holds a batch of events up (about 5 ms)
+_YIELD_EVERY = 20
 
 
 class CampaignGauges:
@@ -76,14 +79,43 @@ async def campaign_gauges(conn: Conn) -> None:
             for punctuality in ("on_time", "late", "missing", "not_yet_due"):
                 values.append((m.REPORTS, (*labels, punctuality), getattr(c, punctuality)))
     nominations = await repository.nomination_counts(conn)
-    for gauge in m.CAMPAIGN_GAUGES:
-        gauge.clear()
-    for gauge, labels, value in values:
-        gauge.labels(*labels).set(value)
     for (year, status), count in nominations["status"].items():
-        m.NOMINATIONS.labels(str(year), status).set(count)
+        values.append((m.NOMINATIONS, (str(year), status), count))
     for (year, form, level), count in nominations["awards"].items():
-        m.AWARDS.labels(str(year), form, level).set(count)
+        values.append((m.AWARDS, (str(year), form, level), count))
+    await _SERIES.set_all(values)
+
+
+class _Series:
+    """The campaign gauges' series, set all at once: a series set before is set again through
+    the child it already has (making a child is most of the cost of setting a gauge), one
+    not set any more is removed. Never cleared first, so a scrape in between sees each series
+    with its old value or its new one, never none."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[Gauge, tuple[str, ...]], Any] = {}
+
+    async def set_all(self, values: Sequence[tuple[Gauge, tuple[str, ...], float]]) -> None:
+        wanted: set[tuple[Gauge, tuple[str, ...]]] = set()
+        for i, (gauge, labels, value) in enumerate(values):
+            if i % (_YIELD_EVERY * 50) == 0:
+                await asyncio.sleep(0)
+            key = (gauge, labels)
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = gauge.labels(*labels)
+            child.set(value)
+            wanted.add(key)
+        for key in [k for k in self._children if k not in wanted]:
+            gauge, labels = key
+            del self._children[key]
+            try:
+                gauge.remove(*labels)
+            except KeyError:
+                pass  # cleared meanwhile (a test's doing)
+
+
+_SERIES = _Series()
 
 
 async def rebuild_progress(conn: Conn) -> None:

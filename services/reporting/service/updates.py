@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import asyncpg
+
 from chungtay_common import hierarchy
 from chungtay_common.contracts import awards as aw
 from chungtay_common.contracts import indicators as ind
@@ -25,6 +27,7 @@ from chungtay_common.contracts.registration import UnitEvent, UnitMerged, UnitSp
 from chungtay_common.db import Conn
 from services.reporting import domain, repository
 from services.reporting.repository import exemplary
+from services.reporting.service import deltas
 
 # --------------------------------------------------------------------------- applying events
 
@@ -75,10 +78,17 @@ async def record_submission(conn: Conn, ev: ind.ReportSubmitted) -> None:
 
 
 async def record_submissions(conn: Conn, evs: Sequence[ind.ReportSubmitted]) -> None:
-    """``record_submission`` of each event, in order, the facts in one round trip. The rollups
-    around each are refreshed even for a version already held (the statement does not say
-    which were stored): a refresh recomputes from the facts, so the rows come out the same."""
-    await repository.save_submissions(conn, [_as_json_text(_submission(ev)) for ev in evs])
+    """``record_submission`` of each event, in order, the facts in one round trip. In a
+    batch, the facts it changed are kept, to be added to the rollups at the batch's end
+    (``deltas``); else the rollups around each are refreshed (even for a version already
+    held: a refresh recomputes from the facts, so the rows come out the same)."""
+    rows = [_as_json_text(_submission(ev)) for ev in evs]
+    pending = _pending.get()
+    if pending is not None and not _deferred.get():
+        pending.changes += [deltas.Change.of(r) for r in await repository.save_submissions(
+            conn, rows, changes=True)]
+        return
+    await repository.save_submissions(conn, rows)
     for ev in evs:
         await refresh_around(conn, ev.campaign_id, ev.unit_id, ev.year, ev.year + 1)
 
@@ -154,7 +164,7 @@ async def _rollup_roots(conn: Conn, unit_ids: Iterable[uuid.UUID], start: date,
     """The districts and provinces above (or equal to) the units at some day of [start, end)."""
     kinds = [k.value for k in domain.ROLLUP_KINDS]
     found = await repository.rollup_roots_each(conn, [(u, start, end) for u in unit_ids], kinds)
-    return set().union(*found)
+    return set().union(*(f.roots for f in found))
 
 
 async def refresh_around(conn: Conn, campaign_id: uuid.UUID, unit_id: uuid.UUID,
@@ -207,6 +217,8 @@ class Pending:
     around: set[tuple[uuid.UUID, uuid.UUID, int, int]] = field(default_factory=set)
     everything: bool = False
     hierarchy_changed: bool = False  # a unit event is in the batch
+    # facts the batch's submissions changed: added to the rollups by difference
+    changes: list[deltas.Change] = field(default_factory=list)
 
 
 @dataclass
@@ -216,10 +228,10 @@ class RootsSeen:
     from here while no unit event was applied since, by this process or another one."""
 
     stamp: object = None
-    roots: dict[tuple[uuid.UUID, int, int], set[uuid.UUID]] = field(default_factory=dict)
+    roots: dict[tuple[uuid.UUID, int, int], repository.RootsOver] = field(default_factory=dict)
 
     async def of_each(self, conn: Conn, keys: Sequence[tuple[uuid.UUID, int, int]],
-                      pending: Pending) -> list[set[uuid.UUID]]:
+                      pending: Pending) -> list[repository.RootsOver]:
         """The rollups above each ``(unit, first year, last year)``; those not seen yet are
         read in one statement."""
         missing = sorted({k for k in keys if k not in self.roots})
@@ -269,11 +281,21 @@ async def refreshes_batched(conn: Conn) -> AsyncIterator[None]:
         await refresh_all(conn)
         return
     await _roots_seen.check(conn, pending)
+    if pending.hierarchy_changed:  # the rollups the changes reach are recomputed
+        pending.around.update(deltas.keys_of(deltas.recomputed(pending.changes)))
+    else:  # first: a recomputation below overwrites what it also touches
+
+        async def ancestry(conn: Conn, keys: Sequence[tuple[uuid.UUID, int, int]]
+                           ) -> list[repository.RootsOver]:
+            return await _roots_seen.of_each(conn, keys, pending)
+
+        pending.around.update(deltas.keys_of(await deltas.apply(conn, pending.changes,
+                                                                ancestry)))
     around = sorted(pending.around)
     for (campaign_id, _, first_year, last_year), roots in zip(
             around, await _roots_seen.of_each(conn, [a[1:] for a in around], pending),
             strict=True):
-        pending.rollups.update((campaign_id, year, root) for root in roots
+        pending.rollups.update((campaign_id, year, root) for root in roots.roots
                                for year in range(first_year, last_year + 1))
     by_year: dict[tuple[uuid.UUID, int], list[uuid.UUID]] = {}
     for campaign_id, year, root in sorted(pending.rollups):
@@ -330,32 +352,32 @@ async def refresh(conn: Conn, campaign_id: uuid.UUID, year: int,
     live = [r for r in roots if r in days and r in kinds]
     if not live:
         return
+    reports = await _commune_reports(reads, campaign_id, year, {r: days[r] for r in live})
     before_days = await repository.last_days(conn, live, date(year - 1, 1, 1),
                                              date(year - 1, 12, 31))
-    sums = await _subtree_sums(reads, campaign_id, year, {r: days[r] for r in live},
-                               before_days)
+    before = await _commune_reports(reads, campaign_id, year - 1, before_days)
     counts = await repository.reports_expected_each(
         conn, live, domain.eve_of(due), campaign["participating_kinds"], campaign_id, year, due)
+    summable = await reads.summable()
     rows = []
     for root in live:
-        s = sums.get(root, repository.NO_SUMS)
+        now, then = reports.get(root, {}), before.get(root, {})
+        s = domain.sums({u: r["values"] for u, r in now.items()},
+                        {u: r["values"] for u, r in then.items()}, summable)
         rows.append({
             "campaign_id": campaign_id, "year": year, "unit_id": root, "kind": kinds[root],
             "hierarchy_day": days[root], "reports": s.reports, "sums": s.sums,
-            "official": s.official, "both_reports": s.both_reports, "both_now": s.both_now,
+            "official": sum(1 for r in now.values() if r["figures"] == Figures.OFFICIAL),
+            "both_reports": s.both_reports, "both_now": s.both_now,
             "both_before": s.both_before, "due_at": due, **counts[root]})
     await repository.save_rollups(conn, rows)
 
 
-async def _subtree_sums(reads: Reads, campaign_id: uuid.UUID, year: int,
-                        days: dict[uuid.UUID, date], days_before: dict[uuid.UUID, date]
-                        ) -> dict[uuid.UUID, repository.SubtreeSums]:
-    """The sums of the commune reports of the year under each root as it stood on its day,
-    with the like-for-like sums of those that reported the year before too."""
+async def _commune_reports(reads: Reads, campaign_id: uuid.UUID, year: int,
+                           days: dict[uuid.UUID, date]
+                           ) -> dict[uuid.UUID, dict[uuid.UUID, asyncpg.Record]]:
+    """The commune reports of the year under each root as it stood on its day."""
     if not days or not await reads.reported(campaign_id, year):
         return {}
-    if not await reads.reported(campaign_id, year - 1):
-        days_before = {}
-    return await repository.sums_under_each(reads.conn, days, days_before,
-                                            domain.SUMMED_KIND.value, campaign_id, year,
-                                            await reads.summable())
+    return await repository.values_under_each(reads.conn, days, domain.SUMMED_KIND.value,
+                                              campaign_id, year)
