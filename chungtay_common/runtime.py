@@ -56,6 +56,8 @@ class ServicePlan:
     periodic: Sequence[tuple[float, Job]] = ()
     # run once after migrations, before serving (e.g. seeding a catalogue)
     on_start: Sequence[Job] = ()
+    # run once when the service stops, in reverse order (e.g. closing a connection of its own)
+    on_stop: Sequence[Job] = ()
     # how consumed events are applied (a subclass adds a lock or records positions)
     processor: type[consumer.EventProcessor] = consumer.EventProcessor
     # the pool's search path, when the service keeps tables in a schema of its own
@@ -79,6 +81,8 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
             app.state.db = db
             for job in plan.on_start:
                 await job(db)
+            for job in plan.on_stop:
+                stack.push_async_callback(job, db)
             if plan.publishes:
                 relay = OutboxRelay(pool, bootstrap=settings.kafka_bootstrap,
                                     client_id=f"{settings.service_name}-outbox",

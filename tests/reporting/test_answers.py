@@ -5,8 +5,13 @@ answer is computed again and shows it."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
+from services.reporting import repository
+from services.reporting.api.answers import ViewsChanges
 from services.reporting.service import operations
 from tests.reporting.conftest import Reporting, figures, make_campaign, make_tree, report
 from tests.support import eventually, metric, ok
@@ -71,4 +76,40 @@ async def test_the_campaign_gauges_are_set_again_only_when_the_views_changed(
         await gauges.update(conn)
         assert len(calls) == 3
     finally:
+        await conn.close()
+
+
+async def test_the_views_changes_are_heard_and_a_lost_connection_is_not_trusted(
+        world: Reporting) -> None:
+    """Each transaction that records where the views stand announces it at its commit; the
+    listener counts them; while its connection is lost it says nothing (the answers then ask
+    the database), and a new one counts as a change."""
+    changes = ViewsChanges(world.settings.dsn())
+    schema = f"views_heard_{uuid.uuid4().hex[:6]}"
+    conn = await asyncpg.connect(world.settings.dsn(),
+                                 server_settings={"search_path": f"{schema}, public"})
+    try:
+        assert changes.generation is None  # not listening yet
+        await changes.keep()
+        first = changes.generation
+        assert first is not None
+        await repository.create_views(conn, schema)
+        async with conn.transaction():
+            await repository.record_positions(conn, [("t", 0, 7, "report.submitted",
+                                                      datetime.now(UTC))])
+        async for attempt in eventually(10):
+            with attempt:
+                assert (changes.generation or 0) > first
+        heard = changes.generation
+        assert heard is not None
+        await conn.fetchval("SELECT pg_terminate_backend($1)",
+                            changes._conn.get_server_pid() if changes._conn else 0)
+        async for attempt in eventually(10):
+            with attempt:
+                assert changes.generation is None
+        await changes.keep()
+        assert (changes.generation or 0) > heard
+    finally:
+        await changes.close()
+        await repository.drop_schema(conn, schema)
         await conn.close()

@@ -24,7 +24,7 @@ from chungtay_common.topics import topic_name
 from services.reporting import repository
 from services.reporting.access import ACCESS
 from services.reporting.api import documents, exports, statistics
-from services.reporting.api.answers import AnswersDep
+from services.reporting.api.answers import AnswersDep, ViewsChanges
 from services.reporting.api.params import CampaignQ, Limit, Offset, ProvinceQ, RootQ, YearQ
 from services.reporting.consumers import SUBSCRIPTIONS, ViewsProcessor
 from services.reporting.schemas import (
@@ -204,6 +204,7 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
             log.info("built the views from the topics")
 
     campaign_gauges = operations.CampaignGauges()
+    views_changes = ViewsChanges(settings.dsn())
 
     async def gauges(db: Database) -> None:
         async with db.read() as conn:
@@ -214,12 +215,15 @@ def build_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings, [MIGRATIONS], publishes=True, subscriptions=SUBSCRIPTIONS,
         processor=ViewsProcessor, search_path=repository.SEARCH_PATH, on_start=[views],
         session_state=True,  # a rebuild holds a session lock on a pooled connection
-        periodic=[(settings.gauges_seconds, gauges)])
-    return service_app(
+        periodic=[(settings.gauges_seconds, gauges), (1.0, views_changes.keep)],
+        on_stop=[views_changes.close])
+    app = service_app(
         plan, title="chungtay reporting", routers=ROUTERS, access=ACCESS, topic_owner="feed",
         description="Provincial and central summaries kept fresh from the event stream, "
                     "compliance, rankings, trends, and the ministry feed of published "
                     "snapshots.")
+    app.state.views_changes = views_changes
+    return app
 
 
 def main() -> FastAPI:

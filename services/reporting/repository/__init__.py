@@ -105,21 +105,41 @@ async def swap_views(conn: Conn, fresh: str) -> None:
     if await views_exist(conn):
         await conn.execute(f'ALTER SCHEMA "{VIEWS}" RENAME TO "{OLD_VIEWS}"')
     await conn.execute(f'ALTER SCHEMA "{fresh}" RENAME TO "{VIEWS}"')
+    await conn.execute(f"SELECT pg_notify('{VIEWS_CHANNEL}', '')")
 
 
 async def drop_schema(conn: Conn, schema: str) -> None:
     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+# Sent by every transaction that changes the views, delivered at its commit: where the
+# views stand moved (``api.answers.ViewsChanges`` listens).
+VIEWS_CHANNEL = "views_changed"
+_POSITIONS = (
+    'INSERT INTO positions (topic, partition, "offset", event_type, occurred_at, applied_at)'
+    " SELECT *, now() FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[],"
+    "                            $5::timestamptz[])"
+    ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset",'
+    "   event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,"
+    '   applied_at = EXCLUDED.applied_at WHERE positions."offset" < EXCLUDED."offset"')
+
+
 async def record_position(conn: Conn, topic: str, partition: int, offset: int,
                           event_type: str, occurred_at: datetime) -> None:
+    await record_positions(conn, [(topic, partition, offset, event_type, occurred_at)])
+
+
+async def record_positions(conn: Conn,
+                           rows: Sequence[tuple[str, int, int, str, datetime]]) -> None:
+    """Where the views stand on each (topic, partition): the offset, type and time of the
+    last event applied, in one statement that also announces the change
+    (``VIEWS_CHANNEL``)."""
+    if not rows:
+        return
     await conn.execute(
-        'INSERT INTO positions (topic, partition, "offset", event_type, occurred_at, applied_at)'
-        " VALUES ($1, $2, $3, $4, $5, now())"
-        ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset",'
-        "   event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,"
-        '   applied_at = EXCLUDED.applied_at WHERE positions."offset" < EXCLUDED."offset"',
-        topic, partition, offset, event_type, occurred_at)
+        f"WITH written AS ({_POSITIONS} RETURNING 1)"
+        f" SELECT pg_notify('{VIEWS_CHANNEL}', '') FROM (SELECT count(*) FROM written) n",
+        *(list(column) for column in zip(*rows, strict=True)))
 
 
 # where the views stand: the positions applied, and the identity of the table holding them (a
@@ -150,19 +170,6 @@ async def views_version(conn: Conn, campaign_id: uuid.UUID, year: int
         campaign_id, year)
     assert row is not None
     return (row["views"], row["applied"], row["partitions"]), row["due"]
-
-
-async def record_positions(conn: Conn,
-                           rows: Sequence[tuple[str, int, int, str, datetime]]) -> None:
-    """``record_position`` for each (topic, partition, offset, event type, occurred at), in
-    one round trip."""
-    await conn.executemany(
-        'INSERT INTO positions (topic, partition, "offset", event_type, occurred_at, applied_at)'
-        " VALUES ($1, $2, $3, $4, $5, now())"
-        ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset",'
-        "   event_type = EXCLUDED.event_type, occurred_at = EXCLUDED.occurred_at,"
-        '   applied_at = EXCLUDED.applied_at WHERE positions."offset" < EXCLUDED."offset"',
-        rows)
 
 
 async def record_processed(conn: Conn, event_id: uuid.UUID, event_type: str, topic: str,
