@@ -34,14 +34,17 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, max_size: int = 10, search_path: str | None = None,
-                      session_state: bool = True) -> asyncpg.Pool:
+                      session_state: bool = True, plan_cache_mode: str | None = None
+                      ) -> asyncpg.Pool:
     """``search_path`` puts a service's own schema before ``public`` (reporting's views).
 
     ``session_state=False`` is for code that leaves nothing in a connection's session: locks
     are transaction-level (``pg_advisory_xact_lock``), settings ``SET LOCAL``, and whoever
     LISTENs or takes a session lock undoes it before the release. A released connection then
-    goes back to the pool without asyncpg's reset query, a round trip on every request."""
-    settings = {"search_path": search_path} if search_path else None
+    goes back to the pool without asyncpg's reset query, a round trip on every request.
+    ``plan_cache_mode``: PostgreSQL's, for every session of the pool (None: the server's)."""
+    settings = {**({"search_path": search_path} if search_path else {}),
+                **({"plan_cache_mode": plan_cache_mode} if plan_cache_mode else {})} or None
     pool = await asyncpg.create_pool(
         dsn, min_size=1, max_size=max_size, init=json_codecs, command_timeout=60,
         server_settings=settings, reset=None if session_state else _keep_session,

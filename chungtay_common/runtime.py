@@ -74,7 +74,7 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             pool = await create_pool(settings.dsn(), settings.pg_pool_max, plan.search_path,
-                                     plan.session_state)
+                                     plan.session_state, settings.pg_plan_cache_mode)
             stack.push_async_callback(pool.close)
             await apply_migrations(pool, COMMON_MIGRATIONS, *plan.migrations)
             db = Database(pool)

@@ -52,6 +52,10 @@ class ServiceSettings(BaseSettings):
     pg_password: SecretStr | None = None
     pg_database: str | None = None  # defaults to "chungtay_<service_name>"
     pg_pool_max: int = Field(default=10, ge=1, le=100)
+    # PostgreSQL's plan_cache_mode for the pool's sessions: "auto" plans a prepared statement
+    # anew for its parameters while a generic plan looks costlier, which for the statements
+    # over parameter arrays (unnest) is every time; see the README's Performance section
+    pg_plan_cache_mode: Literal["auto", "force_generic_plan", "force_custom_plan"] = "auto"
 
     jwt_issuer: str = "chungtay-dev"
     jwt_audience: str = "chungtay"

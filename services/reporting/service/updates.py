@@ -8,7 +8,6 @@ rebuild, so a rollup always equals a recomputation from the facts once the consu
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -18,6 +17,7 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 from chungtay_common import hierarchy
 from chungtay_common.contracts import awards as aw
@@ -65,11 +65,12 @@ def _submission(ev: ind.ReportSubmitted) -> tuple[Any, ...]:
 
 
 def _as_json_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The values (numbers only: the contract's) and the warnings as JSON text."""
+    """The values (numbers only: the contract's) and the warnings as JSON text (encoded by
+    pydantic's encoder: a fraction of the standard library's cost, read back by PostgreSQL as
+    the same numbers)."""
     values, warnings = row[5], row[6]
-    return (*row[:5], json.dumps(values, separators=(",", ":")),
-            json.dumps(warnings, default=str, separators=(",", ":")) if warnings else "[]",
-            *row[7:])
+    return (*row[:5], to_json(values).decode(),
+            to_json(warnings).decode() if warnings else "[]", *row[7:])
 
 
 async def record_submission(conn: Conn, ev: ind.ReportSubmitted) -> None:
