@@ -1,7 +1,8 @@
 """Scenario 2, bulk import: values per second of the indicators import (CSV, the reports
 submitted) for one district's file and for one province's file, the 13 entered indicators of
 2020 for each commune, on the national stack; a new campaign each round, so every round writes
-new reports."""
+new reports, timed once the reporting consumer has applied the campaign and after one untimed
+import of another province's district into it (``warm_up``)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,33 @@ from typing import Any
 from dataset import reports_csv
 from figures import shown, spread
 from harness import say
-from national import YEAR, National, import_file, new_campaign
+from national import YEAR, National, caught_up, import_file, new_campaign
 from options import Options
+
+
+def _district_file(nat: National, province_at: int) -> tuple[int, bytes]:
+    province = nat.country.provinces[min(province_at, len(nat.country.provinces) - 1)]
+    in_district = {c.code for c in province.communes_of(province.districts[0].code)}
+    return len(in_district), reports_csv(
+        [r for r in nat.country.reports(province, [YEAR]) if r.unit_code in in_district],
+        backfill=False)
 
 
 def files(nat: National) -> dict[str, bytes]:
     """A district's file and a province's file (of the second province: the first one's
     figures are read by the queries scenario)."""
     province = nat.country.provinces[min(1, len(nat.country.provinces) - 1)]
-    district = province.districts[0]
-    reports = nat.country.reports(province, [YEAR])
-    in_district = {c.code for c in province.communes_of(district.code)}
-    return {f"district ({len(in_district)} communes)": reports_csv(
-                [r for r in reports if r.unit_code in in_district], backfill=False),
+    communes, district = _district_file(nat, 1)
+    return {f"district ({communes} communes)": district,
             f"province ({len(province.communes)} communes)": reports_csv(
-                reports, backfill=False)}
+                nat.country.reports(province, [YEAR]), backfill=False)}
+
+
+def warm_up(nat: National) -> bytes:
+    """A district of another province, imported untimed first into each round's campaign:
+    what only a campaign's first import pays (its plan read, the statements prepared on the
+    connection) is not counted against the files timed after it."""
+    return _district_file(nat, 2)[1]
 
 
 async def scenario(opts: Options, nat: National) -> dict[str, Any]:
@@ -35,6 +48,10 @@ async def scenario(opts: Options, nat: National) -> dict[str, Any]:
         for i in range(opts.rounds):
             campaign = await new_campaign(client, nat.run, f"bench-import-{uuid.uuid4().hex[:8]}",
                                           [YEAR])
+            # the new campaign's rollups are built by the reporting consumer meanwhile: the
+            # import is timed on a quiet system, as the other scenarios are
+            await caught_up(client, nat.run)
+            await import_file(client, nat.run, campaign, warm_up(nat))
             for name, body in bodies.items():
                 runs[name].append(await import_file(client, nat.run, campaign, body))
                 n, v, s = runs[name][-1]

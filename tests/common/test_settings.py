@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from pydantic import Field, SecretStr, ValidationError
 
+from chungtay_common.db import create_pool
 from chungtay_common.settings import Environment, ServiceSettings
 
 
@@ -35,3 +37,33 @@ def test_request_models_refuse_the_nul_character_naming_the_field() -> None:
         with pytest.raises(ValidationError) as exc:
             Body(**bad)
         assert "NUL" in str(exc.value)
+
+
+async def test_a_pool_keeps_the_plan_cache_mode_it_is_given(
+        pool: asyncpg.Pool, common_settings: ServiceSettings) -> None:
+    """The indicators service's sessions plan a statement once (see its settings); a
+    statement over parameter arrays is then executed on its generic plan."""
+    from services.indicators.settings import IndicatorsSettings
+
+    mode = IndicatorsSettings().pg_plan_cache_mode
+    assert mode == "force_generic_plan"
+    generic = await create_pool(common_settings.dsn(), 1, plan_cache_mode=mode)
+    try:
+        async with generic.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == mode
+            statement = await conn.prepare(
+                "SELECT count(*) FROM unnest($1::int[]) AS n WHERE n > $2")
+            for _ in range(6):  # past the five custom plans "auto" would make
+                assert await statement.fetchval([1, 2, 3], 1) == 2
+            plan = await conn.fetchval(
+                "SELECT generic_plans FROM pg_prepared_statements"
+                " WHERE statement LIKE 'SELECT count(*) FROM unnest(%'")
+            assert plan is not None and plan >= 6
+    finally:
+        await generic.close()
+    default = await create_pool(common_settings.dsn(), 1)
+    try:
+        async with default.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    finally:
+        await default.close()

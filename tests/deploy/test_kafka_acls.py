@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -166,7 +167,7 @@ def _plan_of(stack: TestStack, service: str,
 
     def capture(plan: Any, **kw: Any) -> Any:
         seen.update(plan=plan, topic_owner=kw.get("topic_owner"))
-        return None
+        return SimpleNamespace(state=SimpleNamespace())  # an app, as far as build_app goes
 
     monkeypatch.setattr(api, "service_app", capture)
     api.build_app(stack.settings(cls, service))
