@@ -12,6 +12,7 @@ computation instead of repeating it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -30,6 +31,7 @@ from chungtay_common.http import Database, DatabaseDep, EncodedJSON
 from services.reporting import metrics as m
 from services.reporting import repository
 
+log = logging.getLogger(__name__)
 KEPT = 256  # answers kept (the oldest goes first): a province's pages, a year's summaries
 PROBE_SECONDS = 5.0  # how often the listening connection is checked
 
@@ -51,6 +53,7 @@ class ViewsChanges:
         self._count = 0
         self._probed = 0.0
         self._listening = False
+        self._failing = False
 
     @property
     def generation(self) -> int | None:
@@ -71,13 +74,21 @@ class ViewsChanges:
                 await self._conn.fetchval("SELECT 1", timeout=PROBE_SECONDS)
                 self._probed = loop.time()
                 return
-            except (OSError, asyncpg.PostgresError, TimeoutError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 self._listening = False
         await self.close()
-        conn = await asyncpg.connect(self._dsn, timeout=PROBE_SECONDS)
-        conn.add_termination_listener(self._lost)
-        await conn.add_listener(repository.VIEWS_CHANNEL, self._changed)
-        self._conn, self._probed = conn, loop.time()
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=PROBE_SECONDS)
+            conn.add_termination_listener(self._lost)
+            await conn.add_listener(repository.VIEWS_CHANNEL, self._changed)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            if not self._failing:  # once an outage; the answers ask the database meanwhile
+                log.warning("not listening to the views' changes: %r", exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("listening to the views' changes again")
+        self._conn, self._probed, self._failing = conn, loop.time(), False
         self._count += 1
         self._listening = True
 
