@@ -167,7 +167,8 @@ async def apply(conn: Conn, changes: Sequence[Change], ancestry: Ancestry
         before = neighbours.get((c.campaign_id, c.unit_id, c.year - 1))
         after = neighbours.get((c.campaign_id, c.unit_id, c.year + 1))
         here = [(c.campaign_id, c.year, root) for root in o.roots]
-        there = [(c.campaign_id, c.year + 1, root) for root in o.roots] if after else []
+        there = ([(c.campaign_id, c.year + 1, root) for root in o.roots]
+                 if after is not None else [])
         if (not o.stable or not _integers(before, summable) or not _integers(after, summable)
                 or any(key not in rows for key in [*here, *there])):
             rest.append(c)
