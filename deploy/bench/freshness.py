@@ -94,6 +94,39 @@ class Watch:
             await conn.close()
 
 
+async def hops(nat: National, since: float) -> dict[str, float]:
+    """Where the time of the round's submissions went, per hop, in ms (quantiles over the
+    round's ``report.submitted`` events): the indicators outbox from the write to its
+    publication (``relay``), then from the publication to the start of the views' batch that
+    applied it (``to_batch``, both clocks the database's). What is left of a lag is the
+    batch itself and the watcher's polling."""
+    indicators = await asyncpg.connect(nat.run.dsn("indicators"))
+    reporting = await asyncpg.connect(nat.run.dsn("reporting"),
+                                      server_settings={"search_path": "views, public"})
+    try:
+        published = await indicators.fetch(
+            "SELECT event_id, extract(epoch FROM published_at - created_at) AS relay,"
+            "       extract(epoch FROM published_at) AS at FROM outbox"
+            " WHERE event_type = 'report.submitted' AND published_at IS NOT NULL"
+            "   AND created_at >= to_timestamp($1)", since)
+        applied = {r["event_id"]: float(r["at"]) for r in await reporting.fetch(
+            "SELECT event_id, extract(epoch FROM processed_at) AS at FROM processed_events"
+            " WHERE event_id = ANY($1::uuid[])", [r["event_id"] for r in published])}
+    finally:
+        await indicators.close()
+        await reporting.close()
+    relay = [float(r["relay"]) for r in published]
+    to_batch = [applied[r["event_id"]] - float(r["at"]) for r in published
+                if r["event_id"] in applied]
+    out: dict[str, float] = {}
+    for name, values in (("relay", relay), ("to_batch", to_batch)):
+        if values:
+            out |= {f"{name}_p50_ms": quantile(values, 0.5) * 1000,
+                    f"{name}_p99_ms": quantile(values, 0.99) * 1000,
+                    f"{name}_max_ms": max(values) * 1000}
+    return out
+
+
 async def stream(nat: National, rate: int, seconds: float, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     communes = nat.country.communes
@@ -127,6 +160,7 @@ async def stream(nat: National, rate: int, seconds: float, seed: int) -> dict[st
         watch.answer(unit, json.loads(body)["version"])
 
     await asyncio.sleep(0.5)  # the watcher's first poll
+    since = time.time()
     # the requests go out at the rate whatever the answers take (up to 64 at a time): the
     # client is lean (see paced.py), so that the stream is the one asked for
     client = paced.Client(url, connections=64)
@@ -150,7 +184,8 @@ async def stream(nat: National, rate: int, seconds: float, seed: int) -> dict[st
         raise RuntimeError("no report became visible in the provincial rollups")
     return {"reports": len(watch.answered), "not_seen": lost, "failed": len(failures),
             "achieved_rate": len(watch.answered) / answered_in,
-            "p50": quantile(lags, 0.5), "p99": quantile(lags, 0.99), "max": max(lags)}
+            "p50": quantile(lags, 0.5), "p99": quantile(lags, 0.99), "max": max(lags),
+            "hops": await hops(nat, since - 1)}
 
 
 async def scenario(opts: Options, nat: National) -> dict[str, Any]:
@@ -164,12 +199,16 @@ async def scenario(opts: Options, nat: National) -> dict[str, Any]:
             f"p50 {r['p50'] * 1000:.0f} ms, p99 {r['p99'] * 1000:.0f} ms, max "
             f"{r['max'] * 1000:.0f} ms" + (f"; {r['not_seen']} not seen within "
                                            f"{PATIENCE:.0f} s" if r["not_seen"] else ""))
+        say("    hops: " + ", ".join(f"{k.removesuffix('_ms')} {v:.0f}"
+                                     for k, v in r["hops"].items()) + " (ms)")
     out = {"rate": opts.rate, "seconds": opts.seconds,
            "reports": sum(r["reports"] for r in rounds),
            "not_seen": sum(r["not_seen"] for r in rounds),
            "failed": sum(r["failed"] for r in rounds),
            "achieved_rate": spread([r["achieved_rate"] for r in rounds]),
-           **{f"{q}_ms": spread([r[q] * 1000 for r in rounds]) for q in ("p50", "p99", "max")}}
+           **{f"{q}_ms": spread([r[q] * 1000 for r in rounds]) for q in ("p50", "p99", "max")},
+           "hops": {k: spread([r["hops"][k] for r in rounds if k in r["hops"]])
+                    for k in sorted({k for r in rounds for k in r["hops"]})}}
     say(f"  freshness: p50 {shown(out['p50_ms'])} ms, p99 {shown(out['p99_ms'])} ms, max "
         f"{shown(out['max_ms'])} ms")
     return out

@@ -131,6 +131,18 @@ async def write(results: dict[str, Any], opts: Options, docs: Path) -> None:
     (docs / "benchmarks.md").write_text(markdown(data), encoding="utf-8")
 
 
+def _hops(hops: dict[str, Any] | None) -> list[str]:
+    """Where the time went (freshness): the outbox relay, then Kafka to the views' batch."""
+    if not hops or "relay_p50_ms" not in hops or "to_batch_p50_ms" not in hops:
+        return []
+    return ["", "Per hop (the database's clocks): from the write to the outbox's publication "
+            f"p50 {_ms(hops['relay_p50_ms'])} ms, p99 {_ms(hops['relay_p99_ms'])} ms, max "
+            f"{_ms(hops['relay_max_ms'])} ms; from the publication to the start of the views' "
+            f"batch that applied it p50 {_ms(hops['to_batch_p50_ms'])} ms, p99 "
+            f"{_ms(hops['to_batch_p99_ms'])} ms, max {_ms(hops['to_batch_max_ms'])} ms; the "
+            "rest of a lag is the batch itself and the 5 ms polling."]
+
+
 def _ms(s: dict[str, Any]) -> str:
     return shown(s, "{:.1f}")
 
@@ -202,7 +214,7 @@ def _section(name: str, b: dict[str, Any]) -> list[str]:
                 f"reports in all), time from the HTTP response to the provincial rollup "
                 f"reflecting the report: p50 {_ms(b['p50_ms'])} ms, p99 {_ms(b['p99_ms'])} ms, "
                 f"max {_ms(b['max_ms'])} ms; rate of the responses {shown(b['achieved_rate'])}/s"
-                f"{lost}."]
+                f"{lost}.", *_hops(b.get("hops"))]
     if name == "rebuild":
         out = [f"{b['events']:,} events ({b['reports']:,} reports, {b['corrections']:,} "
                f"corrections, {b['bytes'] / 2**20:,.0f} MiB). Raw aiokafka consumer: "
