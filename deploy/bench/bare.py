@@ -2,7 +2,8 @@
 submission writes at least (the report row, a new version, and an outbox row) in one
 transaction, with no authentication, no validation and no reads. Run by uvicorn as the
 services are (one process): ``uvicorn --factory bare:main --app-dir deploy/bench``, on the
-database named by ``CHUNGTAY_PG_DATABASE`` (tables created at start-up)."""
+database named by ``CHUNGTAY_PG_DATABASE`` (tables created at start-up: the outbox by the
+services' shared migration)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 
+from chungtay_common.db import COMMON_MIGRATIONS, apply_migrations
 from chungtay_common.settings import ServiceSettings
 
 TABLES = """
@@ -29,16 +31,6 @@ CREATE TABLE IF NOT EXISTS reports (
     submitted_at timestamptz,
     updated_at   timestamptz NOT NULL DEFAULT now(),
     UNIQUE (campaign_id, unit_id, year)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id           bigserial PRIMARY KEY,
-    event_id     uuid NOT NULL UNIQUE,
-    topic        text NOT NULL,
-    key          text NOT NULL,
-    event_type   text NOT NULL,
-    body         jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
 );
 """
 UPSERT = """
@@ -62,6 +54,8 @@ def main() -> FastAPI:
         settings = ServiceSettings()  # the stack's, CHUNGTAY_PG_DATABASE the run's
         pool = await asyncpg.create_pool(settings.dsn(), min_size=2,
                                          max_size=settings.pg_pool_max)
+        # the services' own outbox (the shared migration), and a report table of its own
+        await apply_migrations(pool, COMMON_MIGRATIONS)
         async with pool.acquire() as conn:
             await conn.execute(TABLES)
         app.state.pool = pool

@@ -33,9 +33,6 @@ from services.reporting.service.batches import Appliers, Apply, ApplyMany, Deliv
 log = logging.getLogger(__name__)
 
 
-# A message as the agent hands it over: value, key, topic, partition, offset.
-
-
 class ViewsProcessor(EventProcessor):
     """Applies events under the views' lock, whatever topic they come from, and records the
     position it reached: one at a time (``process``) or a batch per transaction

@@ -131,12 +131,12 @@ def _integral(row: Mapping[str, Any]) -> bool:
                for v in row[part].values())
 
 
-async def apply(conn: Conn, changes: Sequence[Change], ancestry: Ancestry
-                ) -> list[Change]:
-    """Add the changes to the rollups above them; returns those left to a recomputation."""
+async def apply(conn: Conn, changes: Sequence[Change], ancestry: Ancestry,
+                summable: Collection[str]) -> list[Change]:
+    """Add the changes to the rollups above them (``summable``: the indicators summed);
+    returns those left to a recomputation."""
     if not changes:
         return []
-    summable = await repository.summable(conn)
     changed = {(c.campaign_id, c.unit_id, c.year) for c in changes}
     rest: list[Change] = []
     candidates: list[Change] = []

@@ -282,6 +282,7 @@ async def refreshes_batched(conn: Conn) -> AsyncIterator[None]:
         await refresh_all(conn)
         return
     await _roots_seen.check(conn, pending)
+    reads = Reads(conn)  # what the deltas and the recomputations read, once a batch
     if pending.hierarchy_changed:  # the rollups the changes reach are recomputed
         pending.around.update(deltas.keys_of(deltas.recomputed(pending.changes)))
     else:  # first: a recomputation below overwrites what it also touches
@@ -290,8 +291,9 @@ async def refreshes_batched(conn: Conn) -> AsyncIterator[None]:
                            ) -> list[repository.RootsOver]:
             return await _roots_seen.of_each(conn, keys, pending)
 
-        pending.around.update(deltas.keys_of(await deltas.apply(conn, pending.changes,
-                                                                ancestry)))
+        summable = await reads.summable() if pending.changes else frozenset[str]()
+        pending.around.update(deltas.keys_of(await deltas.apply(
+            conn, pending.changes, ancestry, summable)))
     around = sorted(pending.around)
     for (campaign_id, _, first_year, last_year), roots in zip(
             around, await _roots_seen.of_each(conn, [a[1:] for a in around], pending),
@@ -301,7 +303,6 @@ async def refreshes_batched(conn: Conn) -> AsyncIterator[None]:
     by_year: dict[tuple[uuid.UUID, int], list[uuid.UUID]] = {}
     for campaign_id, year, root in sorted(pending.rollups):
         by_year.setdefault((campaign_id, year), []).append(root)
-    reads = Reads(conn)
     for (campaign_id, year), year_roots in by_year.items():
         await refresh(conn, campaign_id, year, year_roots, reads)
 
