@@ -62,9 +62,3 @@ async def remember(conn: Conn, actor: str, key: str, method: str, path: str, dig
         key, actor, method, path, digest, status_code, body.decode(),
     )
 
-
-async def forget_old(conn: Conn, kept: timedelta = KEPT) -> int:
-    """Remove the stored responses older than ``kept``; how many were removed."""
-    removed: str = await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval", kept)
-    return int(removed.split()[-1])

@@ -51,3 +51,18 @@ CONSUMER_LAG = Gauge(
     "Messages in the partition after the last one processed.",
     ["topic", "partition"],
 )
+HOUSEKEEPING_REMOVED = Counter(
+    "chungtay_housekeeping_removed_rows_total",
+    "Rows removed by housekeeping: published outbox rows, processed-event records older than "
+    "the topics' retention, expired idempotency records.",
+    ["table"],
+)
+HOUSEKEEPING_LAST_RUN = Gauge(
+    "chungtay_housekeeping_last_success_timestamp_seconds",
+    "When housekeeping last swept every table to the end (Unix time).",
+)
+TABLE_ROWS = Gauge(
+    "chungtay_table_rows",
+    "Rows in the tables housekeeping bounds (PostgreSQL's live-row estimate after a sweep).",
+    ["table"],
+)

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
-from chungtay_common import consumer, idempotency
+from chungtay_common import consumer, housekeeping
 from chungtay_common.access import Access, AccessRules
 from chungtay_common.context import Context
 from chungtay_common.db import COMMON_MIGRATIONS, Conn, apply_migrations, create_pool
@@ -126,13 +126,15 @@ def service_lifespan(plan: ServicePlan) -> Callable[[FastAPI], Any]:
 
                 stack.push_async_callback(_cancel, asyncio.create_task(
                     _every(settings.lag_check_seconds, consumer_lag, db)))
-            kept = timedelta(hours=settings.idempotency_hours)
+            keep = housekeeping.Keep(
+                published=timedelta(hours=settings.outbox_keep_hours),
+                processed=timedelta(hours=settings.events_retention_hours),
+                responses=timedelta(hours=settings.idempotency_hours))
 
-            async def forget_old_responses(db: Database) -> None:
-                async with db.transaction() as conn:
-                    await idempotency.forget_old(conn, kept)
+            async def sweep(db: Database) -> None:
+                await housekeeping.sweep(db.pool, keep)
 
-            for every, job in [*plan.periodic, (3600.0, forget_old_responses)]:
+            for every, job in [*plan.periodic, (settings.housekeeping_seconds, sweep)]:
                 task = asyncio.create_task(_every(every, job, db))
                 stack.push_async_callback(_cancel, task)
             # What start-up built (modules, models, the app, clients) lives as long as the

@@ -73,6 +73,13 @@ class ServiceSettings(BaseSettings):
     # how long a write's response is kept for its retries (Idempotency-Key): it holds personal
     # data, so it is forgotten afterwards
     idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 31)
+    # Housekeeping (chungtay_common/housekeeping.py) sweeps every so many seconds: published
+    # outbox rows kept outbox_keep_hours after publication (to look into), processed-event
+    # records kept events_retention_hours, which must be at least the brokers' retention
+    # (log.retention.hours) so that a redelivered event is still recognised as applied
+    housekeeping_seconds: float = Field(default=3600.0, gt=0)
+    outbox_keep_hours: float = Field(default=24.0, ge=0)
+    events_retention_hours: float = Field(default=168.0, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
 
     @model_validator(mode="after")
