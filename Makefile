@@ -44,10 +44,11 @@ stack-status:
 run: setup
 	$(PY) deploy/local/run.py
 
-# Starts what of the stack is not running, and afterwards stops only what it started.
+# Starts what of the stack is not running (fsync off: a disposable cluster), and afterwards
+# stops only what it started.
 test: setup lint
 	@before=$$($(STACK) status 2>/dev/null); \
-	$(STACK) up || exit 1; \
+	CHUNGTAY_STACK_DURABILITY=fast $(STACK) up || exit 1; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	echo "$$before" | grep -q '^kafka *running' || $(STACK) kafka-stop; \
 	echo "$$before" | grep -q '^postgres *running' || $(STACK) pg-stop; \
@@ -73,7 +74,7 @@ events: setup
 bench: setup
 	@command -v wrk >/dev/null || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk)
-	@$(STACK) up
+	@CHUNGTAY_STACK_DURABILITY=fast $(STACK) up
 	$(PY) deploy/bench/perf.py --scenario all --rebuild-rounds 2 --docs $(BENCH_ARGS)
 	$(PY) deploy/bench/documents.py
 	$(PY) deploy/bench/exports.py

@@ -93,10 +93,17 @@ async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def stack_command(*args: str) -> None:
-    """Run ``deploy/local/stack.sh`` (e.g. ``kafka-stop``) and fail loudly if it fails."""
+    """Run ``deploy/local/stack.sh`` (e.g. ``kafka-stop``) and fail loudly if it fails. A part
+    started again keeps the durability it was running with (``make run``'s stack stays
+    durable)."""
+    env = dict(os.environ)
+    for part in ("kafka", "pg"):
+        mode = REPO / ".local" / "run" / f"{part}.durability"
+        if args and args[0].startswith(part) and mode.exists():
+            env["CHUNGTAY_STACK_DURABILITY"] = mode.read_text().strip()
     proc = await asyncio.create_subprocess_exec(
         "bash", str(REPO / "deploy" / "local" / "stack.sh"), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out.decode()

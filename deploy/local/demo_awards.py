@@ -150,7 +150,7 @@ class Demo:
         returned = await self.nominate(returned_code, "giay_khen_chu_tich_huyen",
                                        year=YEAR + 1)  # nothing registered: flagged
         await self.to(returned, returned_code, "submit")
-        await self.call("council", self.ids[returned_code], "POST",
+        await self.call("council", self.province, "POST",  # the council above the district
                         f"/v1/nominations/{returned}/return",
                         {"reason": "Bổ sung biên bản họp Hội đồng (demo)"})
         # needs Tập thể lao động tiên tiến in 2016, which nobody holds: appraised not eligible

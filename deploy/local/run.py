@@ -1,11 +1,22 @@
 """`make run`: start the local stack and every service, load the demo data, print how to use it.
 
-Ctrl-C stops the services, and the stack too when this script started it.
+The services run under a supervisor: one that exits is started again after a back-off (1 s,
+doubling to 30 s; back to 1 s once it has run a minute), while the others keep serving; each
+restart is logged and counted in ``.local/run/services-<namespace>.json``. Loading the demo is
+idempotent and never stops the system from starting: what cannot be loaded (the local data
+changed it) is said, and the system runs on the data it has.
+
+Ctrl-C or SIGTERM stops the services, and the stack too when this script started it.
+``CHUNGTAY_TOPIC_NAMESPACE`` (default ``chungtay``) names the topics and the databases
+(``<namespace>_<service>``), and ``CHUNGTAY_<SERVICE>_PORT`` the ports: a test runs a second
+system beside the developer's so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import re
 import signal
@@ -13,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -23,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from demo_awards import Demo as AwardsDemo  # noqa: E402  (beside this script)
 
-from chungtay_common.stack import stack_env  # noqa: E402
+from chungtay_common.stack import ready, stack_env  # noqa: E402
 from chungtay_common.tokens import keygen, mint  # noqa: E402
 from services.indicators import demo  # noqa: E402
 
@@ -38,7 +50,10 @@ DEMO_UNITS = REPO / "services" / "registration" / "data" / "quang_binh_units_202
 # The campaign's baseline is 2016, so the demo units exist from the start of that year.
 DEMO_VALID_FROM = "2016-01-01"
 OLD_DEMO_VALID_FROM = "2017-01-01"  # what an older `make run` registered them from
+NAMESPACE = os.environ.get("CHUNGTAY_TOPIC_NAMESPACE", "chungtay")
 LOGS = REPO / ".local" / "logs"
+RUN = REPO / ".local" / "run"
+BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 
 
 def say(text: str) -> None:
@@ -46,16 +61,91 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
-    async for attempt in AsyncRetrying(
-        wait=wait_fixed(0.5), stop=stop_after_delay(90), reraise=True,
-        retry=retry_if_exception_type((httpx.HTTPError, AssertionError)),
-    ):
-        with attempt:
-            assert proc.poll() is None, f"{name} exited; see {LOGS / (name + '.log')}"
-            async with httpx.AsyncClient(timeout=2) as client:
-                r = await client.get(f"{url}/health")
-                assert r.status_code == 200, r.text
+class Supervisor:
+    """Each service in its own uvicorn process, started again whenever it exits."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.restarts = dict.fromkeys(SERVICES, 0)
+        self.exits: dict[str, str] = {}
+        self.status = RUN / f"services-{NAMESPACE}.json"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def log_of(self, name: str) -> Path:
+        return LOGS / (f"{name}.log" if NAMESPACE == "chungtay" else f"{NAMESPACE}-{name}.log")
+
+    async def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        RUN.mkdir(parents=True, exist_ok=True)
+        for name in SERVICES:
+            await self._spawn(name)
+        self._tasks = [asyncio.create_task(self._keep(name), name=f"supervise-{name}")
+                       for name in SERVICES]
+
+    async def _spawn(self, name: str) -> None:
+        env = {**self.env, "CHUNGTAY_TOPIC_NAMESPACE": NAMESPACE,
+               "CHUNGTAY_PG_DATABASE": f"{NAMESPACE}_{name}"}
+        with self.log_of(name).open("ab") as log:
+            self.procs[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.api:main",
+                "--host", "127.0.0.1", "--port", str(SERVICES[name]),
+                cwd=REPO, env=env, stdout=log, stderr=log)
+        self._write_status()
+
+    async def _keep(self, name: str) -> None:
+        backoff = BACKOFF_FIRST
+        while True:
+            started = time.monotonic()
+            code = await self.procs[name].wait()
+            if self._stopping:
+                return
+            if time.monotonic() - started >= STABLE_AFTER:
+                backoff = BACKOFF_FIRST
+            self.restarts[name] += 1
+            self.exits[name] = f"exit code {code}" if code >= 0 else f"signal {-code}"
+            say(f"supervisor: {name} exited ({self.exits[name]}); starting it again in "
+                f"{backoff:.0f} s (restart {self.restarts[name]}; log {self.log_of(name)})")
+            self._write_status()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+            await self._spawn(name)
+
+    def _write_status(self) -> None:
+        status = {name: {"pid": proc.pid, "port": SERVICES[name],
+                         "restarts": self.restarts[name], "last_exit": self.exits.get(name)}
+                  for name, proc in self.procs.items()}
+        tmp = self.status.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status, indent=2))
+        tmp.replace(self.status)
+
+    async def healthy(self, name: str) -> None:
+        url = f"http://127.0.0.1:{SERVICES[name]}/health"
+        async for attempt in AsyncRetrying(
+            wait=wait_fixed(0.5), stop=stop_after_delay(90), reraise=True,
+            retry=retry_if_exception_type((httpx.HTTPError, AssertionError)),
+        ):
+            with attempt:
+                assert self.restarts[name] < 3, f"{name} keeps exiting; see {self.log_of(name)}"
+                async with httpx.AsyncClient(timeout=2) as client:
+                    r = await client.get(url)
+                    assert r.status_code == 200, r.text
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        self.status.unlink(missing_ok=True)
 
 
 async def load_demo(token: str) -> dict[str, str]:
@@ -92,10 +182,15 @@ async def load_demo(token: str) -> dict[str, str]:
             with attempt:
                 tree = (await client.get("/v1/units/tree",
                                          params={"as_of": "2020-01-01"})).json()
-                assert tree["totals"].get("commune") == 159, tree["totals"]
+                missing = set(result["unit_ids_by_code"].values()) - set(_ids(tree["roots"]))
+                assert not missing, f"{len(missing)} demo units not in the tree yet"
     say(f"reporting tree has the demo hierarchy (province id {province})")
     ids: dict[str, str] = result["unit_ids_by_code"]
     return ids
+
+
+def _ids(nodes: list[dict[str, object]]) -> list[str]:
+    return [i for n in nodes for i in [str(n["unit_id"]), *_ids(n["children"])]]  # type: ignore[arg-type]
 
 
 DEMO_TARGETS = REPO / "services" / "indicators" / "data" / "quang_binh_targets_2017.csv"
@@ -279,71 +374,90 @@ async def show_summaries(token: str, ids: dict[str, str]) -> None:
     say(f"Public page (no token): {awards}/public/2017  feed: {awards}/public/feed.atom")
 
 
+async def load_all(token: str, reviewer: str, key: bytes) -> None:
+    ids = await load_demo(token)
+    await load_indicators_demo(token, ids, reviewer)
+    await AwardsDemo(
+        f"http://127.0.0.1:{SERVICES['awards']}", f"http://127.0.0.1:{SERVICES['indicators']}",
+        ids, lambda sub, role, unit: mint(key, subject=sub, roles=[role],
+                                          unit_id=uuid.UUID(unit) if unit else None),
+        say).load()
+    await show_summaries(token, ids)
+
+
+async def serve() -> int:
+    """Start the services, load the demo, and supervise until SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    supervisor = Supervisor(stack_env(os.environ))
+    try:
+        starting = asyncio.create_task(start(supervisor))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # stopped while starting
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return 0
+        starting.result()
+        await stopping
+        return 0
+    finally:
+        say("stopping services ...")
+        await supervisor.stop()
+
+
+async def start(supervisor: Supervisor) -> None:
+    await ready(NAMESPACE, NAMESPACE)  # databases and topics (idempotent)
+    await supervisor.start()
+    for name in SERVICES:
+        await supervisor.healthy(name)
+    private, _ = keygen()
+    key = private.read_bytes()
+    token = mint(key, subject="demo-admin", roles=["admin"], unit_id=None)
+    reviewer = mint(key, subject="demo-reviewer", roles=["admin"], unit_id=None)
+    try:
+        await load_all(token, reviewer, key)
+    except Exception as exc:  # the local data changed what the demo expects: run anyway
+        say(f"note: the demo data could not be loaded completely ({type(exc).__name__}: "
+            f"{exc}); the system runs on the data it has. `make stack-down` and removing "
+            f".local starts afresh.")
+    say("")
+    say("The yearly reports 2016-2020 of campaign chung-tay-2017-2020 are SYNTHETIC demo "
+        "data (invented figures; see services/indicators/demo.py).")
+    say("chungtay is running. Services (OpenAPI docs at /docs, metrics at /metrics):")
+    for name, port in SERVICES.items():
+        say(f"  {name:<13} http://127.0.0.1:{port}/docs   http://127.0.0.1:{port}/metrics")
+    say("")
+    say("A development token for each role (valid 8 hours):")
+    say("  .venv/bin/python -m chungtay_common.tokens mint --sub me --role admin")
+    say("  .venv/bin/python -m chungtay_common.tokens mint --sub me --role registrar "
+        "--unit <unit id>")
+    say("  roles: admin, board, registrar, reporter, reviewer, council, chairman, viewer")
+    say("")
+    say("Try:  TOKEN=$(.venv/bin/python -m chungtay_common.tokens mint --sub me --role admin)")
+    say(f"      curl -H \"Authorization: Bearer $TOKEN\" "
+        f"'http://127.0.0.1:{SERVICES['reporting']}/v1/units/tree?as_of=2020-01-01'")
+    say("Rebuild the reporting views from the topics: make rebuild")
+    say(f"Logs: {LOGS}.  A service that exits is started again (restarts in "
+        f"{supervisor.status}).  Ctrl-C stops everything this command started.")
+
+
 def main() -> int:
     # From the first moment, Ctrl-C or SIGTERM (also when started in the background, where
     # SIGINT comes in ignored) lands in the `finally` below, which stops what was started.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     before = subprocess.run([*STACK, "status"], capture_output=True, text=True).stdout
-    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         subprocess.run([*STACK, "up"], check=True)
-        env = stack_env(os.environ)
-        LOGS.mkdir(parents=True, exist_ok=True)
-        for name, port in SERVICES.items():
-            log = (LOGS / f"{name}.log").open("ab")
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.api:main",
-                 "--host", "127.0.0.1", "--port", str(port)],
-                cwd=REPO, env=env, stdout=log, stderr=log,
-            )
-        for name, port in SERVICES.items():
-            asyncio.run(wait_healthy(f"http://127.0.0.1:{port}", procs[name], name))
-        private, _ = keygen()
-        token = mint(private.read_bytes(), subject="demo-admin", roles=["admin"], unit_id=None)
-        ids = asyncio.run(load_demo(token))
-        asyncio.run(load_indicators_demo(token, ids, mint(
-            private.read_bytes(), subject="demo-reviewer", roles=["admin"], unit_id=None)))
-        key = private.read_bytes()
-        asyncio.run(AwardsDemo(
-            f"http://127.0.0.1:{SERVICES['awards']}", f"http://127.0.0.1:{SERVICES['indicators']}",
-            ids, lambda sub, role, unit: mint(key, subject=sub, roles=[role],
-                                              unit_id=uuid.UUID(unit) if unit else None),
-            say).load())
-        asyncio.run(show_summaries(token, ids))
-        say("")
-        say("The yearly reports 2016-2020 of campaign chung-tay-2017-2020 are SYNTHETIC demo "
-            "data (invented figures; see services/indicators/demo.py).")
-        say("chungtay is running. Services (OpenAPI docs at /docs, metrics at /metrics):")
-        for name, port in SERVICES.items():
-            say(f"  {name:<13} http://127.0.0.1:{port}/docs   http://127.0.0.1:{port}/metrics")
-        say("")
-        say("A development token for each role (valid 8 hours):")
-        say("  .venv/bin/python -m chungtay_common.tokens mint --sub me --role admin")
-        say("  .venv/bin/python -m chungtay_common.tokens mint --sub me --role registrar "
-            "--unit <unit id>")
-        say("  roles: admin, board, registrar, reporter, reviewer, council, chairman, viewer")
-        say("")
-        say("Try:  TOKEN=$(.venv/bin/python -m chungtay_common.tokens mint --sub me --role admin)")
-        say(f"      curl -H \"Authorization: Bearer $TOKEN\" "
-            f"'http://127.0.0.1:{SERVICES['reporting']}/v1/units/tree?as_of=2020-01-01'")
-        say("Rebuild the reporting views from the topics: make rebuild")
-        say(f"Logs: {LOGS}.  Ctrl-C stops everything this command started.")
-        while all(p.poll() is None for p in procs.values()):
-            time.sleep(1)
-        say("a service exited; see its log")
-        return 1
+        os.environ.update(stack_env(os.environ))
+        return asyncio.run(serve())
     except KeyboardInterrupt:
         return 0
     finally:
-        say("stopping services ...")
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         # stop only the parts of the stack this command started
         if not re.search(r"^kafka +running", before, re.M):
             subprocess.run([*STACK, "kafka-stop"], check=False)
