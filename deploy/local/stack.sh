@@ -41,7 +41,8 @@ init_state() {
     mkdir -p "$STATE/logs" "$STATE/run" "$STATE/kafka"
     mkdir -p -m 700 "$STATE/secrets"
     chmod 700 "$STATE/secrets"
-    KAFKA_LIBS=$STATE/kafka/libs
+    # another stack (a test's, in a state dir of its own) may use jars fetched already
+    KAFKA_LIBS=${CHUNGTAY_KAFKA_LIBS:-$STATE/kafka/libs}
     KAFKA_DATA=$STATE/kafka/data
     KAFKA_PROPS=$STATE/kafka/server.properties
     KAFKA_PID=$STATE/run/kafka.pid
@@ -539,7 +540,7 @@ env: CHUNGTAY_STATE_DIR ($STATE) CHUNGTAY_KAFKA_PORT ($KAFKA_PORT)
      CHUNGTAY_KAFKA_CONTROLLER_PORT ($KAFKA_CONTROLLER_PORT) CHUNGTAY_KAFKA_SASL_PORT ($KAFKA_SASL_PORT)
      CHUNGTAY_PG_PORT ($PG_PORT) CHUNGTAY_STACK_DURABILITY ($DURABILITY: durable or fast)
      CHUNGTAY_KAFKA_VERSION ($KAFKA_VERSION) CHUNGTAY_KAFKA_SCALA ($KAFKA_SCALA)
-     CHUNGTAY_KAFKA_HEAP ($KAFKA_HEAP) CHUNGTAY_PG_BIN PYTHON ($PYTHON_BIN)
+     CHUNGTAY_KAFKA_HEAP ($KAFKA_HEAP) CHUNGTAY_KAFKA_LIBS ($KAFKA_LIBS) CHUNGTAY_PG_BIN PYTHON ($PYTHON_BIN)
 EOF
     exit 2
 }
