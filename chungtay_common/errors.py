@@ -205,6 +205,16 @@ def _allowed_methods(request: Request) -> list[str]:
                    for route in request.app.router.routes)]
 
 
+# What a request meets while its database is down or restarting (connection refused or reset,
+# a connection closed under it, the server shutting down or starting up, a connect timing out):
+# a 503 at once, the transaction rolled back. The pool opens new connections when it is back.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError)
+RETRY_AFTER_SECONDS = 5
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -242,6 +252,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(Conflict(
             "another change to the same data was made at the same time; try again").problem())
 
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %r", exc)
+        return problem_response(Problem(
+            type="service_unavailable", title="Service unavailable", status=503,
+            detail="the service's database is unavailable for now; nothing was changed: try "
+                   "again shortly"), {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error", exc_info=exc)
         return problem_response(Problem(type="internal_error", title="Internal error",
@@ -253,6 +270,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(ValidationError, validation_error)
     app.add_exception_handler(asyncpg.TransactionRollbackError, concurrent_change)
+    for unreachable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unreachable, unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 
@@ -266,6 +285,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     415: "The body's media type is not one the operation takes",
     422: "Invalid input, or a rule refuses it (a unit not active then, a year outside the "
          "campaign, ...): each field at fault is named in `errors`",
+    503: "The service's database is unavailable for now (down or restarting): nothing was "
+         "changed; retry after `Retry-After` seconds",
 }
 
 

@@ -422,6 +422,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 responses = operation.setdefault("responses", {})
                 if operation.get("security"):  # it reads the token (``auth.BEARER``)
                     responses.setdefault("401", error_response(401))
+                if operation.get("operationId", "").rsplit(".", 1)[-1] != "metrics":
+                    responses.setdefault("503", error_response(503))  # its database is down
                 for status, response in responses.items():
                     content = response.get("content", {})
                     ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")

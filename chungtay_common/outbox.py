@@ -87,8 +87,7 @@ class OutboxRelay:
         self.connected = False
 
     async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener("outbox", self._on_notify)
+        await self._listen()
         self._task = asyncio.create_task(self._run(), name=f"{self._client_id}-outbox-relay")
         self._watcher = asyncio.create_task(self._watch_backlog(),
                                             name=f"{self._client_id}-outbox-backlog")
@@ -101,13 +100,39 @@ class OutboxRelay:
                     await task
                 except asyncio.CancelledError:
                     pass
-        if self._listener is not None:
-            await self._listener.remove_listener("outbox", self._on_notify)
-            await self._pool.release(self._listener)
+        await self._drop_listener()
         await self._close_producer()
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
+
+    async def _listen(self) -> None:
+        """Open the connection that hears ``NOTIFY outbox`` (a write's wake-up call)."""
+        conn = await self._pool.acquire()
+        try:
+            await conn.add_listener("outbox", self._on_notify)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        self._listener = conn
+        self._wake.set()  # what was written while nobody listened
+
+    def _listening(self) -> bool:
+        try:
+            return self._listener is not None and not self._listener.is_closed()
+        except asyncpg.InterfaceError:  # the pool took it back when its connection was lost
+            return False
+
+    async def _drop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        try:
+            if not listener.is_closed():
+                await listener.remove_listener("outbox", self._on_notify)
+            await self._pool.release(listener)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError):
+            log.debug("the outbox listener was gone already", exc_info=True)
 
     async def _run(self) -> None:
         while True:
@@ -195,11 +220,17 @@ class OutboxRelay:
             return len(rows)
 
     async def _watch_backlog(self) -> None:
-        """Keep the backlog gauges fresh even while publishing is stuck (Kafka down)."""
+        """Keep the backlog gauges fresh even while publishing is stuck (Kafka down), and the
+        listener open: after the database restarted, a new one hears the writes again (the
+        relay polls meanwhile)."""
         while True:
             try:
                 async with self._pool.acquire() as conn:
                     await self._update_backlog(conn)
+                if not self._listening():
+                    await self._drop_listener()
+                    await self._listen()
+                    log.info("outbox relay %s: listening again", self._client_id)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.debug("could not read the outbox backlog", exc_info=True)
             await asyncio.sleep(1.0)
