@@ -222,7 +222,7 @@ def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
         store="memory://",
         autodiscover=False,
         web_enabled=False,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.kafka_replication_factor,
         topic_partitions=3,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,

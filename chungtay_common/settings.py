@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:19092"
     # Topics are named "<namespace>.<owner>.v<version>"; tests use a namespace per run.
     topic_namespace: str = "chungtay"
+    # replicas of each topic the services create (theirs, faust's own): 1 on a single broker,
+    # 3 on a cluster (docs/scaling.md), with the brokers' min.insync.replicas at 2
+    kafka_replication_factor: int = Field(default=1, ge=1, le=5)
     # Who the service is to Kafka: with SASL the broker's ACLs let each service write only its
     # own topic and read only the topics it consumes (chungtay_common/kafka_acls.py).
     kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT

@@ -86,7 +86,8 @@ async def ensure_topics(settings: ServiceSettings, namespace: str) -> list[str]:
                 continue
             try:
                 await admin.create_topics(
-                    [NewTopic(name, num_partitions=spec.partitions, replication_factor=1)]
+                    [NewTopic(name, num_partitions=spec.partitions,
+                              replication_factor=settings.kafka_replication_factor)]
                 )
                 created.append(name)
             except TopicAlreadyExistsError:

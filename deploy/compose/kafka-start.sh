@@ -10,6 +10,12 @@
 #   CONTROLLER      127.0.0.1:9093   KRaft, inside this container only
 # Both loopback listeners authenticate nobody (User:ANONYMOUS), so ANONYMOUS is a super user;
 # no other container can reach them. ACLs: chungtay_common/kafka_acls.py, applied by `init`.
+#
+# In a cluster (docker-compose.cluster.yml) each node sets CHUNGTAY_KAFKA_NODE_ID, the voters
+# CHUNGTAY_KAFKA_VOTERS, CHUNGTAY_KAFKA_REPLICATION (3) and CHUNGTAY_KAFKA_MIN_ISR (2), and
+# CHUNGTAY_KAFKA_PEER_HOST, its name on the network only the brokers join: the controller
+# (:9093) and the brokers' replication (INTERNAL, :9095) listen there, PLAINTEXT, for the
+# other nodes alone; the loopback listener moves to LOCAL 127.0.0.1:9094.
 set -euo pipefail
 
 KAFKA_HOME=${KAFKA_HOME:-/opt/kafka}
@@ -29,13 +35,29 @@ for u in "${USERS[@]}"; do password "$u" >/dev/null; done
 umask 077
 mkdir -p "$WORK"
 rm -f "$WORK/ready"
+NODE_ID=${CHUNGTAY_KAFKA_NODE_ID:-1}
+REPLICATION=${CHUNGTAY_KAFKA_REPLICATION:-1}
+MIN_ISR=${CHUNGTAY_KAFKA_MIN_ISR:-1}
+PEER=${CHUNGTAY_KAFKA_PEER_HOST:-}
+if [[ -z $PEER ]]; then  # one node: everything but the services' listener on loopback
+    VOTERS=${CHUNGTAY_KAFKA_VOTERS:-1@127.0.0.1:9093}
+    LISTENERS="SASL_PLAINTEXT://:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093"
+    ADVERTISED="SASL_PLAINTEXT://${HOSTNAME_ADVERTISED}:9092,INTERNAL://127.0.0.1:9094"
+    PROTOCOLS="SASL_PLAINTEXT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+else
+    : "${CHUNGTAY_KAFKA_VOTERS:?set CHUNGTAY_KAFKA_VOTERS (id@host:9093,...) in a cluster}"
+    VOTERS=$CHUNGTAY_KAFKA_VOTERS
+    LISTENERS="SASL_PLAINTEXT://:9092,LOCAL://127.0.0.1:9094,INTERNAL://${PEER}:9095,CONTROLLER://${PEER}:9093"
+    ADVERTISED="SASL_PLAINTEXT://${HOSTNAME_ADVERTISED}:9092,LOCAL://127.0.0.1:9094,INTERNAL://${PEER}:9095"
+    PROTOCOLS="SASL_PLAINTEXT:SASL_PLAINTEXT,LOCAL:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+fi
 cat >"$WORK/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:9093
-listeners=SASL_PLAINTEXT://:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093
-advertised.listeners=SASL_PLAINTEXT://${HOSTNAME_ADVERTISED}:9092,INTERNAL://127.0.0.1:9094
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+node.id=${NODE_ID}
+controller.quorum.voters=${VOTERS}
+listeners=${LISTENERS}
+advertised.listeners=${ADVERTISED}
+listener.security.protocol.map=${PROTOCOLS}
 inter.broker.listener.name=INTERNAL
 controller.listener.names=CONTROLLER
 
@@ -48,11 +70,12 @@ allow.everyone.if.no.acl.found=false
 
 log.dirs=${DATA}
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=${REPLICATION}
+min.insync.replicas=${MIN_ISR}
+offsets.topic.replication.factor=${REPLICATION}
+transaction.state.log.replication.factor=${REPLICATION}
+transaction.state.log.min.isr=${MIN_ISR}
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 # \`init\` creates the topics (as admin) and faust its own (ACL CREATE on its prefix); with the
 # ACLs nobody else may create one, automatically or not

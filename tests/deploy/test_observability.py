@@ -123,6 +123,12 @@ def promtool(*args: str | Path) -> None:
 def test_promtool_accepts_rules_and_config() -> None:
     promtool("check", "rules", ALERTS)
     promtool("check", "config", PROMETHEUS_CONFIG)
+    # docker-compose.cluster.yml's: the replicas found by DNS, the same job and rules
+    cluster = PROMETHEUS_DIR / "prometheus.cluster.yml"
+    promtool("check", "config", cluster)
+    text = cluster.read_text()
+    assert re.search(rf"^\s*- job_name:\s*{JOB}\s*$", text, re.MULTILINE)
+    assert all(name in text for name in SERVICES), SERVICES
 
 
 def test_prometheus_config_scrapes_the_services_and_loads_the_alerts() -> None:
