@@ -33,7 +33,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from demo_awards import Demo as AwardsDemo  # noqa: E402  (beside this script)
+import local_mail  # noqa: E402  (beside this script)
+from demo_awards import Demo as AwardsDemo  # noqa: E402
+from demo_reminders import RemindersDemo  # noqa: E402
 
 from chungtay_common.stack import ready, stack_env  # noqa: E402
 from chungtay_common.tokens import keygen, mint  # noqa: E402
@@ -52,6 +54,9 @@ DEMO_VALID_FROM = "2016-01-01"
 OLD_DEMO_VALID_FROM = "2017-01-01"  # what an older `make run` registered them from
 NAMESPACE = os.environ.get("CHUNGTAY_TOPIC_NAMESPACE", "chungtay")
 LOGS = REPO / ".local" / "logs"
+# the local mailbox the reminders' emails go to (deploy/local/local_mail.py reads it)
+SMTP_PORT = int(os.environ.get("CHUNGTAY_SMTP_PORT", "8025"))
+MAILDIR = REPO / ".local" / ("mail" if NAMESPACE == "chungtay" else f"mail-{NAMESPACE}")
 RUN = REPO / ".local" / "run"
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 
@@ -86,7 +91,12 @@ class Supervisor:
 
     async def _spawn(self, name: str) -> None:
         env = {**self.env, "CHUNGTAY_TOPIC_NAMESPACE": NAMESPACE,
-               "CHUNGTAY_PG_DATABASE": f"{NAMESPACE}_{name}"}
+               "CHUNGTAY_PG_DATABASE": f"{NAMESPACE}_{name}",
+               # reminders: emails to the local mailbox, links to this machine's API, and a
+               # planning round every 10 s (60 s by default) so the demo's go out soon
+               "CHUNGTAY_SMTP_HOST": "127.0.0.1", "CHUNGTAY_SMTP_PORT": str(SMTP_PORT),
+               "CHUNGTAY_PUBLIC_URL": f"http://127.0.0.1:{SERVICES['indicators']}",
+               "CHUNGTAY_REMINDER_CHECK_SECONDS": "10"}
         with self.log_of(name).open("ab") as log:
             self.procs[name] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "uvicorn", "--factory", f"services.{name}.api:main",
@@ -382,6 +392,7 @@ async def load_all(token: str, reviewer: str, key: bytes) -> None:
         ids, lambda sub, role, unit: mint(key, subject=sub, roles=[role],
                                           unit_id=uuid.UUID(unit) if unit else None),
         say).load()
+    await RemindersDemo(f"http://127.0.0.1:{SERVICES['indicators']}", token, ids, say).load()
     await show_summaries(token, ids)
 
 
@@ -392,6 +403,7 @@ async def serve() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     supervisor = Supervisor(stack_env(os.environ))
+    mail = local_mail.serve(SMTP_PORT, MAILDIR)
     try:
         starting = asyncio.create_task(start(supervisor))
         stopping = asyncio.create_task(stop.wait())
@@ -407,6 +419,7 @@ async def serve() -> int:
     finally:
         say("stopping services ...")
         await supervisor.stop()
+        mail.stop()
 
 
 async def start(supervisor: Supervisor) -> None:
@@ -441,6 +454,8 @@ async def start(supervisor: Supervisor) -> None:
     say(f"      curl -H \"Authorization: Bearer $TOKEN\" "
         f"'http://127.0.0.1:{SERVICES['reporting']}/v1/units/tree?as_of=2020-01-01'")
     say("Rebuild the reporting views from the topics: make rebuild")
+    say(f"Reminders' emails: {MAILDIR} (SMTP 127.0.0.1:{SMTP_PORT}); "
+        ".venv/bin/python deploy/local/local_mail.py lists them, --show 3 prints the newest")
     say(f"Logs: {LOGS}.  A service that exits is started again (restarts in "
         f"{supervisor.status}).  Ctrl-C stops everything this command started.")
 

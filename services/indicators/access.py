@@ -3,7 +3,7 @@
 from chungtay_common.access import Access, any_token, roles
 from chungtay_common.auth import Role
 
-A, B, REP, REV = Role.ADMIN, Role.BOARD, Role.REPORTER, Role.REVIEWER
+A, B, REP, REV, REG = Role.ADMIN, Role.BOARD, Role.REPORTER, Role.REVIEWER, Role.REGISTRAR
 REPORT_UNIT = "the report's unit in the path, as the hierarchy stands today"
 
 ACCESS: dict[str, Access] = {
@@ -35,6 +35,17 @@ ACCESS: dict[str, Access] = {
     "return_report": roles(A, REV, B, scope="the parent of the report's unit, today"),
     "confirm_report": roles(A, REV, B, scope="the parent of the report's unit, today"),
     "reopen_report": roles(A, B, scope=REPORT_UNIT),
+    # reminders: contact points are personal data, kept by the registrars of the subtree
+    "add_contact": roles(A, REG, scope="the unit in the path"),
+    "list_contacts": roles(A, B, REG, scope="the unit in the path (audited)"),
+    "replace_contact": roles(A, REG, scope="the contact's unit"),
+    "remove_contact": roles(A, REG, scope="the contact's unit"),
+    "get_reminder_policy": any_token(),
+    "set_reminder_policy": roles(A, B),
+    "unit_notices": any_token(scope="the unit in the path: its own users and the levels above"),
+    "mark_notice_read": any_token(scope="the notice's unit"),
+    "list_deliveries": roles(A, B),
+    "retry_delivery": roles(A, B),
     "open_data_migration": roles(A),
     "close_data_migration": roles(A),
     "list_data_migrations": roles(A),

@@ -33,9 +33,10 @@ from chungtay_common.http import (
     configure_logging,
 )
 from chungtay_common.runtime import ServicePlan, service_app, system_job
-from services.indicators import import_service, imports, service
+from services.indicators import api_reminders, import_service, imports, service, service_reminders
 from services.indicators import schemas as s
 from services.indicators.access import ACCESS
+from services.indicators.channels import Deliverer
 from services.indicators.consumers import AWARDS_HANDLERS, REGISTRATION_HANDLERS
 from services.indicators.settings import IndicatorsSettings
 
@@ -361,16 +362,21 @@ async def list_data_migrations(principal: PrincipalDep, read: ReadDep
 
 
 # every router of the service (the routes of a part of it live with that part)
-ROUTERS = [router]
+ROUTERS = [router, api_reminders.router]
 
 
 def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
     settings = settings or IndicatorsSettings()
+    deliverer = Deliverer(settings)
     plan = ServicePlan(
         settings, [hierarchy.MIGRATIONS, MIGRATIONS], publishes=True,
         subscriptions={"registration": REGISTRATION_HANDLERS, "awards": AWARDS_HANDLERS},
         on_start=[system_job(settings, service.seed_catalogue)],
-        periodic=[(settings.overdue_check_seconds, system_job(settings, service.emit_overdue))])
+        on_stop=[deliverer.close],
+        periodic=[(settings.overdue_check_seconds, system_job(settings, service.emit_overdue)),
+                  (settings.reminder_check_seconds, system_job(
+                      settings, partial(service_reminders.plan_reminders, settings=settings))),
+                  (settings.delivery_check_seconds, deliverer.run)])
     return service_app(
         plan, title="chungtay indicators", routers=ROUTERS, access=ACCESS, topic_owner="indicators",
         description="Campaigns, targets, the indicator catalogue and yearly reports "

@@ -272,3 +272,109 @@ class DataMigrationOut(BaseModel):
     def open(self) -> bool:
         """Whether back-filled submissions may still be recorded within it."""
         return self.closed_at is None
+
+
+# --------------------------------------------------------------------------- reminders
+
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 .-]{5,19}$")]
+WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$",
+                                              max_length=2000)]
+Days = Annotated[int, Field(ge=1, le=366)]
+
+
+class ContactIn(_In):
+    """A contact point of a unit: at least one of email, phone or webhook."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    role: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    webhook_url: WebhookUrl | None = None
+
+
+class ContactUpdate(ContactIn):
+    """The contact as it is to be; ``rotate_secret`` makes a new webhook secret."""
+
+    rotate_secret: bool = False
+
+
+class ContactOut(BaseModel):
+    contact_id: uuid.UUID
+    unit_id: uuid.UUID
+    name: str
+    role: str | None
+    email: str | None
+    phone: str | None
+    webhook_url: str | None
+    # the HMAC key of the webhook's signatures: only in the answer that made it
+    webhook_secret: str | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReminderPolicyIn(_In):
+    """When a campaign's units still missing their report are reminded, in days from the due
+    instant, and when the level above is told."""
+
+    before_days: Annotated[list[Days], Field(max_length=5)] = Field(default_factory=lambda: [7, 1])
+    after_first_days: Days = 1
+    after_every_days: Days = 7
+    stop_after_days: Days = 41
+    escalate_after_days: Days = 7
+
+
+class ReminderPolicyOut(BaseModel):
+    campaign_id: uuid.UUID
+    before_days: list[int]
+    after_first_days: int
+    after_every_days: int
+    stop_after_days: int
+    escalate_after_days: int
+    is_default: bool
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+class NoticeOut(BaseModel):
+    notice_id: uuid.UUID
+    campaign_id: uuid.UUID
+    year: int
+    unit_id: uuid.UUID
+    kind: str
+    step: str
+    about: list[uuid.UUID]
+    subject: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+    read_by: str | None
+
+
+class NoticePage(BaseModel):
+    total: int
+    items: list[NoticeOut]
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: uuid.UUID
+    notice_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    unit_id: uuid.UUID
+    campaign_id: uuid.UUID
+    year: int
+    step: str
+    subject: str
+
+
+class DeliveryPage(BaseModel):
+    total: int
+    items: list[DeliveryOut]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ class Run:
     namespace: str
     ports: dict[str, int]
     log: Path
+    smtp_port: int = field(default_factory=free_port)
     lines: list[str] = field(default_factory=list)
     proc: asyncio.subprocess.Process | None = None
     _reader: asyncio.Task[None] | None = None
@@ -42,6 +44,7 @@ class Run:
     async def start(self, timeout: float = 300) -> None:
         self.lines = []
         env = {**os.environ, "CHUNGTAY_TOPIC_NAMESPACE": self.namespace,
+               "CHUNGTAY_SMTP_PORT": str(self.smtp_port),
                **{f"CHUNGTAY_{name.upper()}_PORT": str(port) for name, port in self.ports.items()}}
         env.pop("CHUNGTAY_ENVIRONMENT", None)  # a developer's `make run`: development
         self.proc = await asyncio.create_subprocess_exec(
@@ -95,6 +98,7 @@ async def run(stack: TestStack) -> AsyncIterator[Run]:
         for service in SERVICES:
             await drop_database(settings.dsn("postgres"), f"{namespace}_{service}")
         await delete_topics(settings, namespace)
+        shutil.rmtree(REPO / ".local" / f"mail-{namespace}", ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -113,6 +117,11 @@ async def test_make_run_starts_again_on_its_data_and_restarts_a_killed_service(
 
     await run.start()
     assert not [line for line in run.lines if "could not be loaded" in line], run.lines
+    # the demo's reminders reached the local mailbox, one to each district and commune
+    assert any("reminders (SYNTHETIC): 167 contact points added" in line
+               and "167 reminder emails sent" in line for line in run.lines), run.lines
+    maildir = REPO / ".local" / f"mail-{run.namespace}" / "new"
+    assert len(list(maildir.iterdir())) == 167
     async with run.client("reporting") as reporting, run.client("registration") as registration:
         tree: Json = ok(await reporting.get("/v1/units/tree", params={"as_of": "2020-01-01"},
                                             headers=admin), 200)
@@ -147,6 +156,9 @@ async def test_make_run_starts_again_on_its_data_and_restarts_a_killed_service(
     assert not [line for line in run.lines if "could not be loaded" in line], run.lines
     assert any(line.startswith("demo units: 0 registered") for line in run.lines), run.lines
     assert any("indicators demo already loaded" in line for line in run.lines), run.lines
+    assert any("reminders (SYNTHETIC): 0 contact points added" in line
+               for line in run.lines), run.lines
+    assert len(list(maildir.iterdir())) == 167  # nothing sent twice
     async with run.client("reporting") as reporting:
         tree = ok(await reporting.get("/v1/units/tree", params={"as_of": "2020-01-01"},
                                       headers=admin), 200)
