@@ -206,10 +206,11 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 # What a request meets while its database is down or restarting (connection refused or reset,
-# a connection closed under it, the server shutting down or starting up, a connect timing out):
-# a 503 at once, the transaction rolled back. The pool opens new connections when it is back.
+# a connection lost under it, the server shutting down or starting up, a connect or a statement
+# timing out): a 503 at once. The pool opens new connections when it is back. A client-side
+# misuse of a connection (asyncpg's InterfaceError) is a bug, answered 500 and logged.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    ConnectionError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+    ConnectionError, TimeoutError, asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError)
 RETRY_AFTER_SECONDS = 5
@@ -256,8 +257,10 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %r", exc)
         return problem_response(Problem(
             type="service_unavailable", title="Service unavailable", status=503,
-            detail="the service's database is unavailable for now; nothing was changed: try "
-                   "again shortly"), {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            detail="the service's database is unavailable for now: try again shortly (a "
+                   "write retried with the same Idempotency-Key never applies twice, even if "
+                   "the connection was lost while it committed)"),
+            {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error", exc_info=exc)
@@ -285,8 +288,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     415: "The body's media type is not one the operation takes",
     422: "Invalid input, or a rule refuses it (a unit not active then, a year outside the "
          "campaign, ...): each field at fault is named in `errors`",
-    503: "The service's database is unavailable for now (down or restarting): nothing was "
-         "changed; retry after `Retry-After` seconds",
+    503: "The service's database is unavailable for now (down or restarting): retry after "
+         "`Retry-After` seconds, a write with the same `Idempotency-Key`",
 }
 
 

@@ -84,6 +84,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._listener: PoolConnectionProxy | None = None
+        self._stopping = False
         self.connected = False
 
     async def start(self) -> None:
@@ -93,6 +94,10 @@ class OutboxRelay:
                                             name=f"{self._client_id}-outbox-backlog")
 
     async def stop(self) -> None:
+        # asyncpg may turn a cancellation in the middle of a statement into an error of its
+        # own: the loops also end on ``_stopping``, and whatever a task ended with is not
+        # the stop's concern
+        self._stopping = True
         for task in (self._task, self._watcher):
             if task is not None:
                 task.cancel()
@@ -100,6 +105,9 @@ class OutboxRelay:
                     await task
                 except asyncio.CancelledError:
                     pass
+                except Exception:
+                    log.debug("outbox relay %s: a task ended with an error while stopping",
+                              self._client_id, exc_info=True)
         await self._drop_listener()
         await self._close_producer()
 
@@ -135,11 +143,12 @@ class OutboxRelay:
             log.debug("the outbox listener was gone already", exc_info=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             async for attempt in AsyncRetrying(
                 # Any failure (broker or database down, a timeout) is retried with back-off:
                 # the rows stay unpublished until a batch goes through.
                 retry=retry_if_exception_type(Exception),
+                stop=lambda _: self._stopping,
                 wait=wait_exponential(multiplier=0.2, max=5),
                 before_sleep=self._on_failure,
                 reraise=True,
@@ -223,7 +232,7 @@ class OutboxRelay:
         """Keep the backlog gauges fresh even while publishing is stuck (Kafka down), and the
         listener open: after the database restarted, a new one hears the writes again (the
         relay polls meanwhile)."""
-        while True:
+        while not self._stopping:
             try:
                 async with self._pool.acquire() as conn:
                     await self._update_backlog(conn)
@@ -231,8 +240,8 @@ class OutboxRelay:
                     await self._drop_listener()
                     await self._listen()
                     log.info("outbox relay %s: listening again", self._client_id)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.debug("could not read the outbox backlog", exc_info=True)
+            except Exception:  # whatever it was, the watch goes on (the relay polls anyway)
+                log.debug("could not read the outbox backlog or listen", exc_info=True)
             await asyncio.sleep(1.0)
 
     @staticmethod

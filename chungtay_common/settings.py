@@ -79,7 +79,8 @@ class ServiceSettings(BaseSettings):
     # Housekeeping (chungtay_common/housekeeping.py) sweeps every so many seconds: published
     # outbox rows kept outbox_keep_hours after publication (to look into), processed-event
     # records kept events_retention_hours, which must be at least the brokers' retention
-    # (log.retention.hours) so that a redelivered event is still recognised as applied
+    # (log.retention.hours + segment.ms: a segment goes when its newest record expires) so that
+    # a redelivered event is still recognised as applied
     housekeeping_seconds: float = Field(default=3600.0, gt=0)
     outbox_keep_hours: float = Field(default=24.0, ge=0)
     events_retention_hours: float = Field(default=168.0, gt=0)

@@ -31,7 +31,7 @@ die() { printf '[backup] ERROR: %s\n' "$*" >&2; exit 1; }
 . "$STATE/stack.env"
 export PGHOST=$CHUNGTAY_PG_HOST PGPORT=$CHUNGTAY_PG_PORT PGUSER=$CHUNGTAY_PG_USER
 export PGPASSWORD=$CHUNGTAY_PG_PASSWORD
-PG_BIN=${CHUNGTAY_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
+PG_BIN=${CHUNGTAY_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)}
 [[ -x $PG_BIN/pg_dump ]] || die "pg_dump not found (PostgreSQL binaries in $PG_BIN)"
 
 kafka_running() { # (grep -q would end the pipe early: pipefail would call that a failure)
@@ -56,8 +56,8 @@ create() {
     if kafka_running; then
         was_running=1
         log "pausing the broker while the databases are dumped"
+        trap 'kafka_start' EXIT  # whatever happens next, the broker comes back
         "${STACK[@]}" kafka-stop
-        trap 'kafka_start' EXIT
     fi
     for db in $(databases); do
         log "pg_dump $db"
@@ -83,17 +83,22 @@ restore() {
     local dir=$1 was_running=0 dump db busy
     [[ -f $dir/MANIFEST && -f $dir/kafka.tar.gz ]] || die "$dir is not a backup (no MANIFEST or kafka.tar.gz)"
     (cd "$dir" && sed -n '/  /p' MANIFEST | sha256sum --quiet -c -) || die "$dir: checksums do not match"
-    for dump in "$dir"/pg/*.dump; do
+    shopt -s nullglob
+    local dumps=("$dir"/pg/*.dump)
+    ((${#dumps[@]})) || die "$dir holds no database dump"
+    for dump in "${dumps[@]}"; do
         db=$(basename "$dump" .dump)
+        [[ $db =~ ^[a-z][a-z0-9_]*$ ]] || die "$dump: not a database name of this stack"
         busy=$("$PG_BIN/psql" -d postgres -XAtc \
             "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()")
         [[ $busy == 0 ]] || die "$db has $busy connections: stop the services first (Ctrl-C make run)"
     done
     if kafka_running; then
         was_running=1
+        trap 'kafka_start' EXIT  # a failed restore still brings the broker back
         "${STACK[@]}" kafka-stop
     fi
-    for dump in "$dir"/pg/*.dump; do
+    for dump in "${dumps[@]}"; do
         db=$(basename "$dump" .dump)
         log "restoring $db"
         "$PG_BIN/psql" -d postgres -Xqc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
@@ -108,6 +113,7 @@ restore() {
     mv "$STATE/kafka/data.restoring/cluster_id" "$STATE/kafka/cluster_id"
     rm -rf "$STATE/kafka/data.restoring"
     if ((was_running)); then
+        trap - EXIT
         kafka_start
     fi
     log "restored from $dir"

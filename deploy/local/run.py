@@ -118,9 +118,15 @@ class Supervisor:
             say(f"supervisor: {name} exited ({self.exits[name]}); starting it again in "
                 f"{backoff:.0f} s (restart {self.restarts[name]}; log {self.log_of(name)})")
             self._write_status()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
-            await self._spawn(name)
+            while True:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                try:
+                    await self._spawn(name)
+                    break
+                except OSError as exc:  # out of processes or files: try again, later
+                    say(f"supervisor: could not start {name} ({exc}); trying again in "
+                        f"{backoff:.0f} s")
 
     def _write_status(self) -> None:
         status = {name: {"pid": proc.pid, "port": SERVICES[name],

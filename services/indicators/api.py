@@ -374,8 +374,8 @@ def build_app(settings: IndicatorsSettings | None = None) -> FastAPI:
         on_start=[system_job(settings, service.seed_catalogue)],
         on_stop=[deliverer.close],
         periodic=[(settings.overdue_check_seconds, system_job(settings, service.emit_overdue)),
-                  (settings.reminder_check_seconds, system_job(
-                      settings, partial(service_reminders.plan_reminders, settings=settings))),
+                  (settings.reminder_check_seconds,
+                   system_job(settings, service_reminders.planner(settings))),
                   (settings.delivery_check_seconds, deliverer.run)])
     return service_app(
         plan, title="chungtay indicators", routers=ROUTERS, access=ACCESS, topic_owner="indicators",

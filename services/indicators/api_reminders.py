@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from chungtay_common.errors import responses
@@ -22,9 +22,11 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 @router.post("/units/{unit_id}/contacts", status_code=201, response_model=s.ContactOut,
              responses=WRITE_ERRORS)
-async def add_contact(unit_id: uuid.UUID, body: s.ContactIn, write: WriteDep) -> JSONResponse:
+async def add_contact(unit_id: uuid.UUID, body: s.ContactIn, write: WriteDep,
+                      request: Request) -> JSONResponse:
     """Add a contact point to a unit (name, role, email, phone, webhook URL)."""
-    return await write(service.add_contact, unit_id, body)
+    return await write(service.add_contact, unit_id, body,
+                       request.app.state.settings.environment)
 
 
 @router.get("/units/{unit_id}/contacts", response_model=list[s.ContactOut],
@@ -35,10 +37,11 @@ async def list_contacts(unit_id: uuid.UUID, read: PersonalReadDep) -> list[s.Con
 
 
 @router.put("/contacts/{contact_id}", response_model=s.ContactOut, responses=WRITE_ERRORS)
-async def replace_contact(contact_id: uuid.UUID, body: s.ContactUpdate, write: WriteDep
-                          ) -> JSONResponse:
+async def replace_contact(contact_id: uuid.UUID, body: s.ContactUpdate, write: WriteDep,
+                          request: Request) -> JSONResponse:
     """Change a contact point (``rotate_secret`` makes its webhook a new secret)."""
-    return await write(service.replace_contact, contact_id, body)
+    return await write(service.replace_contact, contact_id, body,
+                       request.app.state.settings.environment)
 
 
 @router.post("/contacts/{contact_id}/remove", response_model=s.ContactOut,

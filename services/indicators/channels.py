@@ -3,23 +3,27 @@ systems. What is outside the system: the mail server and the subscribers' endpoi
 
 Each round takes the deliveries whose time has come and leases them (their next try moved a
 few minutes on, in a short transaction that skips what another instance holds), sends them,
-then records each outcome. Two instances never send the same delivery at once; one that dies
+then records each outcome only if the lease is still the round's own (a late round changes
+nothing another has recorded). A round stops sending a minute before its lease ends and each
+send has a time limit, so two instances never send the same delivery at once; one that dies
 after sending and before recording leaves it to be sent again when the lease ends: the one
 case of a second copy, which the receiver recognises by the delivery's id (the email's
-Message-ID, the webhook's ``X-Chungtay-Delivery``). A failed try is tried again with back-off;
-after the last one the delivery is listed as dead (``GET /v1/deliveries?status=dead``) until
-someone retries it.
+Message-ID, the webhook's ``X-Chungtay-Delivery``). A contact removed meanwhile is not sent
+to. A failed try is tried again with back-off; after the last one (or at once, for an address
+that cannot be used at all) the delivery is listed as dead (``GET /v1/deliveries?status=dead``)
+until someone retries it. What is kept of a failure names no address.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
@@ -35,7 +39,11 @@ from services.indicators.settings import IndicatorsSettings
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=3)  # longer than a round's sends can take
+LEASE = timedelta(minutes=3)  # a round stops sending a minute before its lease ends
+LEASE_MARGIN = timedelta(minutes=1)
+# an address no try will ever deliver to (a header refused by the email package, a URL httpx
+# cannot use): dead at the first try
+UNUSABLE = (ValueError, httpx.InvalidURL)
 # Headers are not folded: Python's email package folds a long Vietnamese subject into encoded
 # words and drops the space at the fold (readers showed "nộpbáo"); one line of up to 998
 # characters is what RFC 5322 allows.
@@ -44,7 +52,12 @@ ROUND = 20  # deliveries a round takes
 
 
 class DeliveryFailed(Exception):
-    """A try that did not deliver (refused, unreachable, timed out, a non-2xx answer)."""
+    """A try that did not deliver (refused, unreachable, timed out, a non-2xx answer);
+    ``reason`` names no person or address (it is kept and shown to the board)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def email_message(row: asyncpg.Record | dict[str, Any], sender: str) -> EmailMessage:
@@ -55,7 +68,8 @@ def email_message(row: asyncpg.Record | dict[str, Any], sender: str) -> EmailMes
     message["To"] = row["email"]
     message["Subject"] = row["subject"]
     message["Date"] = format_datetime(row["created_at"])
-    message["Message-ID"] = make_msgid(idstring=str(row["delivery_id"]), domain="chungtay")
+    # the same for every copy of one delivery (make_msgid would add a time and a random part)
+    message["Message-ID"] = f"<{row['delivery_id']}@chungtay.invalid>"
     message[rules.DELIVERY_HEADER] = str(row["delivery_id"])
     message.set_content(row["body"], charset="utf-8")
     return message
@@ -79,15 +93,16 @@ class Deliverer:
     client: httpx.AsyncClient | None = None
 
     async def run(self, db: Database) -> int:
-        """One round: send what is due; how many were sent."""
+        """One round: send what is due; how many were sent. The round ends well within the
+        lease: what it could not reach is taken by the next round (or another instance) when
+        its lease ends."""
         async with db.transaction() as conn:
-            due = await repository.take_due(conn, ROUND)
-            if due:
-                await conn.execute(
-                    "UPDATE deliveries SET next_attempt_at = now() + $2::interval"
-                    " WHERE delivery_id = ANY($1)", [r["delivery_id"] for r in due], LEASE)
+            due = await repository.lease_due(conn, ROUND, LEASE)
         sent = 0
+        deadline = asyncio.get_running_loop().time() + (LEASE - LEASE_MARGIN).total_seconds()
         for row in due:
+            if asyncio.get_running_loop().time() >= deadline:
+                break
             sent += await self._try(db, row)
         async with db.read() as conn:
             waiting = await repository.pending_counts(conn)
@@ -98,30 +113,38 @@ class Deliverer:
         return sent
 
     async def _try(self, db: Database, row: asyncpg.Record) -> int:
+        """Send one leased delivery and record what happened, if the lease is still this
+        round's (``lease``: the row's next_attempt_at as leased)."""
         channel = row["channel"]
         if row["attempts"] > 0:
             m.REMINDER_DELIVERIES.labels(channel, "retried").inc()
         try:
-            if channel == rules.Channel.EMAIL:
-                await self.send_email(row)
-            else:
-                await self.post_webhook(row)
-        except DeliveryFailed as exc:
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds * 3):
+                if channel == rules.Channel.EMAIL:
+                    await self.send_email(row)
+                else:
+                    await self.post_webhook(row)
+        except Exception as exc:  # whatever a bad address or a peer does, it is a failed try
+            reason = exc.reason if isinstance(exc, DeliveryFailed) else type(exc).__name__
             attempts = row["attempts"] + 1
-            last = attempts >= self.settings.delivery_max_attempts
+            last = (attempts >= self.settings.delivery_max_attempts
+                    or isinstance(exc, UNUSABLE))
             retry_in = None if last else rules.retry_delay(
                 attempts, timedelta(seconds=self.settings.delivery_retry_seconds))
             async with db.transaction() as conn:
-                await repository.failed(conn, row["delivery_id"], str(exc), retry_in)
-            m.REMINDER_DELIVERIES.labels(channel, "failed").inc()
-            if last:
-                m.REMINDER_DELIVERIES.labels(channel, "dead").inc()
-                log.warning("delivery %s (%s) dead after %d tries: %s", row["delivery_id"],
-                            channel, attempts, exc)
+                recorded = await repository.failed(conn, row["delivery_id"], row["lease"],
+                                                   reason, retry_in)
+            if recorded:
+                m.REMINDER_DELIVERIES.labels(channel, "failed").inc()
+                if last:
+                    m.REMINDER_DELIVERIES.labels(channel, "dead").inc()
+                    log.warning("delivery %s (%s) dead after %d tries: %s",
+                                row["delivery_id"], channel, attempts, reason)
             return 0
         async with db.transaction() as conn:
-            await repository.delivered(conn, row["delivery_id"])
-        m.REMINDER_DELIVERIES.labels(channel, "sent").inc()
+            recorded = await repository.delivered(conn, row["delivery_id"], row["lease"])
+        if recorded:
+            m.REMINDER_DELIVERIES.labels(channel, "sent").inc()
         return 1
 
     async def send_email(self, row: asyncpg.Record) -> None:
@@ -136,8 +159,11 @@ class Deliverer:
                 start_tls=s.smtp_starttls, username=s.smtp_username,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
                 timeout=s.webhook_timeout_seconds)
+        except aiosmtplib.SMTPResponseException as exc:
+            # the server's code only: its message may quote the address (personal data)
+            raise DeliveryFailed(f"SMTP {type(exc).__name__} {exc.code}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(f"SMTP: {exc}") from exc
+            raise DeliveryFailed(f"SMTP {type(exc).__name__}") from exc
 
     async def post_webhook(self, row: asyncpg.Record) -> None:
         body = webhook_body(row)
@@ -151,7 +177,7 @@ class Deliverer:
         try:
             r = await self.client.post(row["webhook_url"], content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"webhook: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryFailed(f"webhook {type(exc).__name__}") from exc
         if not r.is_success:
             raise DeliveryFailed(f"webhook answered {r.status_code}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,16 +108,29 @@ SIGNATURE = ("Ban Thi đua - Khen thưởng tỉnh\n"
              "nhắc nhở.)")
 
 
-def reminder(step: Step, *, unit: str, campaign: str, year: int, due: datetime,
-             link: str) -> Message:
-    """What a unit still missing its report is told at ``step``."""
+def days_left(now: datetime, due: datetime) -> int:
+    """Whole days to the due instant, counting a part of a day as a day (at least 1)."""
+    return max(1, math.ceil((due - now) / timedelta(days=1)))
+
+
+def days_over(now: datetime, due: datetime) -> int:
+    """Whole days since the due instant (at least 1)."""
+    return max(1, (now - due) // timedelta(days=1))
+
+
+def reminder(step: Step, *, now: datetime, unit: str, campaign: str, year: int,
+             due: datetime, link: str) -> Message:
+    """What a unit still missing its report is told at ``step``, sent at ``now`` (a step sent
+    late, the system having been down, says the days as they are)."""
     if step.kind is NoticeKind.BEFORE_DUE:
-        subject = f"{SUBJECT} Nhắc nộp báo cáo năm {year}: còn {step.days} ngày"
-        when = f"Hạn nộp: {due_in_vietnam(due)}, còn {step.days} ngày."
+        left = days_left(now, due)
+        subject = f"{SUBJECT} Nhắc nộp báo cáo năm {year}: còn {left} ngày"
+        when = f"Hạn nộp: {due_in_vietnam(due)}, còn {left} ngày."
         ask = "Đề nghị đơn vị hoàn thành và nộp báo cáo đúng hạn tại:"
     else:
-        subject = f"{SUBJECT} Báo cáo năm {year} đã quá hạn {step.days} ngày"
-        when = f"Hạn nộp: {due_in_vietnam(due)}; đã quá hạn {step.days} ngày."
+        over = days_over(now, due)
+        subject = f"{SUBJECT} Báo cáo năm {year} đã quá hạn {over} ngày"
+        when = f"Hạn nộp: {due_in_vietnam(due)}; đã quá hạn {over} ngày."
         ask = "Đề nghị đơn vị nộp báo cáo ngay tại:"
     body = (f"Kính gửi: {unit}\n\n"
             f"{unit} chưa nộp báo cáo kết quả thực hiện giảm nghèo năm {year} của phong trào "
@@ -124,14 +138,15 @@ def reminder(step: Step, *, unit: str, campaign: str, year: int, due: datetime,
     return Message(subject, body)
 
 
-def escalation(step: Step, *, parent: str, missing: Sequence[str], campaign: str, year: int,
-               due: datetime, link: str) -> Message:
+def escalation(step: Step, *, now: datetime, parent: str, missing: Sequence[str],
+               campaign: str, year: int, due: datetime, link: str) -> Message:
     """What the level above is told of its units still missing their reports."""
+    over = days_over(now, due)
     subject = (f"{SUBJECT} {len(missing)} đơn vị trực thuộc chưa nộp báo cáo năm {year} "
-               f"(quá hạn {step.days} ngày)")
+               f"(quá hạn {over} ngày)")
     names = "\n".join(f"- {name}" for name in missing)
     body = (f"Kính gửi: {parent}\n\n"
-            f"Đến nay, quá hạn nộp ({due_in_vietnam(due)}) {step.days} ngày, các đơn vị trực "
+            f"Đến nay, quá hạn nộp ({due_in_vietnam(due)}) {over} ngày, các đơn vị trực "
             f"thuộc sau chưa nộp báo cáo kết quả thực hiện giảm nghèo năm {year} của phong trào "
             f"“{campaign}”:\n{names}\n\n"
             f"Đề nghị {parent} đôn đốc các đơn vị nộp báo cáo. Tình hình nộp báo cáo:\n{link}\n\n"

@@ -179,33 +179,54 @@ async def mark_read(conn: Conn, notice_id: uuid.UUID, actor: str) -> asyncpg.Rec
 # --------------------------------------------------------------------------- deliveries
 
 
-async def take_due(conn: Conn, limit: int) -> list[asyncpg.Record]:
-    """Deliveries whose time has come, locked for this transaction; those another instance
-    holds are skipped (each is sent by one instance at a time)."""
+async def lease_due(conn: Conn, limit: int, lease: timedelta) -> list[asyncpg.Record]:
+    """Deliveries whose time has come, to contacts still in use, leased: their next try moved
+    ``lease`` on; ``lease`` in each row is that instant, the round's token for recording the
+    outcome. Rows another instance holds locked are skipped."""
     return list(await conn.fetch(
-        "SELECT d.delivery_id, d.notice_id, d.channel, d.attempts, c.email, c.webhook_url,"
-        "       c.webhook_secret, c.name AS contact, n.campaign_id, n.year, n.unit_id, n.kind,"
-        "       n.step, n.about, n.subject, n.body, n.created_at"
-        " FROM deliveries d JOIN contacts c USING (contact_id) JOIN notices n USING (notice_id)"
-        " WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
-        " ORDER BY d.next_attempt_at, d.delivery_id LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
-        limit))
+        "WITH due AS (SELECT d.delivery_id FROM deliveries d JOIN contacts c USING (contact_id)"
+        "             WHERE d.status = 'pending' AND d.next_attempt_at <= now()"
+        "               AND c.removed_at IS NULL"
+        "             ORDER BY d.next_attempt_at, d.delivery_id LIMIT $1"
+        "             FOR UPDATE OF d SKIP LOCKED),"
+        " leased AS (UPDATE deliveries d SET next_attempt_at = now() + $2::interval"
+        "            FROM due WHERE d.delivery_id = due.delivery_id"
+        "            RETURNING d.delivery_id, d.notice_id, d.contact_id, d.channel, d.attempts,"
+        "                      d.next_attempt_at AS lease)"
+        " SELECT l.*, c.email, c.webhook_url, c.webhook_secret, n.campaign_id, n.year,"
+        "        n.unit_id, n.kind, n.step, n.about, n.subject, n.body, n.created_at"
+        " FROM leased l JOIN contacts c USING (contact_id) JOIN notices n USING (notice_id)"
+        " ORDER BY l.lease, l.delivery_id", limit, lease))
 
 
-async def delivered(conn: Conn, delivery_id: uuid.UUID) -> None:
-    await conn.execute(
+async def delivered(conn: Conn, delivery_id: uuid.UUID, lease: datetime) -> bool:
+    """Record a delivery sent, if its lease is still ``lease``; whether it was."""
+    status: str = await conn.execute(
         "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = now(),"
-        " last_error = NULL WHERE delivery_id = $1", delivery_id)
+        " last_error = NULL WHERE delivery_id = $1 AND status = 'pending'"
+        " AND next_attempt_at = $2", delivery_id, lease)
+    return status.endswith(" 1")
 
 
-async def failed(conn: Conn, delivery_id: uuid.UUID, error: str, retry_in: timedelta | None
-                 ) -> None:
-    """A failed try: tried again in ``retry_in``, or (None) listed as dead."""
-    await conn.execute(
-        "UPDATE deliveries SET attempts = attempts + 1, last_error = $2,"
-        " status = CASE WHEN $3::interval IS NULL THEN 'dead' ELSE 'pending' END,"
-        " next_attempt_at = now() + coalesce($3::interval, interval '0')"
-        " WHERE delivery_id = $1", delivery_id, error[:1000], retry_in)
+async def failed(conn: Conn, delivery_id: uuid.UUID, lease: datetime, error: str,
+                 retry_in: timedelta | None) -> bool:
+    """Record a failed try, if the lease is still ``lease``: tried again in ``retry_in``, or
+    (None) listed as dead; whether it was recorded."""
+    status: str = await conn.execute(
+        "UPDATE deliveries SET attempts = attempts + 1, last_error = $3,"
+        " status = CASE WHEN $4::interval IS NULL THEN 'dead' ELSE 'pending' END,"
+        " next_attempt_at = now() + coalesce($4::interval, interval '0')"
+        " WHERE delivery_id = $1 AND status = 'pending' AND next_attempt_at = $2",
+        delivery_id, lease, error[:1000], retry_in)
+    return status.endswith(" 1")
+
+
+async def cancel_pending(conn: Conn, contact_id: uuid.UUID) -> int:
+    """A removed contact's deliveries not sent yet: cancelled."""
+    status: str = await conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', last_error = 'contact removed'"
+        " WHERE contact_id = $1 AND status IN ('pending', 'dead')", contact_id)
+    return int(status.split()[-1])
 
 
 async def deliveries(conn: Conn, status: str | None, channel: str | None, limit: int,
@@ -230,8 +251,10 @@ async def delivery(conn: Conn, delivery_id: uuid.UUID, lock: bool = False
 
 
 async def retry(conn: Conn, delivery_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE deliveries SET status = 'pending', next_attempt_at = now()"
-                       " WHERE delivery_id = $1", delivery_id)
+    """A dead delivery pending again, with its tries counted afresh."""
+    await conn.execute("UPDATE deliveries SET status = 'pending', attempts = 0,"
+                       " next_attempt_at = now() WHERE delivery_id = $1 AND status = 'dead'",
+                       delivery_id)
 
 
 async def pending_counts(conn: Conn) -> dict[tuple[str, str], int]:

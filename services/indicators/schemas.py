@@ -276,10 +276,13 @@ class DataMigrationOut(BaseModel):
 
 # --------------------------------------------------------------------------- reminders
 
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+# printable, no control character (one would end up in a mail header or a request line)
+Email = Annotated[str, StringConstraints(
+    pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
+    max_length=254)]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 .-]{5,19}$")]
-WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$",
-                                              max_length=2000)]
+WebhookUrl = Annotated[str, StringConstraints(
+    pattern=r"^https?://[^\s/$.?#\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$", max_length=2000)]
 Days = Annotated[int, Field(ge=1, le=366)]
 
 

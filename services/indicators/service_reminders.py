@@ -4,20 +4,25 @@ notices a unit reads in its inbox, and the periodic planning of who is reminded 
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid
 from collections import Counter, defaultdict
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import asyncpg
+import httpx
 
 from chungtay_common import clock, hierarchy
+from chungtay_common.auth import Role
 from chungtay_common.context import Context
 from chungtay_common.db import Conn
-from chungtay_common.errors import InvalidInput, NotFound
+from chungtay_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from chungtay_common.messages import en_vi
+from chungtay_common.settings import Environment
 from services.indicators import domain
 from services.indicators import domain_reminders as rules
 from services.indicators import metrics as m
@@ -43,9 +48,36 @@ def _audited(row: asyncpg.Record) -> dict[str, Any]:
             for k in ("contact_id", "unit_id", *repository.CONTACT_FIELDS)}
 
 
-def _reachable(body: s.ContactIn) -> None:
+def _reachable(body: s.ContactIn, environment: Environment) -> None:
     if body.email is None and body.phone is None and body.webhook_url is None:
         raise InvalidInput.on("email", "give at least one of email, phone or webhook_url")
+    if body.webhook_url is not None:
+        _check_webhook(body.webhook_url, environment)
+
+
+def _check_webhook(url: str, environment: Environment) -> None:
+    """A URL the service may post to: well formed; in production https, and not an address of
+    the service's own network (loopback, private, link-local: the metadata service), which a
+    registrar could otherwise make the service call."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise InvalidInput.on("webhook_url", "is not a valid URL") from None
+    if not parsed.host:
+        raise InvalidInput.on("webhook_url", "has no host")
+    if environment is not Environment.PRODUCTION:
+        return
+    if parsed.scheme != "https":
+        raise InvalidInput.on("webhook_url", "must be https")
+    host = parsed.host.strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise InvalidInput.on("webhook_url", "must be a public address") from None
+        return
+    if not address.is_global:
+        raise InvalidInput.on("webhook_url", "must be a public address")
 
 
 async def _unit_in_scope(conn: Conn, ctx: Context, unit_id: uuid.UUID) -> None:
@@ -63,11 +95,11 @@ async def _contact_in_scope(conn: Conn, ctx: Context, contact_id: uuid.UUID) -> 
     return row
 
 
-async def add_contact(conn: Conn, ctx: Context, unit_id: uuid.UUID, body: s.ContactIn
-                      ) -> s.ContactOut:
+async def add_contact(conn: Conn, ctx: Context, unit_id: uuid.UUID, body: s.ContactIn,
+                      environment: Environment) -> s.ContactOut:
     """A contact point of a unit in the registrar's subtree; a webhook gets its secret,
     shown in this answer only."""
-    _reachable(body)
+    _reachable(body, environment)
     await _unit_in_scope(conn, ctx, unit_id)
     secret = secrets.token_urlsafe(32) if body.webhook_url else None
     row = await repository.insert_contact(conn, uuid.uuid4(), unit_id, body.model_dump(),
@@ -84,10 +116,10 @@ async def list_contacts(conn: Conn, ctx: Context, unit_id: uuid.UUID) -> list[s.
 
 
 async def replace_contact(conn: Conn, ctx: Context, contact_id: uuid.UUID,
-                          body: s.ContactUpdate) -> s.ContactOut:
+                          body: s.ContactUpdate, environment: Environment) -> s.ContactOut:
     """The contact as it is to be. A webhook keeps its secret unless ``rotate_secret``; a new
     webhook gets one (shown in this answer only)."""
-    _reachable(body)
+    _reachable(body, environment)
     before = await _contact_in_scope(conn, ctx, contact_id)
     secret: str | None = None
     if body.webhook_url is not None and (body.rotate_secret or before["webhook_secret"] is None):
@@ -103,7 +135,9 @@ async def remove_contact(conn: Conn, ctx: Context, contact_id: uuid.UUID) -> s.C
     """Stop using a contact point (kept for the deliveries that name it)."""
     row = await _contact_in_scope(conn, ctx, contact_id)
     await repository.remove_contact(conn, contact_id)
-    await ctx.audit(conn, "contact.removed", "contact", contact_id, _audited(row), None)
+    cancelled = await repository.cancel_pending(conn, contact_id)
+    await ctx.audit(conn, "contact.removed", "contact", contact_id, _audited(row),
+                    {"deliveries_cancelled": cancelled})
     return _contact_out(row)
 
 
@@ -174,12 +208,14 @@ async def inbox(conn: Conn, ctx: Context, unit_id: uuid.UUID, unread: bool, limi
 
 
 async def mark_read(conn: Conn, ctx: Context, notice_id: uuid.UUID) -> s.NoticeOut:
-    """Mark a notice read (the first reader and time are kept)."""
+    """Mark a notice read (the first reader and time are kept): by the unit's own users."""
     row = await repository.notice(conn, notice_id, lock=True)
     if row is None:
         raise NotFound(en_vi(f"no notice {notice_id}", f"không có thông báo {notice_id}"))
-    await hierarchy.ensure_authority(conn, ctx.principal, row["unit_id"], clock.today(),
-                                     "the notice's unit")
+    if not (ctx.principal.has_any(Role.ADMIN) or ctx.principal.unit_id == row["unit_id"]):
+        # the levels above read a unit's inbox; whether it was read is the unit's own
+        raise Forbidden(en_vi("only the notice's unit marks it read",
+                              "chỉ đơn vị nhận thông báo đánh dấu đã đọc"))
     after = await repository.mark_read(conn, notice_id, ctx.principal.subject)
     if row["read_at"] is None:
         await ctx.audit(conn, "notice.read", "notice", notice_id, None,
@@ -202,13 +238,15 @@ async def list_deliveries(conn: Conn, status: str | None, channel: str | None, l
 
 
 async def retry_delivery(conn: Conn, ctx: Context, delivery_id: uuid.UUID) -> s.DeliveryOut:
-    """Try a dead delivery again (its contact's address or URL mended, say), as soon as the
-    next round of sending."""
+    """Try a dead delivery again (its contact's address or URL mended, say) at the next round
+    of sending, its tries counted afresh."""
     row = await repository.delivery(conn, delivery_id, lock=True)
     if row is None:
         raise NotFound(en_vi(f"no delivery {delivery_id}", f"không có lần gửi {delivery_id}"))
-    if row["status"] == "sent":
-        raise InvalidInput.on("delivery_id", "was sent already")
+    if row["status"] != "dead":
+        raise Conflict(en_vi(f"the delivery is {row['status']}: only a dead one is retried",
+                             f"lần gửi đang ở trạng thái {row['status']}: chỉ thử lại lần gửi "
+                             "đã thất bại hẳn"))
     await repository.retry(conn, delivery_id)
     await ctx.audit(conn, "delivery.retried", "delivery", delivery_id,
                     {"status": row["status"], "attempts": row["attempts"]}, {"status": "pending"})
@@ -243,20 +281,29 @@ async def plan_reminders(conn: Conn, ctx: Context, settings: IndicatorsSettings)
             conn, cycle["campaign_id"], cycle["year"], domain.eve_of(due),
             list(cycle["participating_kinds"]))
         if step is not None:
-            added[step.kind] += await _remind(conn, ctx, settings, cycle, step, missing)
+            added[step.kind] += await _remind(conn, ctx, settings, now, cycle, step, missing)
         if escalation is not None:
-            added[escalation.kind] += await _escalate(conn, ctx, settings, cycle, escalation,
-                                                      missing)
+            added[escalation.kind] += await _escalate(conn, ctx, settings, now, cycle,
+                                                      escalation, missing)
     for kind, n in added.items():
         ctx.after_commit(partial(m.REMINDER_NOTICES.labels(kind).inc, n))
     return sum(added.values())
+
+
+def planner(settings: IndicatorsSettings) -> Callable[[Conn, Context], Awaitable[int]]:
+    """``plan_reminders`` as a periodic job of the service (named so in its logs)."""
+
+    async def plan_reminders_job(conn: Conn, ctx: Context) -> int:
+        return await plan_reminders(conn, ctx, settings)
+
+    return plan_reminders_job
 
 
 def _link(settings: IndicatorsSettings, path: str) -> str:
     return settings.public_url.rstrip("/") + path
 
 
-async def _remind(conn: Conn, ctx: Context, settings: IndicatorsSettings,
+async def _remind(conn: Conn, ctx: Context, settings: IndicatorsSettings, now: datetime,
                   cycle: asyncpg.Record, step: rules.Step, missing: list[asyncpg.Record]) -> int:
     campaign_id, year = cycle["campaign_id"], cycle["year"]
     done = await repository.notices_exist(conn, campaign_id, year, step.key)
@@ -265,7 +312,7 @@ async def _remind(conn: Conn, ctx: Context, settings: IndicatorsSettings,
         if unit["unit_id"] in done:
             continue
         message = rules.reminder(
-            step, unit=unit["name"], campaign=cycle["campaign"], year=year,
+            step, now=now, unit=unit["name"], campaign=cycle["campaign"], year=year,
             due=cycle["due_at"],
             link=_link(settings, f"/v1/campaigns/{campaign_id}/reports/{unit['unit_id']}/{year}"))
         added += await _notice(conn, ctx, settings, cycle, step, unit["unit_id"],
@@ -273,7 +320,7 @@ async def _remind(conn: Conn, ctx: Context, settings: IndicatorsSettings,
     return added
 
 
-async def _escalate(conn: Conn, ctx: Context, settings: IndicatorsSettings,
+async def _escalate(conn: Conn, ctx: Context, settings: IndicatorsSettings, now: datetime,
                     cycle: asyncpg.Record, step: rules.Step,
                     missing: list[asyncpg.Record]) -> int:
     campaign_id, year = cycle["campaign_id"], cycle["year"]
@@ -284,11 +331,11 @@ async def _escalate(conn: Conn, ctx: Context, settings: IndicatorsSettings,
     done = await repository.notices_exist(conn, campaign_id, year, step.key)
     names = await repository.names_on(conn, list(below), domain.eve_of(cycle["due_at"]))
     added = 0
-    for parent, units in below.items():
+    for parent, units in sorted(below.items()):  # one order in every instance: no deadlock
         if parent in done or parent not in names:
             continue
         message = rules.escalation(
-            step, parent=names[parent], missing=[u["name"] for u in units],
+            step, now=now, parent=names[parent], missing=[u["name"] for u in units],
             campaign=cycle["campaign"], year=year, due=cycle["due_at"],
             link=_link(settings, f"/v1/campaigns/{campaign_id}/status?year={year}"
                                  f"&unit_id={parent}"))

@@ -35,15 +35,15 @@ class IndicatorsSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "Hệ thống chungtay <khong-tra-loi@chungtay.invalid>"
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # a failed delivery is tried again after delivery_retry_seconds, then four times longer
+    # each time (at most 6 hours); after delivery_max_attempts tries it is listed as dead
+    delivery_retry_seconds: float = Field(default=30.0, gt=0)
+    delivery_max_attempts: int = Field(default=6, ge=1, le=50)
 
     @property
     def smtp_from_address(self) -> str:
         """The envelope sender: the address in ``smtp_from``."""
         return parseaddr(self.smtp_from)[1]
-    # a failed delivery is tried again after delivery_retry_seconds, then four times longer
-    # each time (at most 6 hours); after delivery_max_attempts tries it is listed as dead
-    delivery_retry_seconds: float = Field(default=30.0, gt=0)
-    delivery_max_attempts: int = Field(default=6, ge=1, le=50)
 
     @model_validator(mode="after")
     def _body_limit_fits_imports(self) -> IndicatorsSettings:

@@ -18,6 +18,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from tests.conftest import REPO
 from tests.harness import free_port
+from tests.support import eventually
 
 pytestmark = pytest.mark.deploy
 
@@ -150,7 +151,9 @@ async def test_a_restore_brings_back_postgres_and_kafka_as_they_were_at_the_back
         assert await conn.fetchval("SELECT count(*) FROM kept") == 3
     finally:
         await conn.close()
-    assert await _state(kafka) == (["a", "b", "c", "d", "e"], 5)
+    async for attempt in eventually(30):
+        with attempt:
+            assert await _state(kafka) == (["a", "b", "c", "d", "e"], 5)
 
     await own.run("backup.sh", "restore", str(backup))
 
@@ -160,7 +163,9 @@ async def test_a_restore_brings_back_postgres_and_kafka_as_they_were_at_the_back
             (1, "Xã Một"), (2, "Xã Hai"), (3, "Xã Ba")]
     finally:
         await conn.close()
-    assert await _state(kafka) == (["a", "b", "c"], 3)
+    async for attempt in eventually(30):  # the group coordinator loads its offsets first
+        with attempt:
+            assert await _state(kafka) == (["a", "b", "c"], 3)
     # a damaged backup is refused before anything is touched
     (backup / "kafka.tar.gz").write_bytes(b"not a backup")
     out = await own.run("backup.sh", "restore", str(backup), ok=False)

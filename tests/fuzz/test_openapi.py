@@ -75,7 +75,6 @@ REFUSED_BY_RULE: dict[str, tuple[int, str]] = {
     "indicators.replace_contact": (422, "at least one of email, phone or webhook_url"),
     "indicators.set_reminder_policy": (422, "before_days each once; after_first_days and "
                                             "escalate_after_days fewer than stop_after_days"),
-    "indicators.retry_delivery": (422, "a delivery sent already is not sent again"),
     "awards.add_form": (422, "the rule must be one of the rule kinds, with its fields"),
     "awards.change_rule": (422, "the rule must be one of the rule kinds, with its fields"),
     "awards.set_voting": (422, "vote_threshold is a decimal of at most 5 digits"),

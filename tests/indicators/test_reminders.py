@@ -253,6 +253,11 @@ async def test_late_units_are_reminded_once_by_email_webhook_and_inbox_and_escal
     w.failing.status = 200
     ok(await w.indicators.post(f"/v1/deliveries/{dead['items'][0]['delivery_id']}/retry",
                                headers=board))
+    # only a dead delivery is retried by hand
+    sent_one = ok(await w.indicators.get("/v1/deliveries", headers=board,
+                                         params={"status": "sent", "limit": 1}))["items"][0]
+    assert_problem(await w.indicators.post(f"/v1/deliveries/{sent_one['delivery_id']}/retry",
+                                           headers=board), 409)
     async for attempt in eventually(10):
         with attempt:
             assert len(w.failing.received) == 1
@@ -265,11 +270,16 @@ async def test_late_units_are_reminded_once_by_email_webhook_and_inbox_and_escal
                                        "households_total": 1000, "poor_households": 80,
                                        "near_poor_households": 40, "escaped_poverty": 20,
                                        "newly_poor": 2, "fell_back_into_poverty": 1}}))
+    # commune a2's contact is removed: its notices stay in its inbox, no email goes out
+    a2_contact = ok(await w.indicators.get(f"/v1/units/{a2}/contacts", headers=reg_a))[0]
+    ok(await w.indicators.post(f"/v1/contacts/{a2_contact['contact_id']}/remove",
+                               headers=reg_a))
     with clock.frozen(DUE - DAY + HOUR):
         async for attempt in eventually(20):
             with attempt:
-                assert len(w.mailbox.messages) == 5
+                assert len(w.mailbox.messages) == 4  # district A's 1-day reminder
         await _settle(w)
+    assert len(w.mailbox.to("binh@a2.example")) == 1  # the 7-day one, before the removal
     assert {u for (u, step) in await _notices(w) if step == "before:1"} == \
         {district_a, district_b, a2, b1}
 
@@ -300,6 +310,9 @@ async def test_late_units_are_reminded_once_by_email_webhook_and_inbox_and_escal
     page = ok(await w.indicators.get(f"/v1/units/{a2}/notices", headers=mine), 200)
     assert [n["step"] for n in page["items"]] == ["after:1", "before:1", "before:7"]
     assert_problem(await w.indicators.get(f"/v1/units/{a1}/notices", headers=mine), 403)
+    # whether a notice was read is the unit's own: the board above reads, does not mark
+    assert_problem(await w.indicators.post(
+        f"/v1/notices/{page['items'][0]['notice_id']}/read", headers=board), 403)
     read = ok(await w.indicators.post(f"/v1/notices/{page['items'][0]['notice_id']}/read",
                                       headers=mine))
     assert read["read_at"] is not None and read["read_by"] == "tester"

@@ -8,7 +8,12 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from chungtay_common.errors import InvalidInput
+from chungtay_common.settings import Environment
 from services.indicators import domain_reminders as rules
+from services.indicators import service_reminders
 
 # "before 20 November 2026": 00:00 of 20 November in Vietnam (UTC+7)
 DUE = datetime(2026, 11, 19, 17, 0, tzinfo=UTC)
@@ -60,23 +65,61 @@ def test_a_custom_policy() -> None:
 
 def test_what_a_late_unit_and_its_parent_are_told() -> None:
     before = rules.steps(DUE, rules.Policy())[0]
-    m = rules.reminder(before, unit="Xã Hóa Sơn", campaign="Chung tay vì người nghèo",
-                       year=2026, due=DUE, link="https://chungtay.example/v1/r")
+    m = rules.reminder(before, now=before.at, unit="Xã Hóa Sơn",
+                       campaign="Chung tay vì người nghèo", year=2026, due=DUE,
+                       link="https://chungtay.example/v1/r")
     assert m.subject == "[Chung tay vì người nghèo] Nhắc nộp báo cáo năm 2026: còn 7 ngày"
     assert "Kính gửi: Xã Hóa Sơn" in m.body
     assert "trước 00:00 ngày 20/11/2026 (giờ Việt Nam), còn 7 ngày" in m.body
     assert "“Chung tay vì người nghèo”" in m.body and "https://chungtay.example/v1/r" in m.body
     late = rules.current_step(DUE + 8 * DAY, DUE, rules.Policy())
     assert late is not None
-    m = rules.reminder(late, unit="Xã Hóa Sơn", campaign="C", year=2026, due=DUE, link="L")
+    m = rules.reminder(late, now=late.at, unit="Xã Hóa Sơn", campaign="C", year=2026,
+                       due=DUE, link="L")
     assert m.subject == "[Chung tay vì người nghèo] Báo cáo năm 2026 đã quá hạn 8 ngày"
     step = rules.escalation_step(DUE + 7 * DAY, DUE, rules.Policy())
     assert step is not None
-    m = rules.escalation(step, parent="Huyện Minh Hóa", missing=["Xã Hóa Sơn", "Xã Dân Hóa"],
-                         campaign="C", year=2026, due=DUE, link="L")
+    m = rules.escalation(step, now=step.at, parent="Huyện Minh Hóa",
+                         missing=["Xã Hóa Sơn", "Xã Dân Hóa"], campaign="C", year=2026, due=DUE,
+                         link="L")
     assert m.subject == ("[Chung tay vì người nghèo] 2 đơn vị trực thuộc chưa nộp báo cáo năm "
                          "2026 (quá hạn 7 ngày)")
     assert "- Xã Hóa Sơn\n- Xã Dân Hóa" in m.body and "Kính gửi: Huyện Minh Hóa" in m.body
+
+
+def test_a_step_sent_late_says_the_days_as_they_are() -> None:
+    """The campaign was set up (or the system back) 3 days before the due instant: the 7-day
+    step goes out then, and says 3 days; the 1-day-after step sent on day 6 says 6."""
+    before = rules.steps(DUE, rules.Policy())[0]
+    m = rules.reminder(before, now=DUE - 3 * DAY + timedelta(hours=2), unit="X", campaign="C",
+                       year=2026, due=DUE, link="L")
+    assert m.subject.endswith("còn 3 ngày") and "còn 3 ngày." in m.body
+    after = rules.steps(DUE, rules.Policy())[2]
+    m = rules.reminder(after, now=DUE + 6 * DAY + timedelta(hours=5), unit="X", campaign="C",
+                       year=2026, due=DUE, link="L")
+    assert m.subject.endswith("đã quá hạn 6 ngày")
+
+
+@pytest.mark.parametrize(("url", "refused"), [
+    ("http://hooks.example.vn/chungtay", "must be https"),
+    ("https://127.0.0.1/x", "must be a public address"),
+    ("https://10.1.2.3/x", "must be a public address"),
+    ("https://169.254.169.254/latest/meta-data", "must be a public address"),
+    ("https://[::1]/x", "must be a public address"),
+    ("https://localhost:8003/x", "must be a public address"),
+    ("https://hooks.example.vn/chungtay", None),
+    ("https://203.113.1.9/hook", None),
+])
+def test_in_production_a_webhook_must_be_https_to_a_public_address(
+        url: str, refused: str | None) -> None:
+    if refused is None:
+        service_reminders._check_webhook(url, Environment.PRODUCTION)
+        return
+    with pytest.raises(InvalidInput) as caught:
+        service_reminders._check_webhook(url, Environment.PRODUCTION)
+    assert caught.value.errors[0].field == "webhook_url"
+    assert refused in caught.value.errors[0].message
+    service_reminders._check_webhook(url, Environment.DEVELOPMENT)  # a developer's machine
 
 
 def test_a_webhook_signature_is_what_the_receiver_recomputes() -> None:

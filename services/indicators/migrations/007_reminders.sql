@@ -53,13 +53,15 @@ CREATE TABLE notices (
 CREATE INDEX notices_inbox ON notices (unit_id, created_at DESC);
 
 -- A notice to one contact by one channel: sent, or retried with back-off until it is, or
--- after the last try listed as dead (and retried by hand).
+-- after the last try listed as dead (and retried by hand); cancelled when its contact is
+-- removed. While a round sends it, next_attempt_at is the round's lease.
 CREATE TABLE deliveries (
     delivery_id     uuid PRIMARY KEY,
     notice_id       uuid NOT NULL REFERENCES notices (notice_id),
     contact_id      uuid NOT NULL REFERENCES contacts (contact_id),
     channel         text NOT NULL CHECK (channel IN ('email', 'webhook')),
-    status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'sent', 'dead', 'cancelled')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error      text,
