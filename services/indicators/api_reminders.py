@@ -82,7 +82,7 @@ async def mark_notice_read(notice_id: uuid.UUID, write: WriteDep) -> JSONRespons
 
 @router.get("/deliveries", response_model=s.DeliveryPage, responses=responses(401, 403))
 async def list_deliveries(read: ReadDep,
-                          status: Literal["pending", "sent", "dead"] | None = None,
+                          status: Literal["pending", "sent", "dead", "cancelled"] | None = None,
                           channel: Literal["email", "webhook"] | None = None,
                           limit: Limit = 50, offset: Offset = 0) -> s.DeliveryPage:
     """Deliveries of notices by email and webhook (``status=dead``: those that failed their

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from chungtay_common.settings import ServiceSettings
+from chungtay_common.settings import Environment, ServiceSettings
 
 
 class IndicatorsSettings(ServiceSettings):
@@ -44,6 +44,14 @@ class IndicatorsSettings(ServiceSettings):
     def smtp_from_address(self) -> str:
         """The envelope sender: the address in ``smtp_from``."""
         return parseaddr(self.smtp_from)[1]
+
+    @model_validator(mode="after")
+    def _links_say_where(self) -> IndicatorsSettings:
+        # reminders carry links: in production to where users reach the service, never a default
+        if self.environment is Environment.PRODUCTION and "public_url" not in self.model_fields_set:
+            raise ValueError("CHUNGTAY_PUBLIC_URL must be set when CHUNGTAY_ENVIRONMENT=production "
+                             "(the links in reminders point there)")
+        return self
 
     @model_validator(mode="after")
     def _body_limit_fits_imports(self) -> IndicatorsSettings:

@@ -21,6 +21,14 @@ def test_no_secret_has_a_default_outside_development() -> None:
                          jwt_public_key=SecretStr("k"), service_name="registration",
                          jwt_issuer="so-noi-vu-quang-binh", jwt_audience="chungtay")
     assert ok.database == "chungtay_registration"
+    # reminders' links point where users reach the indicators service: said, never a default
+    from services.indicators.settings import IndicatorsSettings
+    given = {"environment": Environment.PRODUCTION, "pg_password": SecretStr("p"),
+             "jwt_public_key": SecretStr("k"), "jwt_issuer": "i", "jwt_audience": "a"}
+    with pytest.raises(ValidationError, match="CHUNGTAY_PUBLIC_URL"):
+        IndicatorsSettings(**given)  # type: ignore[arg-type]
+    assert IndicatorsSettings(**given, public_url="https://chungtay.quangbinh.gov.vn"  # type: ignore[arg-type]
+                              ).public_url.startswith("https://")
 
 
 def test_request_models_refuse_the_nul_character_naming_the_field() -> None:
