@@ -12,6 +12,7 @@ from chungtay_common.events import (
     CATALOGUE,
     SYSTEM_ACTOR,
     InvalidEvent,
+    _head,
     new_envelope,
     parse_event,
 )
@@ -60,6 +61,23 @@ def test_invalid_messages_are_refused_with_a_reason(mutate: object, reason: str)
     with pytest.raises(InvalidEvent) as exc:
         parse_event(json.dumps(data).encode())
     assert str(exc.value) == reason
+
+
+def test_the_head_is_read_without_a_parse_and_never_trusted_alone() -> None:
+    """As the services write events (compact), the type and version are found by a look at the
+    first bytes; a message whose first type is not its real one is read in full again."""
+    payload = _registered()
+    env = new_envelope(payload=payload, producer="registration",
+                       subject_id=str(payload.unit_id), actor=SYSTEM_ACTOR)
+    compact = env.model_dump_json(serialize_as_any=True).encode()
+    assert _head(compact) == ("unit.registered", 1)
+    assert parse_event(compact).payload == payload
+    assert _head(json.dumps(env.model_dump(mode="json")).encode()) is None  # other spacing
+    # a key given twice: JSON's last one is the real one, and its payload does not fit it
+    lying = compact.replace(b'"producer":', b'"event_type":"report.submitted","producer":', 1)
+    assert _head(lying) == ("unit.registered", 1)
+    with pytest.raises(InvalidEvent, match=r"payload of report\.submitted"):
+        parse_event(lying)
 
 
 def test_garbage_is_refused() -> None:
