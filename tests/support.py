@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
@@ -133,3 +134,41 @@ def units_csv(province_code: str, districts: int, communes_per_district: int,
                 next(code), f"Xã Thử {tag} {d}-{c}", "xa",
             ]))
     return "\n".join(lines) + "\n", 1 + districts + districts * communes_per_district
+
+
+async def produce_raw(bootstrap: str, *messages: tuple[str, bytes, bytes]) -> None:
+    """Put (topic, value, key) messages on Kafka as they are, as a relay or a stranger would."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for topic, value, key in messages:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def dead_letters(bootstrap: str, topic: str, marker: str, expected: int,
+                       consumer: str | None = None, seconds: float = 30
+                       ) -> list[dict[str, str]]:
+    """The messages keyed ``marker`` on the dead-letter ``topic`` (of one ``consumer``, or of
+    any), their headers and value, once ``expected`` are there (what there is after
+    ``seconds``)."""
+    reader = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                              auto_offset_reset="earliest", enable_auto_commit=False)
+    await reader.start()
+    found: list[dict[str, str]] = []
+    try:
+        async for attempt in eventually(seconds):
+            with attempt:
+                for records in (await reader.getmany(timeout_ms=500)).values():
+                    found += [{k: v.decode() for k, v in r.headers}
+                              | {"value": (r.value or b"").decode(errors="replace")}
+                              for r in records if r.key == marker.encode()
+                              and consumer in (None, dict(r.headers).get(
+                                  "x-dlq-consumer", b"").decode())]
+                assert len(found) >= expected, found
+    except AssertionError:
+        pass  # the caller says what it expected of what there is
+    finally:
+        await reader.stop()
+    return found

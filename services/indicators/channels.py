@@ -49,6 +49,7 @@ UNUSABLE = (ValueError, httpx.InvalidURL)
 # characters is what RFC 5322 allows.
 UNFOLDED = email.policy.SMTP.clone(max_line_length=998)
 ROUND = 20  # deliveries a round takes
+GAUGES_EVERY = 15.0  # seconds between counts of the waiting deliveries when nothing was sent
 
 
 class DeliveryFailed(Exception):
@@ -91,6 +92,7 @@ def webhook_body(row: asyncpg.Record | dict[str, Any]) -> bytes:
 class Deliverer:
     settings: IndicatorsSettings
     client: httpx.AsyncClient | None = None
+    counted_at: float = float("-inf")
 
     async def run(self, db: Database) -> int:
         """One round: send what is due; how many were sent. The round ends well within the
@@ -104,6 +106,10 @@ class Deliverer:
             if asyncio.get_running_loop().time() >= deadline:
                 break
             sent += await self._try(db, row)
+        now = asyncio.get_running_loop().time()
+        if not due and now - self.counted_at < GAUGES_EVERY:
+            return sent  # nothing moved: the waiting gauges are at most a scrape old
+        self.counted_at = now
         async with db.read() as conn:
             waiting = await repository.pending_counts(conn)
         for channel in rules.Channel:

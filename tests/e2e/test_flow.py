@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from chungtay_common.settings import ServiceSettings
 from chungtay_common.topics import topic_name
@@ -18,7 +17,17 @@ from services.registration.settings import RegistrationSettings
 from services.reporting.settings import ReportingSettings
 from tests.conftest import TestStack
 from tests.harness import ServiceProcess
-from tests.support import Json, eventually, find, metric, ok, register_unit, units_csv
+from tests.support import (
+    Json,
+    dead_letters,
+    eventually,
+    find,
+    metric,
+    ok,
+    produce_raw,
+    register_unit,
+    units_csv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,42 +64,6 @@ async def _outbox_rows(settings: ServiceSettings, key: str) -> list[asyncpg.Reco
         await conn.close()
 
 
-async def _produce(settings: ServiceSettings, *messages: tuple[str, bytes, bytes]) -> None:
-    """Put (topic, value, key) messages on Kafka as they are, as a relay or a stranger would."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        for topic, value, key in messages:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
-async def _dead_letters(settings: ServiceSettings, dlq: str, marker: str
-                        ) -> list[dict[str, str]]:
-    """The messages keyed ``marker`` that reporting put on the dead-letter topic (two)."""
-    consumer = AIOKafkaConsumer(dlq, bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                group_id=None)
-    await consumer.start()
-    try:
-        found: list[dict[str, str]] = []
-        async for attempt in eventually(15):
-            with attempt:
-                batch = await consumer.getmany(timeout_ms=500)
-                for messages in batch.values():
-                    found.extend(
-                        {k: v.decode() for k, v in m.headers} | {"value": m.value.decode()}
-                        for m in messages if m.key == marker.encode()
-                        # every consumer of the topic dead-letters them: look at reporting's
-                        and dict(m.headers).get("x-dlq-consumer") == b"reporting"
-                    )
-                assert len(found) == 2
-        return found
-    finally:
-        await consumer.stop()
-
-
 async def test_registered_unit_appears_in_reporting_tree(
     registration: httpx.AsyncClient, reporting_proc: ServiceProcess, admin: dict[str, str],
     unique_code: Callable[[], str],
@@ -124,7 +97,8 @@ async def test_redelivered_event_changes_nothing(
     rows = await _outbox_rows(settings, province["unit_id"])
     assert [json.loads(r["body"])["event_type"] for r in rows] == [
         "unit.registered", "unit.renamed"]
-    await _produce(settings, *((r["topic"], r["body"].encode(), r["key"].encode())
+    await produce_raw(settings.kafka_bootstrap,
+                      *((r["topic"], r["body"].encode(), r["key"].encode())
                                for r in [*rows, rows[0]]))
     async for attempt in eventually(10):
         with attempt:
@@ -151,14 +125,17 @@ async def test_malformed_messages_go_to_dead_letter_topic_and_the_next_is_proces
         "correlation_id": str(uuid.uuid4()), "actor": {"subject": "test"},
         "payload": {"unit_id": "not-a-uuid", "units": []},
     }
-    await _produce(settings, (source, b"{not json", marker.encode()),
+    await produce_raw(settings.kafka_bootstrap, (source, b"{not json", marker.encode()),
                    (source, json.dumps(bad_payload).encode(), marker.encode()))
     good = await _province(registration, admin, unique_code())
     async for attempt in eventually(15):
         with attempt:
             assert find(await _tree(reporting_proc, admin, "2020-01-01"), good["unit_id"])
 
-    found = await _dead_letters(settings, topic_name("deadletter", stack.namespace), marker)
+    # every consumer of the topic dead-letters them: look at reporting's
+    found = await dead_letters(settings.kafka_bootstrap, topic_name("deadletter", stack.namespace),
+                               marker, expected=2, consumer="reporting", seconds=15)
+    assert len(found) == 2, found
     assert found[0]["value"] == "{not json"
     assert found[0]["x-dlq-reason"].startswith("envelope:")
     assert "payload of unit.registered" in found[1]["x-dlq-reason"]

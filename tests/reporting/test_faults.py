@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from chungtay_common.topics import topic_name
 from tests.conftest import TestStack
@@ -38,7 +37,7 @@ from tests.reporting.test_views import (
     assert_matches_indicators,
     assert_rollups_are_recomputable,
 )
-from tests.support import assert_problem, eventually, metric, ok
+from tests.support import assert_problem, dead_letters, eventually, metric, ok, produce_raw
 
 pytestmark = pytest.mark.e2e
 log = logging.getLogger(__name__)
@@ -153,33 +152,6 @@ async def test_postgres_restarted_requests_fail_fast_and_the_services_recover_by
     assert took < 60
 
 
-async def _produce(w: Reporting, *messages: tuple[str, bytes, bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=w.settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for topic, value, key in messages:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
-async def _dead_letters(w: Reporting, marker: str, expected: int) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(topic_name("deadletter", w.namespace),
-                                bootstrap_servers=w.settings.kafka_bootstrap, group_id=None,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[dict[str, str]] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(found) < expected and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                found += [{k: v.decode() for k, v in r.headers}
-                          for r in records if r.key == marker.encode()]
-    finally:
-        await consumer.stop()
-    return found
-
-
 async def test_a_poison_message_on_every_topic_is_dead_lettered_and_the_stream_goes_on(
         apart: Reporting) -> None:
     """Not JSON, and an envelope whose payload is not its event type's, on each topic the
@@ -203,14 +175,15 @@ async def test_a_poison_message_on_every_topic_is_dead_lettered_and_the_stream_g
     async with w.process.client() as client:
         before = {t: await metric(client, "chungtay_dead_letters_total", topic=t)
                   for t in topics.values()}
-    await _produce(w, *messages)
+    await produce_raw(w.settings.kafka_bootstrap, *messages)
     # the stream goes on: units and reports after the poison are applied, exactly
     tree = await make_tree(w)
     campaign = await make_campaign(w, *YEARS)
     for unit in tree.communes:
         await report(w, campaign, unit, 2026, values=figures(1000, 120))
     await _exact(w, campaign, tree)
-    found = await _dead_letters(w, marker, expected=10)
+    found = await dead_letters(w.settings.kafka_bootstrap, topic_name("deadletter", w.namespace),
+                               marker, expected=10)
     by_consumer = Counter((f["x-dlq-consumer"], f["x-dlq-topic"]) for f in found)
     assert by_consumer == {**{("reporting", t): 2 for t in topics.values()},
                            ("indicators", topics["registration"]): 2,
