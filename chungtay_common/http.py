@@ -130,16 +130,25 @@ class Database:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self, ctx: Context | None = None) -> AsyncIterator[Conn]:
-        """One unit of work; ``ctx``'s after-commit effects run once it has committed."""
-        async with self.pool.acquire() as conn, conn.transaction():
+    async def transaction(self, ctx: Context | None = None, *, snapshot: bool = False
+                          ) -> AsyncIterator[Conn]:
+        """One unit of work; ``ctx``'s after-commit effects run once it has committed. With
+        ``snapshot``, every statement reads the database as it stood at the first one
+        (REPEATABLE READ): for a unit of work that reads much and writes rows of its own."""
+        async with self.pool.acquire() as conn, conn.transaction(
+                isolation="repeatable_read" if snapshot else None):
             yield conn
         if ctx is not None:
             ctx.committed()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+        """A read-only transaction whose statements all read one state of the database (the
+        one at its first statement): an answer read in several statements never mixes the
+        states before and after a commit made meanwhile (REPEATABLE READ; read-only, so never
+        refused for a conflict)."""
+        async with self.pool.acquire() as conn, conn.transaction(
+                isolation="repeatable_read", readonly=True):
             yield conn
 
 
@@ -186,24 +195,40 @@ class Write:
 
     async def __call__(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
                        *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
+        return await self._run(None, use_case, *args, **kwargs)
+
+    async def after(self, lock: Callable[[Conn], Awaitable[None]],
+                    use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
+                    *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
+        """Like a call, for a use case that reads much to write a record of what it read (a
+        published snapshot): ``lock`` (a ``LOCK TABLE``) is the transaction's first statement,
+        and everything after it, the ``Idempotency-Key``'s lookup included, reads the one state
+        of the database at the lock's grant (REPEATABLE READ). So what it reads is consistent,
+        and no older than what the last holder of the lock committed."""
+        return await self._run(lock, use_case, *args, **kwargs)
+
+    async def _run(self, lock: Callable[[Conn], Awaitable[None]] | None,
+                   use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
+                   *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         status_code = self._status_code()
-        if self.key is None:
-            async with self.db.transaction(self.ctx) as conn:
-                body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
-            return EncodedJSON(body, status_code=status_code)
-        actor = self.ctx.principal.subject
         request = self.request
-        digest = idempotency.request_hash(request.method, request.url.path, request.url.query,
-                                          await request.body())
-        async with self.db.transaction(self.ctx) as conn:
-            kept = timedelta(hours=request.app.state.settings.idempotency_hours)
-            stored = await idempotency.lookup(conn, actor, self.key, digest, kept)
-            if stored is not None:
-                return JSONResponse(stored.body, status_code=stored.status_code,
-                                    headers={"Idempotency-Replayed": "true"})
+        digest = None if self.key is None else idempotency.request_hash(
+            request.method, request.url.path, request.url.query, await request.body())
+        async with self.db.transaction(self.ctx, snapshot=lock is not None) as conn:
+            if lock is not None:
+                await lock(conn)
+            if self.key is not None and digest is not None:
+                kept = timedelta(hours=request.app.state.settings.idempotency_hours)
+                stored = await idempotency.lookup(conn, self.ctx.principal.subject, self.key,
+                                                  digest, kept)
+                if stored is not None:
+                    return JSONResponse(stored.body, status_code=stored.status_code,
+                                        headers={"Idempotency-Replayed": "true"})
             body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
-            await idempotency.remember(conn, actor, self.key, request.method, request.url.path,
-                                       digest, status_code, body)
+            if self.key is not None and digest is not None:
+                await idempotency.remember(conn, self.ctx.principal.subject, self.key,
+                                           request.method, request.url.path, digest,
+                                           status_code, body)
         return EncodedJSON(body, status_code=status_code)
 
     def _status_code(self) -> int:
@@ -276,14 +301,15 @@ class PersonalRead:
     """A read of personal data (dossiers, histories, audit trails), which the use case scopes
     to the caller's subtree and records in the audit log: ``await read(service.get_nomination,
     nomination_id)`` runs ``service.get_nomination(conn, ctx, nomination_id)`` in one
-    transaction, whose only write is that audit row."""
+    transaction, whose only write is that audit row; it reads one state of the database, as a
+    read does."""
 
     db: Database
     ctx: Context
 
     async def __call__(self, use_case: Callable[Concatenate[Conn, Context, P], Awaitable[T]],
                        *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self.db.transaction(self.ctx) as conn:
+        async with self.db.transaction(self.ctx, snapshot=True) as conn:
             return await use_case(conn, self.ctx, *args, **kwargs)
 
 

@@ -4,6 +4,7 @@ uploaded files ``CsvText`` and ``SheetFile``."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -35,7 +36,7 @@ from chungtay_common.refusals import RuleBroken
 from chungtay_common.settings import ServiceSettings
 from chungtay_common.topics import topic_name
 from tests.conftest import TestStack
-from tests.support import assert_problem, bearer, ok
+from tests.support import assert_problem, bearer, eventually, ok
 
 
 class Note(BaseModel):
@@ -98,6 +99,33 @@ async def app(common_settings: ServiceSettings, pool: asyncpg.Pool
     @app.get("/notes/echo/{text}")
     async def echo(text: str, read: ReadDep) -> dict[str, str]:
         return {"text": await read(_echo, text)}
+
+    async def counted(conn: Conn) -> int:
+        value: int = await conn.fetchval("SELECT count(*) FROM http_probe")
+        return value
+
+    async def commit_a_row_meanwhile() -> None:
+        await pool.execute("INSERT INTO http_probe DEFAULT VALUES")
+
+    async def count_twice(conn: Conn, *_: Any) -> dict[str, int]:
+        first = await counted(conn)
+        await commit_a_row_meanwhile()  # another connection commits between the statements
+        return {"first": first, "second": await counted(conn)}
+
+    @app.get("/notes/twice")
+    async def twice(read: ReadDep) -> dict[str, int]:
+        return await read(count_twice)
+
+    async def lock_probe(conn: Conn) -> None:
+        await conn.execute("LOCK TABLE http_probe IN EXCLUSIVE MODE")
+
+    async def count(conn: Conn, *_: Any) -> dict[str, Any]:
+        return {"seen": await counted(conn), "isolation": await conn.fetchval(
+            "SHOW transaction_isolation")}
+
+    @app.post("/notes/after-lock")
+    async def after_lock(body: Note, write: WriteDep) -> Any:
+        return await write.after(lock_probe, count, body)
 
     @app.post("/csv")
     async def upload_csv(text: CsvText) -> dict[str, str]:
@@ -208,6 +236,48 @@ async def test_a_read_runs_in_a_read_only_transaction_for_a_caller_with_a_token(
     r = await client.get("/notes/transaction", headers=_caller(stack))
     assert ok(r, 200) == {"read_only": "on"}
     assert_problem(await client.get("/notes/transaction"), 401, type="unauthorized")
+
+
+@pytest.fixture
+async def probe(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    await pool.execute("DROP TABLE IF EXISTS http_probe; "
+                       "CREATE TABLE http_probe (id bigserial PRIMARY KEY)")
+    yield
+    await pool.execute("DROP TABLE http_probe")
+
+
+@pytest.mark.usefixtures("probe")
+async def test_a_read_reads_one_state_of_the_database_whatever_commits_meanwhile(
+    stack: TestStack, app: tuple[httpx.AsyncClient, Runs], pool: asyncpg.Pool
+) -> None:
+    client, _ = app
+    # an answer read in several statements (a summary's province, then its districts) must not
+    # mix the states before and after a commit made between them
+    assert ok(await client.get("/notes/twice", headers=_caller(stack))) == {
+        "first": 0, "second": 0}
+    assert await pool.fetchval("SELECT count(*) FROM http_probe") == 1
+
+
+@pytest.mark.usefixtures("probe")
+async def test_a_write_after_a_lock_reads_the_state_at_the_locks_grant(
+    stack: TestStack, app: tuple[httpx.AsyncClient, Runs], pool: asyncpg.Pool
+) -> None:
+    client, _ = app
+    for key in [None, f"key-{uuid.uuid4()}"]:  # the key's lookup must not take the snapshot
+        headers = _caller(stack) | ({"Idempotency-Key": key} if key else {})
+        before = await pool.fetchval("SELECT count(*) FROM http_probe")
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("LOCK TABLE http_probe IN EXCLUSIVE MODE")
+            request = asyncio.create_task(
+                client.post("/notes/after-lock", json={"text": "x"}, headers=headers))
+            async for attempt in eventually(10):  # the request waits for the lock
+                with attempt:
+                    assert await pool.fetchval(
+                        "SELECT count(*) FROM pg_locks WHERE relation = 'http_probe'::regclass"
+                        " AND NOT granted") == 1
+            await holder.execute("INSERT INTO http_probe DEFAULT VALUES")
+        # it saw what the lock's holder committed, in one snapshot taken at the grant
+        assert ok(await request) == {"seen": before + 1, "isolation": "repeatable read"}
 
 
 @pytest.mark.parametrize("content_type", [

@@ -40,11 +40,13 @@ def _item(row: asyncpg.Record) -> FeedItem:
 
 async def publish(conn: Conn, ctx: Context, body: PublishIn) -> FeedItem:
     """Publish the year's central summary as it stands (board). Publishing again after a
-    correction makes a new snapshot that supersedes the last one; with nothing changed, 409."""
+    correction makes a new snapshot that supersedes the last one; with nothing changed, 409.
+
+    Run after the feed's lock, in one snapshot taken at its grant
+    (``write.after(repository.lock_feed, publish, body)``): the summary is one state of the
+    views, and a publication that read older figures cannot come after one that read newer
+    ones and supersede it."""
     require_role(ctx.principal, Role.BOARD)
-    # the figures are read under the feed's lock: a publication that read older figures
-    # cannot come after one that read newer ones and supersede it
-    await repository.lock_feed(conn)
     summary = await summaries.central(conn, body.campaign_id, body.year, body.province_id)
     province_id = summary.province.unit_id
     # the board publishes for its own province, as the hierarchy stands on the day it does
