@@ -1,8 +1,8 @@
 """Scenario 2, bulk import: values per second of the indicators import (CSV, the reports
 submitted) for one district's file and for one province's file, the 13 entered indicators of
 2020 for each commune, on the national stack; a new campaign each round, so every round writes
-new reports, timed once the reporting consumer has applied the campaign and after one untimed
-import of another province's district into it (``warm_up``)."""
+new reports, each file timed once what was written before it (the campaign, one untimed import
+of another province's district: ``warm_up``, the file before) is published and applied."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from dataset import reports_csv
 from figures import shown, spread
 from harness import say
-from national import YEAR, National, caught_up, import_file, new_campaign
+from national import YEAR, National, import_file, new_campaign, settled
 from options import Options
 
 
@@ -48,11 +48,13 @@ async def scenario(opts: Options, nat: National) -> dict[str, Any]:
         for i in range(opts.rounds):
             campaign = await new_campaign(client, nat.run, f"bench-import-{uuid.uuid4().hex[:8]}",
                                           [YEAR])
-            # the new campaign's rollups are built by the reporting consumer meanwhile: the
-            # import is timed on a quiet system, as the other scenarios are
-            await caught_up(client, nat.run)
+            # each import is timed on a quiet system, as the other scenarios are: not while
+            # the new campaign's rollups are built, nor while the last import's reports are
+            # published and applied to the views
+            await settled(client, nat.run)
             await import_file(client, nat.run, campaign, warm_up(nat))
             for name, body in bodies.items():
+                await settled(client, nat.run)
                 runs[name].append(await import_file(client, nat.run, campaign, body))
                 n, v, s = runs[name][-1]
                 say(f"  round {i + 1}, {name}: {n} reports, {v:,} values in {s:.2f} s: "

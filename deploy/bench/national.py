@@ -75,6 +75,21 @@ async def caught_up(client: httpx.AsyncClient, run: Run, timeout: float = 1800) 
             assert all(t["lag"] == 0 for t in fresh["topics"]), fresh
 
 
+async def settled(client: httpx.AsyncClient, run: Run, timeout: float = 300) -> None:
+    """Nothing left to do after the last write: the indicators outbox all published, then
+    the reporting views caught up with it (``caught_up``)."""
+    conn = await asyncpg.connect(run.dsn("indicators"))
+    try:
+        async for attempt in AsyncRetrying(wait=wait_fixed(0.05), stop=stop_after_delay(timeout),
+                                           reraise=True):
+            with attempt:
+                assert not await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    finally:
+        await conn.close()
+    await caught_up(client, run, timeout)
+
+
 async def new_campaign(client: httpx.AsyncClient, run: Run, code: str,
                        years: Sequence[int] = YEARS) -> str:
     r = await client.post(f"{run.urls['indicators']}/v1/campaigns", json={
