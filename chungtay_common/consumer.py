@@ -20,6 +20,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from faust.transport.drivers import aiokafka as faust_kafka
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from chungtay_common import metrics
@@ -210,11 +211,37 @@ def broker_credentials(settings: ServiceSettings) -> faust.SASLCredentials | Non
         mechanism=security["sasl_mechanism"], ssl_context=security["ssl_context"])
 
 
+# How long the broker may hold a fetch that found nothing new. faust's driver asks for 1.5 s, and
+# aiokafka leaves out of a fetch every partition whose fetched records are still unread after
+# 0.1 s: such a fetch, with only quiet partitions in it (another topic's), then held the busy
+# ones back for 1.5 s, events included that came meanwhile (``make bench``'s freshness: stalls
+# of 1.5-1.8 s). With 100 ms, at most that; an idle consumer asks 10 times a second.
+FETCH_MAX_WAIT_MS = 100
+
+
+class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: faust_kafka.Transport) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # read by ``AIOKafkaConsumer.start`` when it makes its fetcher (tests/common/
+        # test_consumer.py checks that the running fetcher has it)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class _Consumer(faust_kafka.Consumer):
+    def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_kafka.Transport):
+    Consumer = _Consumer
+
+
 def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
     """A faust app run inside the service's process (started from the FastAPI lifespan)."""
     datadir = settings.state_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         app_id,
         datadir=str(datadir / app_id),
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -234,6 +261,8 @@ def create_faust_app(settings: ServiceSettings, app_id: str) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
     )
+    app.transport = _Transport(app.conf.broker_consumer, app)
+    return app
 
 
 def subscribe(

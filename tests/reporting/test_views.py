@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chungtay_common.consumer import FETCH_MAX_WAIT_MS
 from services.reporting.service import updates
 from tests.conftest import next_code
 from tests.reporting.conftest import (
@@ -287,3 +288,13 @@ async def test_summaries_say_whether_their_figures_are_estimates_or_official(
                 "campaign_id": str(campaign), "year": 2026, "province_id": str(tree.province)},
                 headers=world.admin))
             assert central["figures"] == "official"
+
+
+async def test_the_consumer_asks_the_broker_to_hold_an_empty_fetch_briefly(
+        world: Reporting) -> None:
+    """faust asks for 1.5 s, which held events of busy partitions back that long behind a
+    fetch of quiet ones (``chungtay_common.consumer.FETCH_MAX_WAIT_MS``): the running
+    consumer's fetcher has the short wait (what the service's events wait at most)."""
+    app = world.reporting._transport.app  # type: ignore[attr-defined]
+    kafka = app.state.stream_app.consumer._thread._consumer
+    assert kafka._fetcher._fetch_max_wait_ms == FETCH_MAX_WAIT_MS == 100
