@@ -197,17 +197,19 @@ class Write:
                        *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         return await self._run(None, use_case, *args, **kwargs)
 
-    async def after(self, lock: Callable[[Conn], Awaitable[None]],
-                    use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
-                    *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
+    async def locking(self, table: str,
+                      use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
+                      *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         """Like a call, for a use case that reads much to write a record of what it read (a
-        published snapshot): ``lock`` (a ``LOCK TABLE``) is the transaction's first statement,
-        and everything after it, the ``Idempotency-Key``'s lookup included, reads the one state
-        of the database at the lock's grant (REPEATABLE READ). So what it reads is consistent,
-        and no older than what the last holder of the lock committed."""
-        return await self._run(lock, use_case, *args, **kwargs)
+        published snapshot): ``LOCK TABLE table IN EXCLUSIVE MODE`` is the transaction's
+        first statement, and everything after it, the ``Idempotency-Key``'s lookup included,
+        reads the one state of the database at the lock's grant (REPEATABLE READ; a ``LOCK``
+        takes no snapshot, where an advisory lock's ``SELECT`` would take it before waiting).
+        So what it reads is consistent, and no older than what the last holder of the lock
+        committed. ``table`` is a name from the code, never from input."""
+        return await self._run(table, use_case, *args, **kwargs)
 
-    async def _run(self, lock: Callable[[Conn], Awaitable[None]] | None,
+    async def _run(self, lock: str | None,
                    use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
                    *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         status_code = self._status_code()
@@ -216,7 +218,7 @@ class Write:
             request.method, request.url.path, request.url.query, await request.body())
         async with self.db.transaction(self.ctx, snapshot=lock is not None) as conn:
             if lock is not None:
-                await lock(conn)
+                await conn.execute(f"LOCK TABLE {lock} IN EXCLUSIVE MODE")
             if self.key is not None and digest is not None:
                 kept = timedelta(hours=request.app.state.settings.idempotency_hours)
                 stored = await idempotency.lookup(conn, self.ctx.principal.subject, self.key,

@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     # replicas of each topic the services create (theirs, faust's own): 1 on a single broker,
     # 3 on a cluster (docs/scaling.md), with the brokers' min.insync.replicas at 2
     kafka_replication_factor: int = Field(default=1, ge=1, le=5)
+    # how long the broker may hold a fetch of the service's consumer that found nothing new
+    # (``chungtay_common.consumer``): faust's 1.5 s, shorter where events must not wait
+    kafka_fetch_max_wait_ms: int = Field(default=1500, ge=10, le=30_000)
     # Who the service is to Kafka: with SASL the broker's ACLs let each service write only its
     # own topic and read only the topics it consumes (chungtay_common/kafka_acls.py).
     kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT

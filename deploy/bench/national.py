@@ -75,7 +75,7 @@ async def caught_up(client: httpx.AsyncClient, run: Run, timeout: float = 1800) 
             assert all(t["lag"] == 0 for t in fresh["topics"]), fresh
 
 
-async def settled(client: httpx.AsyncClient, run: Run, timeout: float = 300) -> None:
+async def settled(client: httpx.AsyncClient, run: Run, timeout: float = 1800) -> None:
     """Nothing left to do after the last write: the indicators outbox all published, then
     the reporting views caught up with it (``caught_up``)."""
     conn = await asyncpg.connect(run.dsn("indicators"))

@@ -116,16 +116,13 @@ async def app(common_settings: ServiceSettings, pool: asyncpg.Pool
     async def twice(read: ReadDep) -> dict[str, int]:
         return await read(count_twice)
 
-    async def lock_probe(conn: Conn) -> None:
-        await conn.execute("LOCK TABLE http_probe IN EXCLUSIVE MODE")
-
     async def count(conn: Conn, *_: Any) -> dict[str, Any]:
         return {"seen": await counted(conn), "isolation": await conn.fetchval(
             "SHOW transaction_isolation")}
 
     @app.post("/notes/after-lock")
     async def after_lock(body: Note, write: WriteDep) -> Any:
-        return await write.after(lock_probe, count, body)
+        return await write.locking("http_probe", count, body)
 
     @app.post("/csv")
     async def upload_csv(text: CsvText) -> dict[str, str]:

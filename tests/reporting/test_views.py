@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from chungtay_common.consumer import FETCH_MAX_WAIT_MS
 from services.reporting.service import updates
 from tests.conftest import next_code
 from tests.reporting.conftest import (
@@ -293,8 +292,10 @@ async def test_summaries_say_whether_their_figures_are_estimates_or_official(
 async def test_the_consumer_asks_the_broker_to_hold_an_empty_fetch_briefly(
         world: Reporting) -> None:
     """faust asks for 1.5 s, which held events of busy partitions back that long behind a
-    fetch of quiet ones (``chungtay_common.consumer.FETCH_MAX_WAIT_MS``): the running
-    consumer's fetcher has the short wait (what the service's events wait at most)."""
-    app = world.reporting._transport.app  # type: ignore[attr-defined]
-    kafka = app.state.stream_app.consumer._thread._consumer
-    assert kafka._fetcher._fetch_max_wait_ms == FETCH_MAX_WAIT_MS == 100
+    fetch of quiet ones (``chungtay_common.consumer``): the running consumer's fetcher has the
+    reporting service's short wait (what an event waits at most), the indicators' faust's."""
+    for client, wait in ((world.reporting, 250), (world.indicators, 1500)):
+        app = client._transport.app  # type: ignore[attr-defined]
+        assert app.state.settings.kafka_fetch_max_wait_ms == wait
+        kafka = app.state.stream_app.consumer._thread._consumer
+        assert kafka._fetcher._fetch_max_wait_ms == wait

@@ -170,7 +170,7 @@ async def freshness(read: ReadDep, offsets: OffsetsDep) -> Freshness:
 async def publish(body: PublishIn, write: WriteDep) -> JSONResponse:
     """Publish a year's central summary to the ministry feed (board): a new immutable
     snapshot, superseding the last one of the same year and province."""
-    return await write.after(repository.lock_feed, feed.publish, body)
+    return await write.locking(repository.FEED_TABLE, feed.publish, body)
 
 
 @router.get("/feed", response_model=FeedPage, tags=["feed"], responses=responses(401, 422))

@@ -710,9 +710,9 @@ async def all_rollups(conn: Conn) -> list[asyncpg.Record]:
 # --------------------------------------------------------------------------- the feed
 
 
-async def lock_feed(conn: Conn) -> None:
-    """Numbers are taken in commit order: a reader resuming after ``n`` never misses one."""
-    await conn.execute("LOCK TABLE public.feed_snapshots IN EXCLUSIVE MODE")
+# Locked (EXCLUSIVE) by a publication for its whole transaction (``Write.locking``): numbers are
+# taken in commit order, so a reader resuming after ``n`` never misses one.
+FEED_TABLE = "public.feed_snapshots"
 
 
 async def latest_snapshot(conn: Conn, campaign_id: uuid.UUID, year: int,

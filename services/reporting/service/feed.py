@@ -42,10 +42,11 @@ async def publish(conn: Conn, ctx: Context, body: PublishIn) -> FeedItem:
     """Publish the year's central summary as it stands (board). Publishing again after a
     correction makes a new snapshot that supersedes the last one; with nothing changed, 409.
 
-    Run after the feed's lock, in one snapshot taken at its grant
-    (``write.after(repository.lock_feed, publish, body)``): the summary is one state of the
+    Run under the feed's lock, in one snapshot taken at its grant
+    (``write.locking(repository.FEED_TABLE, publish, body)``): the summary is one state of the
     views, and a publication that read older figures cannot come after one that read newer
-    ones and supersede it."""
+    ones and supersede it. (Any caller takes the lock before this role check: a refused one
+    holds it for the few statements before its 403.)"""
     require_role(ctx.principal, Role.BOARD)
     summary = await summaries.central(conn, body.campaign_id, body.year, body.province_id)
     province_id = summary.province.unit_id
