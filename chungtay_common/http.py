@@ -213,24 +213,22 @@ class Write:
                    use_case: Callable[Concatenate[Conn, Context, P], Awaitable[Any]],
                    *args: P.args, **kwargs: P.kwargs) -> JSONResponse:
         status_code = self._status_code()
-        request = self.request
-        digest = None if self.key is None else idempotency.request_hash(
+        request, key, actor = self.request, self.key, self.ctx.principal.subject
+        digest = "" if key is None else idempotency.request_hash(
             request.method, request.url.path, request.url.query, await request.body())
         async with self.db.transaction(self.ctx, snapshot=lock is not None) as conn:
             if lock is not None:
                 await conn.execute(f"LOCK TABLE {lock} IN EXCLUSIVE MODE")
-            if self.key is not None and digest is not None:
+            if key is not None:
                 kept = timedelta(hours=request.app.state.settings.idempotency_hours)
-                stored = await idempotency.lookup(conn, self.ctx.principal.subject, self.key,
-                                                  digest, kept)
+                stored = await idempotency.lookup(conn, actor, key, digest, kept)
                 if stored is not None:
                     return JSONResponse(stored.body, status_code=stored.status_code,
                                         headers={"Idempotency-Replayed": "true"})
             body = _encoded(await use_case(conn, self.ctx, *args, **kwargs))
-            if self.key is not None and digest is not None:
-                await idempotency.remember(conn, self.ctx.principal.subject, self.key,
-                                           request.method, request.url.path, digest,
-                                           status_code, body)
+            if key is not None:
+                await idempotency.remember(conn, actor, key, request.method, request.url.path,
+                                           digest, status_code, body)
         return EncodedJSON(body, status_code=status_code)
 
     def _status_code(self) -> int:
